@@ -1,0 +1,57 @@
+"""t4: read, write, annotate and search data in S3 buckets and local folders.
+
+Example:
+    >>> import t4
+    >>> b = t4.Bucket("./lake")  # doctest: +SKIP
+    >>> b.put("hello.json", {"a": 1}, meta={"stage": "raw"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+
+from t4.bucket import Bucket
+from t4.config import config
+from t4.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    BucketURIError,
+    CatalogError,
+    DeserializationError,
+    DestinationError,
+    FormatError,
+    InvalidKeyError,
+    KeyNotFoundError,
+    LocalPathError,
+    MetadataError,
+    QuerySyntaxError,
+    T4Error,
+    TransferError,
+    TransientError,
+    UnsafeOperationError,
+)
+from t4.transfer import TransferSummary
+
+__all__ = [
+    "AccessDeniedError",
+    "Bucket",
+    "BucketNotFoundError",
+    "BucketURIError",
+    "CatalogError",
+    "DeserializationError",
+    "DestinationError",
+    "FormatError",
+    "InvalidKeyError",
+    "KeyNotFoundError",
+    "LocalPathError",
+    "MetadataError",
+    "QuerySyntaxError",
+    "T4Error",
+    "TransferError",
+    "TransferSummary",
+    "TransientError",
+    "UnsafeOperationError",
+    "config",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,98 @@
+"""The primitives every storage backend implements. Bulk work (directories, mirrors) is
+written once on top of these, in ``t4.transfer``; a backend stays a few lines a method.
+
+Every method raises the ``t4.errors`` tree, never a library's own error.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+#: Called with the number of bytes moved since the last call.
+ByteCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or a head tells about one object.
+
+    ``etag`` is S3's ETag without quotes (an MD5 hex for single-part uploads, ``md5-N`` for
+    multipart ones); local-folder buckets report the MD5 hex of the content.
+    """
+
+    key: str
+    size: int
+    etag: str | None
+    last_modified: datetime
+    version_id: str | None = None
+
+
+class Backend(abc.ABC):
+    """One bucket's storage. ``uri`` is how errors name the bucket."""
+
+    uri: str
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, all pages, directory markers included."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
+        """The object's info and its raw user metadata (``{"helium": "..."}``)."""
+
+    @abc.abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The object's whole content."""
+
+    def get(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The object's content and raw user metadata (one request where the backend can)."""
+        _, metadata = self.head(key)
+        return self.get_bytes(key), metadata
+
+    def etag_of_file(self, path: Path) -> str:
+        """The ETag this backend would give the file at ``path`` if it were uploaded."""
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as src:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    #: Names how ``etag_of_file`` computes, so cached hashes of one kind are not used for another.
+    etag_kind = "md5"
+
+    @abc.abstractmethod
+    def download(
+        self, key: str, path: Path, callback: ByteCallback | None = None
+    ) -> dict[str, str]:
+        """Write the object's content to ``path`` (a temporary file the caller renames) and
+        return its raw user metadata."""
+
+    @abc.abstractmethod
+    def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        """Store ``data`` under ``key`` with user metadata, replacing any object there."""
+
+    @abc.abstractmethod
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        metadata: dict[str, str],
+        callback: ByteCallback | None = None,
+    ) -> ObjectInfo:
+        """Store the file at ``path`` under ``key`` with user metadata."""
+
+    @abc.abstractmethod
+    def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
+        """Replace the object's user metadata without sending its bytes again."""
+
+    @abc.abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete these keys; keys that are already gone are not an error."""
+
+    def close(self) -> None:  # noqa: B027  # optional hook: most backends hold nothing to close
+        """Release connections or handles, if the backend holds any."""

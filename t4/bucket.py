@@ -1,0 +1,478 @@
+"""``Bucket``: the public facade. It validates, then composes the layers below: keys, formats,
+helium metadata, a backend, the transfer engine and the search index."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from t4 import formats
+from t4 import meta as helium
+from t4.backends import Backend, LocalBackend, ObjectInfo, S3Settings, open_backend
+from t4.errors import (
+    KeyNotFoundError,
+    LocalPathError,
+    T4Error,
+    TransferError,
+    UnsafeOperationError,
+)
+from t4.keys import as_prefix, check_file_key, check_key
+from t4.plans import LocalFile, fetch_file, fetch_steps, local_files, upload_steps
+from t4.state import TransferState, meta_digest
+from t4.transfer import (
+    ProgressCallback,
+    TransferSummary,
+    concurrency_from_env,
+    note_skipped,
+    run_plan,
+)
+
+if TYPE_CHECKING:
+    from t4.search import EmbeddedIndex
+
+__all__ = ["Bucket"]
+
+log = logging.getLogger(__name__)
+
+
+class Bucket:
+    """An S3 bucket or a local folder, read and written the way T4 did.
+
+    Args:
+        uri: ``"s3://name"``, ``"file:///abs/folder"`` or a local folder path.
+        endpoint_url: an S3-compatible endpoint (default: ``AWS_ENDPOINT_URL`` or AWS).
+        profile: an AWS profile name; region: an AWS region.
+        path_style: address the bucket in the path (``http://host/bucket``), as MinIO and
+            SeaweedFS want.
+        concurrency: transfers at once for directory operations (default: ``T4_CONCURRENCY``,
+            ``t4.config(default_concurrency=...)`` or 16).
+        progress: ``True``/``False`` to force the progress bar; default on a terminal only.
+        callback: called once per file of a bulk operation with (key, outcome, bytes).
+
+    Example:
+        >>> b = t4.Bucket("./lake")  # doctest: +SKIP
+        >>> b.put("hello.json", {"a": 1}, meta={"stage": "raw"})  # doctest: +SKIP
+        >>> b("hello.json")  # doctest: +SKIP
+        {'a': 1}
+    """
+
+    def __init__(
+        self,
+        uri: str | Path,
+        *,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+        concurrency: int | None = None,
+        progress: bool | None = None,
+        callback: ProgressCallback | None = None,
+    ):
+        self.concurrency = concurrency_from_env(concurrency)
+        settings = S3Settings(endpoint_url, profile, region, path_style, self.concurrency)
+        self._backend: Backend = open_backend(uri, settings)
+        self.progress = progress
+        self.callback = callback
+        self._state = TransferState()
+        self._index: EmbeddedIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        """The bucket's canonical URI: ``s3://name`` or ``file:///abs/folder``."""
+        return self._backend.uri
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.uri!r})"
+
+    def __enter__(self) -> Bucket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release connections and the index; the bucket may not be used afterwards."""
+        self._backend.close()
+        self._state.close()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # -- reading ------------------------------------------------------------------------
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under ``prefix`` (default: the whole bucket), all pages, markers included.
+
+        Example:
+            >>> b.keys("tables/")  # doctest: +SKIP
+            ['tables/a.parquet', 'tables/b.csv']
+        """
+        return list(self.iter_keys(prefix))
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Like ``keys`` but lazy: pages are fetched as you iterate, for very large buckets."""
+        return (obj.key for obj in self.ls(prefix))
+
+    def ls(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` with size, ETag and modification time, lazily."""
+        if prefix:
+            check_key(prefix, self.uri)
+        return self._backend.list(prefix)
+
+    def get_meta(self, key: str) -> dict[str, Any]:
+        """The object's helium metadata: ``{"user_meta": ..., "format": ..., "target": ...}``.
+
+        Example:
+            >>> b.get_meta("foo.csv")["user_meta"]  # doctest: +SKIP
+            {'foo': 'bar'}
+        """
+        key = check_file_key(key, self.uri, hint="keys(prefix)")
+        _, raw = self._backend.head(key)
+        return helium.decode(raw, bucket=self.uri, key=key)
+
+    def deserialize(self, key: str) -> Any:
+        """The object as a Python value: the format in its metadata wins, else the extension.
+
+        Example:
+            >>> df = b.deserialize("tables/x.parquet")  # doctest: +SKIP
+        """
+        key = check_file_key(key, self.uri, hint="fetch")
+        data, raw = self._backend.get(key)
+        fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
+        with self._naming_bucket():
+            return formats.deserialize(data, key, fmt if isinstance(fmt, dict) else None)
+
+    def __call__(self, key: str) -> Any:
+        """Sugar for ``deserialize``: ``b("x.json")``."""
+        return self.deserialize(key)
+
+    def fetch(self, key: str, dest: str | Path) -> TransferSummary:
+        """Download a file, or every object under a directory key, to ``dest``.
+
+        A key that names no object but is a prefix of some is fetched as a directory, with or
+        without the trailing ``/``. A file fetched to an existing folder, or to a path ending
+        in ``/``, lands as ``folder/basename``. Files already identical locally are skipped;
+        each file appears whole or not at all; no key can write outside ``dest``.
+
+        Example:
+            >>> b.fetch("path/to/directory", "local/")  # doctest: +SKIP
+        """
+        key = check_key(key, self.uri)
+        dest_path = Path(dest).expanduser()
+        if not key.endswith("/"):
+            try:
+                info, _ = self._backend.head(key)
+            except KeyNotFoundError:
+                pass
+            else:
+                return self._fetch_file(info, dest_path, str(dest).endswith(("/", "\\")))
+        return self._fetch_dir(as_prefix(key), dest_path)
+
+    def _fetch_file(self, info: ObjectInfo, dest: Path, as_folder: bool) -> TransferSummary:
+        if as_folder or dest.is_dir():
+            dest = dest / info.key.rsplit("/", 1)[-1]
+        summary = TransferSummary("fetch", self.uri)
+        same = (
+            dest.is_file()
+            and dest.stat().st_size == info.size
+            and info.etag
+            == (self._state.file_etag(dest, self._backend.etag_kind, self._backend.etag_of_file))
+        )
+        if same:
+            note_skipped(summary, [info.key], self.callback)
+            return summary
+        fetch_file(self._backend, info.key, dest)
+        summary.transferred.append(info.key)
+        summary.bytes += info.size
+        if self.callback:
+            self.callback(info.key, "transferred", info.size)
+        return summary
+
+    def _fetch_dir(self, prefix: str, dest: Path) -> TransferSummary:
+        steps, unchanged = fetch_steps(self._backend, prefix, dest, self._state)
+        if not steps and not unchanged:
+            raise KeyNotFoundError(
+                f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
+                "list what is there with keys()",
+                bucket=self.uri,
+                key=prefix,
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        summary = TransferSummary("fetch", self.uri)
+        note_skipped(summary, unchanged, self.callback)
+        self._run(summary, steps)
+        return summary
+
+    # -- writing ------------------------------------------------------------------------
+    def put(self, key: str, obj: Any, meta: dict[str, Any] | None = None) -> ObjectInfo:
+        """Serialise ``obj`` and store it with ``meta``.
+
+        The key's extension picks the format when it names one that can hold ``obj``
+        (an error if it cannot); with no known extension, the type decides.
+
+        Example:
+            >>> b.put("my-dict.json", {"a": "b"}, meta={"how": "lazily"})  # doctest: +SKIP
+        """
+        key = check_file_key(key, self.uri)
+        with self._naming_bucket():
+            data, fmt = formats.serialize(obj, key)
+        wanted = helium.helium(meta, fmt, bucket=self.uri, key=key)
+        info = self._backend.put_bytes(key, data, helium.encode(wanted, bucket=self.uri, key=key))
+        self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
+        self._index_put([(info, wanted, data)])
+        return info
+
+    def put_file(
+        self, key: str, path: str | Path, meta: dict[str, Any] | None = None
+    ) -> ObjectInfo:
+        """Upload one local file. A key ending in ``/`` gets the file's name appended.
+
+        Example:
+            >>> b.put_file("foo.csv", "/disk/foo.csv", meta={"foo": "bar"})  # doctest: +SKIP
+        """
+        source = Path(path).expanduser()
+        if isinstance(key, str) and key.endswith("/"):
+            key = key + source.name
+        key = check_file_key(key, self.uri)
+        if not source.is_file():
+            what = "is a folder: use put_dir" if source.is_dir() else "does not exist"
+            raise LocalPathError(f"{source} {what}; nothing was uploaded", bucket=self.uri, key=key)
+        wanted = helium.helium(meta, None, bucket=self.uri, key=key)
+        summary = TransferSummary("put_file", self.uri)
+        item = LocalFile(source, key, source.stat().st_size)
+        written = _Written()
+        steps, unchanged = upload_steps(
+            self._backend, key, [item], lambda _: wanted, self._state, written
+        )
+        note_skipped(summary, unchanged, self.callback)
+        self._run(summary, steps)
+        self._flush_index(written)
+        info, _ = self._backend.head(key)
+        return info
+
+    def put_dir(
+        self,
+        key: str,
+        directory: str | Path,
+        meta: dict[str, Any] | None = None,
+        *,
+        follow_links: bool = False,
+    ) -> TransferSummary:
+        """Upload every file under ``directory`` to keys under ``key``, in parallel.
+
+        ``meta`` is applied to every file, over any helium metadata the file carries in its
+        extended attribute. Unchanged files are skipped; links that lead outside
+        ``directory`` are not followed unless ``follow_links``.
+
+        Example:
+            >>> b.put_dir("stuff", "/disk/folder/", meta={"origin": "unknown"})  # doctest: +SKIP
+        """
+        prefix = as_prefix(check_key(key, self.uri)) if key else ""
+        source = Path(directory).expanduser()
+        files = local_files(source, prefix, bucket=self.uri, follow_links=follow_links)
+        summary = TransferSummary("put_dir", self.uri)
+
+        def meta_for(item: LocalFile) -> dict[str, Any]:
+            carried = helium.read_xattr(item.path) or {}
+            user_meta = meta if meta is not None else carried.get("user_meta", {})
+            return helium.helium(user_meta, None, bucket=self.uri, key=item.key)
+
+        for item in files:  # refuse bad metadata before anything is written
+            helium.encode(meta_for(item), bucket=self.uri, key=item.key)
+        written = _Written()
+        steps, unchanged = upload_steps(
+            self._backend, prefix, files, meta_for, self._state, written
+        )
+        note_skipped(summary, unchanged, self.callback)
+        try:
+            self._run(summary, steps)
+        finally:
+            self._flush_index(written)
+        return summary
+
+    def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
+        """Replace the object's user metadata, keeping its format; no bytes are re-sent."""
+        key = check_file_key(key, self.uri)
+        current = self.get_meta(key)
+        wanted = {
+            **current,
+            "user_meta": helium.helium(meta, None, bucket=self.uri, key=key)["user_meta"],
+        }
+        info = self._backend.set_metadata(key, helium.encode(wanted, bucket=self.uri, key=key))
+        self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
+        self._index_put([(info, wanted, self._text_head(key))])
+        return info
+
+    # -- deleting -----------------------------------------------------------------------
+    def delete(self, key: str, *, missing_ok: bool = False) -> None:
+        """Delete one object. A missing key is an error unless ``missing_ok``.
+
+        Example:
+            >>> b.delete("foo.csv")  # doctest: +SKIP
+        """
+        key = check_file_key(key, self.uri, hint="delete_dir")
+        if not missing_ok:
+            self._backend.head(key)
+        self._backend.delete_many([key])
+        self._state.forget(self.uri, [key])
+        self._index_remove([key])
+
+    def delete_dir(self, prefix: str, *, allow_root: bool = False) -> TransferSummary:
+        """Delete every object under ``prefix`` (markers included), 1,000 keys a request.
+
+        ``""`` or ``"/"`` would delete the whole bucket and is refused unless ``allow_root``.
+
+        Example:
+            >>> b.delete_dir("foo/")  # doctest: +SKIP
+        """
+        if not isinstance(prefix, str):
+            check_key(prefix, self.uri)
+        prefix = as_prefix(prefix)
+        if prefix == "" and not allow_root:
+            raise UnsafeOperationError(
+                f"delete_dir('') would delete everything in {self.uri}; "
+                "pass allow_root=True if that is really what you want",
+                bucket=self.uri,
+                key="",
+            )
+        summary = TransferSummary("delete_dir", self.uri)
+        keys = [obj.key for obj in self._backend.list(prefix)]
+        self._backend.delete_many(keys)
+        summary.transferred.extend(keys)
+        self._state.forget(self.uri, keys)
+        self._index_remove(keys)
+        if self.callback:
+            for k in keys:
+                self.callback(k, "deleted", 0)
+        log.info("%s", summary.line())
+        return summary
+
+    # -- search -------------------------------------------------------------------------
+    def search(self, query: str | dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:
+        """Search the bucket with T4's query language (Lucene ``query_string``).
+
+        Words search keys, text and metadata and combine with AND; ``user_meta.name:'thor'``
+        searches a metadata field; AND / OR / NOT, wildcards, phrases and ranges work.
+        Uses the catalog or Elasticsearch set in ``t4.config`` if any, else the embedded index.
+
+        Example:
+            >>> b.search("user_meta.name:'thor'")  # doctest: +SKIP
+            [{'key': 'hammer.json', 'meta': {'name': 'thor'}, ...}]
+        """
+        from t4 import search
+
+        return search.search(self.uri, self._open_index, query, limit)
+
+    def index(self, reindex: bool = False) -> dict[str, int]:
+        """Bring the embedded search index up to date with the bucket (by ETag), or rebuild it."""
+        from t4 import search
+
+        return search.crawl(self._open_index(), self._backend, full=reindex)
+
+    # -- internals ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _naming_bucket(self) -> Iterator[None]:
+        """Formats know keys, not buckets: add the bucket to their errors."""
+        try:
+            yield
+        except T4Error as err:
+            if err.bucket is None:
+                err.bucket = self.uri
+                err.message = f"{self.uri}: {err.message}"
+                err.args = (err.message,)
+            raise
+
+    def _run(self, summary: TransferSummary, steps: list[Any]) -> None:
+        run_plan(
+            summary,
+            steps,
+            concurrency=self.concurrency,
+            progress=self.progress,
+            callback=self.callback,
+        )
+        if summary.failed:
+            first = next(iter(summary.failed.items()))
+            raise TransferError(
+                f"{summary.operation} in {self.uri}: {len(summary.failed)} of "
+                f"{len(summary.failed) + len(summary.transferred)} files failed "
+                f"(first: {first[0]!r}: {first[1]}); the rest completed, so run it again "
+                "to retry only what failed",
+                bucket=self.uri,
+                key=first[0],
+                failures={k: T4Error(v) for k, v in summary.failed.items()},
+            )
+
+    def _flush_index(self, written: _Written) -> None:
+        from t4.search import TEXT_BYTES, is_text_like
+
+        items = []
+        for info, wanted, path in written.items:
+            head = None
+            if is_text_like(info.key):
+                with path.open("rb") as src:
+                    head = src.read(TEXT_BYTES)
+            items.append((info, wanted, head))
+        self._index_put(items)
+
+    def _open_index(self) -> EmbeddedIndex:
+        with self._index_lock:
+            if self._index is None:
+                from t4.search import EmbeddedIndex, index_path_for
+
+                root = self._backend.root if isinstance(self._backend, LocalBackend) else None
+                self._index = EmbeddedIndex(index_path_for(self.uri, root))
+            return self._index
+
+    def _index_put(self, items: list[tuple[ObjectInfo, dict[str, Any], bytes | None]]) -> None:
+        if not items:
+            return
+        from t4.search import Document, text_of
+
+        docs = [
+            Document(
+                key=info.key,
+                size=info.size,
+                etag=info.etag,
+                last_modified=info.last_modified,
+                version_id=info.version_id,
+                user_meta=dict(wanted.get("user_meta") or {}),
+                text=text_of(info.key, head) if head is not None else None,
+            )
+            for info, wanted, head in items
+        ]
+        self._index_safely(lambda index: index.upsert(docs))
+
+    def _text_head(self, key: str) -> bytes | None:
+        from t4.search import TEXT_BYTES, is_text_like
+
+        return self._backend.get_bytes(key)[:TEXT_BYTES] if is_text_like(key) else None
+
+    def _index_remove(self, keys: list[str]) -> None:
+        if keys:
+            self._index_safely(lambda index: index.remove(keys))
+
+    def _index_safely(self, change: Any) -> None:
+        # The write itself succeeded; a stale index is repaired by the next index().
+        try:
+            change(self._open_index())
+        except (sqlite3.Error, OSError, T4Error) as err:
+            log.warning(
+                "search index of %s not updated (%s); run index() to catch up", self.uri, err
+            )
+
+
+class _Written:
+    """Collects what the upload threads wrote, for one batched index update afterwards."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[ObjectInfo, dict[str, Any], Path]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
+        with self._lock:
+            self.items.append((info, wanted, path))

@@ -1,0 +1,231 @@
+"""The transfer engine: every bulk operation plans first (one listing, compare, decide), then
+executes the plan with bounded concurrency, a progress bar and a per-file callback.
+
+A file that fails does not stop the others; the summary names it, and the caller decides
+whether that is an error (``Bucket`` raises ``TransferError`` after the rest are done).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from t4.errors import T4Error
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "Outcome",
+    "ProgressCallback",
+    "TransferSummary",
+    "atomic_write_target",
+    "clean_stale_parts",
+    "concurrency_from_env",
+    "run_plan",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 16
+PART_MARK = ".t4part-"
+
+#: Called once per file when it is done: (key, outcome, bytes moved).
+ProgressCallback = Callable[[str, "Outcome", int], None]
+Outcome = str  # "transferred" | "skipped" | "deleted" | "failed"
+T = TypeVar("T")
+
+
+def concurrency_from_env(explicit: int | None = None) -> int:
+    """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 16."""
+    if explicit is not None:
+        value: Any = explicit
+    else:
+        value = os.environ.get("T4_CONCURRENCY")
+        if value is None:
+            from t4.config import config
+
+            value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValueError(f"concurrency must be a positive integer, got {value!r}")
+    return number
+
+
+@dataclass
+class TransferSummary:
+    """What a bulk operation did, JSON-friendly through ``as_dict``."""
+
+    operation: str
+    bucket: str
+    transferred: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+    seconds: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "bucket": self.bucket,
+            "transferred": list(self.transferred),
+            "skipped": list(self.skipped),
+            "failed": dict(self.failed),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def line(self) -> str:
+        """A one-line summary for logs."""
+        return (
+            f"{self.operation} {self.bucket}: {len(self.transferred)} done, "
+            f"{len(self.skipped)} unchanged, {len(self.failed)} failed, "
+            f"{self.bytes:,} bytes in {self.seconds:.2f}s"
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of a plan: ``run`` moves the bytes and returns how many it moved."""
+
+    key: str
+    size: int
+    run: Callable[[Callable[[int], None]], int]
+
+
+def run_plan(
+    summary: TransferSummary,
+    steps: Sequence[Step],
+    *,
+    concurrency: int,
+    done_label: Outcome = "transferred",
+    progress: bool | None = None,
+    callback: ProgressCallback | None = None,
+) -> TransferSummary:
+    """Execute ``steps`` with at most ``concurrency`` at once; record each outcome."""
+    started = time.monotonic()
+    total = sum(s.size for s in steps)
+    show = _show_progress(progress, total, len(steps))
+    bar = tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        disable=not show,
+        desc=summary.operation,
+        leave=False,
+    )
+    with bar, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(step.run, bar.update): step for step in steps}
+        for future in as_completed(futures):
+            _record(summary, futures[future], future, done_label, callback)
+    summary.seconds += time.monotonic() - started
+    if summary.failed:
+        log.warning("%s", summary.line())
+    else:
+        log.info("%s", summary.line())
+    return summary
+
+
+def _record(
+    summary: TransferSummary,
+    step: Step,
+    future: Any,
+    done_label: Outcome,
+    callback: ProgressCallback | None,
+) -> None:
+    try:
+        moved = future.result()
+    except (T4Error, OSError) as err:
+        summary.failed[step.key] = str(err)
+        log.debug("failed %s: %s", step.key, err)
+        outcome, moved = "failed", 0
+    else:
+        summary.transferred.append(step.key)
+        summary.bytes += moved
+        outcome = done_label
+    if callback:
+        callback(step.key, outcome, moved)
+
+
+def note_skipped(
+    summary: TransferSummary, keys: Iterable[str], callback: ProgressCallback | None
+) -> None:
+    for key in keys:
+        summary.skipped.append(key)
+        if callback:
+            callback(key, "skipped", 0)
+
+
+def _show_progress(progress: bool | None, total: int, count: int) -> bool:
+    if progress is not None:
+        return progress
+    if os.environ.get("TQDM_DISABLE"):
+        return False
+    return sys.stderr.isatty() and (count > 20 or total > 64 * 1024 * 1024)
+
+
+@contextlib.contextmanager
+def atomic_write_target(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it if the block succeeds.
+
+    The temporary name carries the process id, so a later run can tell a part left by a
+    killed process from one still being written (see ``clean_stale_parts``).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{PART_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def clean_stale_parts(folders: Iterable[Path]) -> int:
+    """Remove partial downloads left in ``folders`` by processes that no longer run."""
+    removed = 0
+    for folder in set(folders):
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            pid = _part_owner(entry.name)
+            if pid is not None and not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+def _part_owner(name: str) -> int | None:
+    if not name.startswith(".") or PART_MARK not in name:
+        return None
+    tail = name.rsplit(PART_MARK, 1)[1]
+    pid = tail.split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
