@@ -1,27 +1,39 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   runs the main job on a local-folder bucket
-#   make test   runs the checks and the test suite
+#   make demo   runs the main job (the flows on a local-folder bucket)
+#   make test   runs ruff, mypy and the whole test suite
+# Each creates .venv and installs what it needs on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test bench lint
+.PHONY: demo test lint bench
 
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PIP) --upgrade pip
+
+$(VENV)/.flows: pyproject.toml | $(PY)
+	$(PIP) -e ".[flows]"
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PIP) -e ".[test]"
+	touch $@
+
+$(VENV)/.bench: pyproject.toml | $(PY)
+	$(PIP) -e ".[test,bench]"
+	touch $@
+
+demo: $(VENV)/.flows
 	$(PY) -m flows.demo
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.installed lint
+test: lint
 	$(VENV)/bin/pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.bench
 	$(PY) -m bench.run

@@ -274,7 +274,10 @@ class Bucket:
         """
         prefix = as_prefix(check_key(key, self.uri)) if key else ""
         source = Path(directory).expanduser()
-        files = local_files(source, prefix, bucket=self.uri, follow_links=follow_links)
+        own_root = self._backend.root if isinstance(self._backend, LocalBackend) else None
+        files = local_files(
+            source, prefix, bucket=self.uri, follow_links=follow_links, skip=own_root
+        )
         summary = TransferSummary("put_dir", self.uri)
 
         def meta_for(item: LocalFile) -> dict[str, Any]:

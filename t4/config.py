@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from t4.errors import T4Error
 
-__all__ = ["KNOWN_SETTINGS", "cache_dir", "config", "config_path"]
+__all__ = ["KNOWN_SETTINGS", "ConfigError", "cache_dir", "check_setting", "config", "config_path"]
 
 #: Every setting t4 understands, with what it means.
 KNOWN_SETTINGS: dict[str, str] = {
@@ -54,7 +54,8 @@ def _read() -> dict[str, Any]:
     return data
 
 
-def _check(name: str, value: Any) -> Any:
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` as the setting ``name`` takes it, or ``ConfigError`` saying why not."""
     if name not in KNOWN_SETTINGS:
         known = ", ".join(sorted(KNOWN_SETTINGS))
         raise ConfigError(f"unknown setting {name!r}; t4 knows: {known}")
@@ -91,7 +92,7 @@ def config(**settings: Any) -> dict[str, Any]:
     current = _read()
     if not settings:
         return current
-    checked = {name: _check(name, value) for name, value in settings.items()}
+    checked = {name: check_setting(name, value) for name, value in settings.items()}
     for name, value in checked.items():
         if value is None:
             current.pop(name, None)

@@ -13,10 +13,11 @@ from typing import Any
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
+from t4.backends.local import RESERVED
 from t4.errors import DestinationError, LocalPathError
 from t4.keys import check_key, posix_rel, safe_join
 from t4.state import TransferState, meta_digest
-from t4.transfer import Step, atomic_write_target, clean_stale_parts
+from t4.transfer import PART_MARK, Step, atomic_write_target, clean_stale_parts
 
 __all__ = ["LocalFile", "fetch_steps", "local_files", "upload_steps"]
 
@@ -33,9 +34,13 @@ class LocalFile:
     size: int
 
 
-def local_files(source: Path, prefix: str, *, bucket: str, follow_links: bool) -> list[LocalFile]:
+def local_files(
+    source: Path, prefix: str, *, bucket: str, follow_links: bool, skip: Path | None = None
+) -> list[LocalFile]:
     """Every regular file under ``source`` with its key; links leading outside are skipped
-    (and logged) unless ``follow_links``."""
+    (and logged) unless ``follow_links``. Never included: the folder ``skip`` (a local
+    bucket's own root, so a bucket is not uploaded into itself), t4's reserved ``.t4``
+    folders, and partial downloads."""
     if not source.exists():
         raise LocalPathError(
             f"local folder {source} does not exist; nothing was uploaded", bucket=bucket
@@ -48,11 +53,16 @@ def local_files(source: Path, prefix: str, *, bucket: str, follow_links: bool) -
     found = []
     for dirpath, dirnames, filenames in os.walk(source, followlinks=follow_links):
         here = Path(dirpath)
-        if not follow_links:
-            dirnames[:] = [d for d in dirnames if _inside(here / d, root)]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d != RESERVED
+            and (follow_links or _inside(here / d, root))
+            and (skip is None or (here / d).resolve() != skip)
+        ]
         for name in filenames:
             path = here / name
-            if not path.is_file():
+            if not path.is_file() or PART_MARK in name:
                 continue
             if not follow_links and not _inside(path, root):
                 log.warning(

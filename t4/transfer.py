@@ -47,21 +47,14 @@ T = TypeVar("T")
 
 def concurrency_from_env(explicit: int | None = None) -> int:
     """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 16."""
-    if explicit is not None:
-        value: Any = explicit
-    else:
-        value = os.environ.get("T4_CONCURRENCY")
-        if value is None:
-            from t4.config import config
+    from t4.config import check_setting, config
 
-            value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise ValueError(f"concurrency must be a positive integer, got {value!r}")
-    return number
+    value: Any = explicit
+    if value is None:
+        value = os.environ.get("T4_CONCURRENCY")
+    if value is None:
+        value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
+    return int(check_setting("default_concurrency", value))
 
 
 @dataclass

@@ -250,3 +250,17 @@ def test_context_manager_closes(bucket_uri):
     with t4.Bucket(bucket_uri) as b:
         b.put("x.json", [1])
     assert repr(b).startswith("Bucket(")
+
+
+def test_put_dir_skips_the_bucket_itself_and_t4_folders(tmp_path):
+    src = tmp_path / "src"
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "a.txt").write_text("a")
+    (src / "other" / ".t4").mkdir(parents=True)
+    (src / "other" / ".t4" / "index.sqlite").write_text("not data")
+    (src / "data" / ".b.txt.t4part-1-abc").write_text("partial")
+    (src / "lake").mkdir()
+    b = t4.Bucket(src / "lake")  # the bucket lives inside the folder being uploaded
+    b.put("existing.txt", "e")
+    b.put_dir("copy", src)
+    assert b.keys() == ["copy/data/a.txt", "existing.txt"]
