@@ -264,3 +264,14 @@ def test_put_dir_skips_the_bucket_itself_and_t4_folders(tmp_path):
     b.put("existing.txt", "e")
     b.put_dir("copy", src)
     assert b.keys() == ["copy/data/a.txt", "existing.txt"]
+
+
+def test_set_meta_keeps_format_and_works_on_foreign_objects(bucket, raw):
+    raw.write("foreign.txt", b"written by another tool")
+    bucket.set_meta("foreign.txt", {"owner": "ops"})
+    assert bucket.get_meta("foreign.txt") == {"user_meta": {"owner": "ops"}}
+    bucket.put("mine.json", {"a": 1}, meta={"v": 1})
+    bucket.set_meta("mine.json", {"v": 2})
+    assert bucket.get_meta("mine.json")["user_meta"] == {"v": 2}
+    assert bucket.get_meta("mine.json")["format"] == {"name": "json"}
+    assert bucket("mine.json") == {"a": 1}

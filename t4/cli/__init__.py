@@ -1,0 +1,73 @@
+"""The ``t4`` command line: one subcommand per ``Bucket`` operation.
+
+Where a command names an object, it is written one of two ways, never mixed:
+
+* ``s3://bucket/key`` (or ``s3://bucket/prefix``): the bucket and the key in one URI;
+* ``--bucket BUCKET KEY``: any bucket t4 opens (a local folder such as ``./lake``,
+  ``file:///abs/lake`` or ``s3://name``) and a plain key relative to it.
+
+Exit codes: 0 success, 1 the operation failed (the error's message on one line, the
+traceback too with ``--debug``), 2 the command line was wrong.
+
+Example:
+    $ t4 put data.csv s3://my-bucket/raw/data.csv --meta '{"source": "sensor"}'
+    $ t4 cat --bucket ./lake raw/data.csv
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from t4.cli._parser import build_parser
+from t4.errors import T4Error
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``t4`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Example:
+        >>> main(["ls", "--bucket", "./lake"])  # doctest: +SKIP
+        0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(debug=args.debug, quiet=args.quiet)
+    try:
+        return int(args.run(args) or 0)
+    except BrokenPipeError:  # stdout closed early (t4 ls | head): not an error worth a line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (T4Error, OSError) as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"t4: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("t4: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's own message; OSErrors that carry no words get their type's name."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def _configure_logging(*, debug: bool, quiet: bool) -> None:
+    # Only t4's own loggers go to DEBUG: botocore's debug output would show request headers.
+    logger = logging.getLogger("t4")
+    if not any(getattr(h, "t4_cli", False) for h in logger.handlers):  # main() may run twice
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("t4: %(levelname)s: %(message)s"))
+        handler.t4_cli = True  # type: ignore[attr-defined]  # marks the handler as ours
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)

@@ -1,0 +1,214 @@
+"""One function per command: resolve the location, call ``Bucket``, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from t4.bucket import Bucket
+from t4.cli import _render as render
+from t4.config import config as t4_config
+from t4.transfer import TransferSummary
+
+
+@dataclass(frozen=True)
+class Location:
+    """A bucket URI and a key (or prefix) inside it."""
+
+    bucket: str
+    key: str
+
+
+def locate(args: argparse.Namespace, text: str | None) -> Location:
+    """``s3://bucket/key``, or ``--bucket BUCKET`` and a plain key; else a usage error."""
+    parser: argparse.ArgumentParser = args.cmd_parser
+    if args.bucket:
+        if text and text.startswith("s3://"):
+            parser.error(f"give either --bucket and a plain key, or an s3:// URI, not both: {text}")
+        return Location(args.bucket, text or "")
+    if not text or not text.startswith("s3://"):
+        where = repr(text) if text else "no location"
+        parser.error(f"{where} given: write s3://BUCKET/KEY, or --bucket PATH KEY for a folder")
+    name, _, key = text.removeprefix("s3://").partition("/")
+    if not name:
+        parser.error(f"no bucket name in {text!r}: write s3://BUCKET/KEY")
+    return Location(f"s3://{name}", key)
+
+
+@contextlib.contextmanager
+def open_bucket(args: argparse.Namespace, uri: str) -> Iterator[Bucket]:
+    """The bucket, built from the common options, closed afterwards."""
+    bucket = Bucket(
+        uri, endpoint_url=args.endpoint_url, profile=args.profile, region=args.region,
+        path_style=args.path_style, concurrency=args.concurrency,
+        progress=False if args.quiet else None,
+    )  # fmt: skip
+    with bucket:
+        yield bucket
+
+
+def _summary(args: argparse.Namespace, summary: TransferSummary) -> int:
+    render.emit(args, summary.as_dict(), None if args.quiet else summary.line())
+    return 0
+
+
+def ls(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        objects = bucket.ls(where.key)
+        if args.json:
+            render.emit(args, [render.object_dict(o) for o in objects], None)
+        else:
+            for obj in objects:
+                print(render.object_line(obj))
+    return 0
+
+
+def fetch(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        return _summary(args, bucket.fetch(where.key, args.dest))
+
+
+def put(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    key = (
+        where.key if where.key and not where.key.endswith("/") else where.key + Path(args.file).name
+    )
+    with open_bucket(args, where.bucket) as bucket:
+        info = bucket.put_file(key, args.file, meta=args.meta)
+        text = f"uploaded {args.file} to {info.key} in {bucket.uri} ({info.size:,} bytes)"
+    render.emit(args, render.object_dict(info), None if args.quiet else text)
+    return 0
+
+
+def put_dir(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        summary = bucket.put_dir(where.key.strip("/"), args.directory, meta=args.meta,
+                                 follow_links=args.follow_links)  # fmt: skip
+        return _summary(args, summary)
+
+
+def cat(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        if args.raw:
+            _copy_raw(bucket, where.key)
+            return 0
+        obj = bucket.deserialize(where.key)
+    if args.json:
+        render.emit(args, render.jsonable(obj, args.rows), None)
+    else:
+        render.write_text(render.preview(obj, args.rows))
+    return 0
+
+
+def _copy_raw(bucket: Bucket, key: str) -> None:
+    # Through fetch, so the bytes stream to disk instead of memory and no format is needed.
+    with tempfile.TemporaryDirectory(prefix="t4-cat-") as tmp:
+        dest = Path(tmp) / "object"
+        bucket.fetch(key, dest)
+        if not dest.is_file():
+            raise IsADirectoryError(f"{key!r} in {bucket.uri} is a directory; use t4 ls")
+        sys.stdout.flush()
+        with dest.open("rb") as src:
+            shutil.copyfileobj(src, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
+def meta(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        if args.set_meta is not None:
+            bucket.set_meta(where.key, args.set_meta)
+        found = bucket.get_meta(where.key)
+    print(json.dumps(found, indent=None if args.json else 2, sort_keys=True, default=str))
+    return 0
+
+
+def rm(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        bucket.delete(where.key, missing_ok=args.missing_ok)
+        text = f"deleted {where.key} in {bucket.uri}"
+    render.emit(args, {"deleted": [where.key]}, None if args.quiet else text)
+    return 0
+
+
+def rm_dir(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        return _summary(args, bucket.delete_dir(where.key, allow_root=args.whole_bucket))
+
+
+def search(args: argparse.Namespace) -> int:
+    words: list[str] = args.words
+    expected = 1 if args.bucket else 2
+    if len(words) != expected:
+        form = "--bucket BUCKET QUERY" if args.bucket else "s3://BUCKET QUERY"
+        args.cmd_parser.error(f"expected {form} (quote a query that has spaces)")
+    where = locate(args, None if args.bucket else words[0])
+    with open_bucket(args, where.bucket) as bucket:
+        hits = bucket.search(words[-1], limit=args.limit)
+    if args.json:
+        render.emit(args, hits, None)
+    else:
+        for hit in hits:
+            print(render.hit_line(hit))
+    return 0
+
+
+def index(args: argparse.Namespace) -> int:
+    where = locate(args, args.location)
+    with open_bucket(args, where.bucket) as bucket:
+        counts = bucket.index(reindex=args.reindex)
+        text = f"indexed {bucket.uri}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    render.emit(args, counts, None if args.quiet else text)
+    return 0
+
+
+def config(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    for item in args.settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            args.cmd_parser.error(f"expected NAME=VALUE, got {item!r}")
+        changes[name] = value or None
+    settings = t4_config(**changes)
+    if args.json:
+        render.emit(args, settings, None)
+    elif not settings and not args.quiet:
+        print("no settings; see t4 config --help", file=sys.stderr)
+    for name, value in sorted(settings.items()) if not args.json else ():
+        print(f"{name} = {value}")
+    return 0
+
+
+def catalog(args: argparse.Namespace) -> int:
+    """Index the bucket, then serve its index as a T4 catalog until interrupted."""
+    from t4.search import bucket_name, index_path_for
+    from t4.search.catalog import CatalogServer
+
+    where = locate(args, None)
+    with open_bucket(args, where.bucket) as bucket:
+        bucket.index()
+        uri = bucket.uri
+    root = Path(unquote(urlparse(uri).path)) if uri.startswith("file://") else None
+    server = CatalogServer(bucket_name(uri), index_path_for(uri, root), args.host, args.port)
+    with server:
+        render.emit(args, {"bucket": uri, "url": server.url}, f"serving {uri} at {server.url}")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0

@@ -1,0 +1,100 @@
+"""How results are printed: one line per object or hit, previews for ``cat``, JSON on ask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from datetime import datetime
+from typing import Any
+
+from t4.backends import ObjectInfo
+
+HEX_BYTES = 32
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:
+    """JSON of ``data`` under ``--json``; otherwise ``text`` (if any)."""
+    if args.json:
+        print(json.dumps(data, default=_default))
+    elif text is not None:
+        print(text)
+
+
+def object_dict(info: ObjectInfo) -> dict[str, Any]:
+    return {
+        "key": info.key,
+        "size": info.size,
+        "etag": info.etag,
+        "last_modified": info.last_modified.isoformat(),
+        "version_id": info.version_id,
+    }
+
+
+def object_line(info: ObjectInfo) -> str:
+    """``2024-05-01 12:00:00      1,234 key``, like ``aws s3 ls``."""
+    when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{when} {info.size:>12,} {info.key}"
+
+
+def hit_line(hit: dict[str, Any]) -> str:
+    """A search hit: its key, then its user metadata if any."""
+    meta = hit.get("meta")
+    return (
+        f"{hit.get('key')}  {json.dumps(meta, default=_default)}" if meta else str(hit.get("key"))
+    )
+
+
+def write_text(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def preview(obj: Any, rows: int) -> str:
+    """A readable rendering: a table's head, an array, text as is, JSON for the rest."""
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        width = shutil.get_terminal_size().columns
+        with pd.option_context("display.width", width, "display.max_columns", 50):
+            table = obj.head(rows).to_string()
+        return f"{table}\n[{len(obj):,} rows x {obj.shape[1]} columns]"
+    if np is not None and isinstance(obj, np.ndarray):
+        return f"{np.array2string(obj, threshold=200)}\n[array {obj.shape} {obj.dtype}]"
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, bytes | bytearray):
+        return f"{bytes_summary(obj)} (t4 cat --raw writes the bytes)"
+    if (
+        isinstance(obj, dict)
+        and np is not None
+        and any(isinstance(v, np.ndarray) for v in obj.values())
+    ):
+        return "\n".join(f"{name}:\n{preview(value, rows)}" for name, value in obj.items())
+    return json.dumps(obj, indent=2, default=_default)
+
+
+def bytes_summary(data: bytes | bytearray) -> str:
+    more = " ..." if len(data) > HEX_BYTES else ""
+    return f"<{len(data):,} bytes: {bytes(data[:HEX_BYTES]).hex(' ')}{more}>"
+
+
+def jsonable(obj: Any, rows: int) -> Any:
+    """What ``cat --json`` prints: tables as the records of their head, bytes summarised."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        records = json.loads(obj.head(rows).to_json(orient="records", date_format="iso"))
+        return {"rows": len(obj), "columns": [str(c) for c in obj.columns], "head": records}
+    if isinstance(obj, bytes | bytearray):
+        return {"bytes": len(obj), "head_hex": bytes(obj[:HEX_BYTES]).hex()}
+    return obj
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, bytes | bytearray):
+        return bytes_summary(value)
+    return str(value)
