@@ -83,7 +83,10 @@ class CatalogServer:
         self._httpd.daemon_threads = True
         self._httpd.catalog = self  # type: ignore[attr-defined]  # how handlers find us
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"t4-catalog-{self.bucket_name}", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},  # how long stop() waits for the loop to notice
+            name=f"t4-catalog-{self.bucket_name}",
+            daemon=True,
         )
         self._thread.start()
         log.info("catalog for %s serving %s at %s", self.bucket_name, self.index_path, self.url)

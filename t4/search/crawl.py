@@ -103,6 +103,24 @@ def _batches(
         yield batch
 
 
+def _compare(
+    backend: Backend, known: dict[str, str | None], full: bool
+) -> tuple[list[ObjectInfo], set[str], int]:
+    """List the bucket once: what to (re)index, every key seen, how many are unchanged."""
+    todo: list[ObjectInfo] = []
+    seen: set[str] = set()
+    unchanged = 0
+    for info in backend.list():
+        if info.key.endswith("/"):
+            continue
+        seen.add(info.key)
+        if not full and info.etag is not None and known.get(info.key, "") == info.etag:
+            unchanged += 1
+        else:
+            todo.append(info)
+    return todo, seen, unchanged
+
+
 def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[str, int]:
     """Bring ``index`` up to date with the bucket behind ``backend``.
 
@@ -120,17 +138,7 @@ def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[st
         {'added': 3, 'updated': 0, 'removed': 1, 'unchanged': 120, 'vanished': 0}
     """
     known = index.etags()
-    todo: list[ObjectInfo] = []
-    seen: set[str] = set()
-    unchanged = 0
-    for info in backend.list():
-        if info.key.endswith("/"):
-            continue
-        seen.add(info.key)
-        if not full and info.etag is not None and known.get(info.key, "") == info.etag:
-            unchanged += 1
-        else:
-            todo.append(info)
+    todo, seen, unchanged = _compare(backend, known, full)
     workers = int(config().get("default_concurrency", 16))
     vanished: list[str] = []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, 32))) as pool:

@@ -16,11 +16,20 @@ from typing import Any
 
 from luqum.exceptions import ParseError
 from luqum.parser import lexer, parser
-from luqum.tree import Item, Phrase, Term
+from luqum.tree import From, Item, Phrase, Range, Term, To
 
 from t4.errors import QuerySyntaxError
 
-__all__ = ["es_body", "normalize", "parse", "term_text", "to_epoch", "tokens"]
+__all__ = [
+    "as_number",
+    "bounds",
+    "es_body",
+    "normalize",
+    "parse",
+    "term_text",
+    "to_epoch",
+    "tokens",
+]
 
 #: Characters after which a ``'`` opens a quoted value rather than sitting inside a word.
 _QUOTE_OPENERS = set(" \t\r\n:([{+-!")
@@ -185,3 +194,38 @@ def es_body(query: str | dict[str, Any], limit: int = 10) -> dict[str, Any]:
         },
         "size": limit,
     }
+
+
+def as_number(text: str) -> float | None:
+    """A finite number written as text, else None.
+
+    Example:
+        >>> as_number("1e3"), as_number("nan"), as_number("x")
+        (1000.0, None, None)
+    """
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def bounds(node: Range | From | To) -> tuple[tuple[str, bool] | None, tuple[str, bool] | None]:
+    """(value, inclusive) for the low and high ends of a range; None for an open end.
+
+    Example:
+        >>> from luqum.tree import Range, Word
+        >>> bounds(Range(Word("1"), Word("*"), include_high=False))
+        (('1', True), None)
+    """
+    if isinstance(node, Range):
+        ends = [(node.low, node.include_low), (node.high, node.include_high)]
+    elif isinstance(node, From):
+        ends = [(node.a, node.include), (None, True)]
+    else:
+        ends = [(None, True), (node.a, node.include)]
+    out: list[tuple[str, bool] | None] = []
+    for term, inclusive in ends:
+        text = term_text(term) if isinstance(term, Term) else None
+        out.append(None if text in (None, "*") else (str(text), bool(inclusive)))
+    return out[0], out[1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from luqum.tree import (
@@ -38,6 +38,7 @@ from luqum.tree import (
     Prohibit,
     Proximity,
     Range,
+    Regex,
     SearchField,
     Term,
     To,
@@ -46,7 +47,7 @@ from luqum.tree import (
 )
 
 from t4.errors import QuerySyntaxError
-from t4.search.query import parse, term_text, to_epoch, tokens
+from t4.search.query import as_number, bounds, parse, term_text, to_epoch, tokens
 
 __all__ = ["SqlQuery", "to_sql"]
 
@@ -60,8 +61,6 @@ _LIKE_COLUMNS = {
 }
 _STRING_COLUMNS = {"key": "d.key", "version_id": "d.version_id", "etag": "d.etag"}
 _KNOWN = "content, text, key, version_id, etag, size, last_modified, user_meta.<path>"
-_IN_FIELDS = "d.id IN (SELECT doc_id FROM fields WHERE path = ? AND "
-_IN_NUMS = "d.id IN (SELECT doc_id FROM nums WHERE path = ? AND "
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,16 @@ class SqlQuery:
     ``match`` is an FTS5 expression every hit must match (the query's top-level full-text
     part: it drives the lookup and ranks by bm25); ``where`` a predicate on ``docs d`` with
     ``params``; ``rank`` an FTS5 expression to rank by when there is no ``match`` but the
-    query still has words (``thor OR user_meta.x:1``).
+    query still has words (``thor OR user_meta.x:1``). ``scan_where`` is ``where`` with the
+    same parameters, written to be checked row by row while scanning newest first (which
+    wins when many documents match, as it stops after ``limit``).
     """
 
     match: str | None
     where: str
     params: tuple[Any, ...]
     rank: str | None
+    scan_where: str = "1"
 
 
 def to_sql(query: str, default_operator: str = "AND", default_field: str = "content") -> SqlQuery:
@@ -91,7 +93,10 @@ def to_sql(query: str, default_operator: str = "AND", default_field: str = "cont
         '(d.id IN (SELECT doc_id FROM nums WHERE path = ? AND num >= ? AND num <= ?))'
     """
     tree, origin = parse(query)
-    return _Compiler(query, origin, default_operator.upper() == "OR").plan(tree, default_field)
+    or_default = default_operator.upper() == "OR"
+    plan = _Compiler(query, origin, or_default, False).plan(tree, default_field)
+    scan = _Compiler(query, origin, or_default, True).plan(tree, default_field)
+    return replace(plan, scan_where=scan.where)
 
 
 def _quote(text: str) -> str:
@@ -126,10 +131,26 @@ def _unwrap(node: Item) -> Item:
 
 
 class _Compiler:
-    def __init__(self, query: str, origin: list[int], or_default: bool):
+    def __init__(self, query: str, origin: list[int], or_default: bool, correlated: bool):
         self.query = query
         self.origin = origin
         self.or_default = or_default
+        self.correlated = correlated
+
+    def fields(self, condition: str, seek: bool = True) -> str:
+        """A ``fields`` lookup (its ``path = ?`` first): an id list, or when scanning by
+        time and the condition can seek the primary key, a per-row probe."""
+        where = f"path = ? AND {condition}"
+        if self.correlated and seek:
+            return f"EXISTS (SELECT 1 FROM fields WHERE {where} AND doc_id = d.id)"
+        return f"d.id IN (SELECT doc_id FROM fields WHERE {where})"
+
+    def nums(self, condition: str) -> str:
+        """A ``nums`` lookup (its ``path = ?`` first), as ``fields``; ``nums_doc`` probes."""
+        where = f"path = ? AND {condition}"
+        if self.correlated:
+            return f"EXISTS (SELECT 1 FROM nums WHERE {where} AND doc_id = d.id)"
+        return f"d.id IN (SELECT doc_id FROM nums WHERE {where})"
 
     def error(self, node: Item, why: str) -> QuerySyntaxError:
         pos = self.origin[min(node.pos or 0, len(self.origin) - 1)]
@@ -253,6 +274,8 @@ class _Compiler:
     def leaf(self, node: Item, field: str, params: list[Any]) -> str:
         if isinstance(node, Range | From | To):
             return self.range(node, field, params)
+        if isinstance(node, Regex):
+            raise self.error(node, "regular expressions are not supported; use wildcards * and ?")
         if not isinstance(node, Term):
             raise self.error(node, f"unsupported query part {str(node)!r}")
         if isinstance(node, Word) and node.value == "*":
@@ -278,7 +301,7 @@ class _Compiler:
     def exists(self, field: str, params: list[Any]) -> str:
         if field.startswith("user_meta."):
             params.append(field.removeprefix("user_meta."))
-            return "d.id IN (SELECT doc_id FROM fields WHERE path = ?)"
+            return self.fields("1", seek=False)
         return f"{_STRING_COLUMNS[field]} IS NOT NULL" if field in _STRING_COLUMNS else "1"
 
     def string(self, node: Term, column: str, params: list[Any]) -> str:
@@ -292,22 +315,22 @@ class _Compiler:
         text = term_text(node)
         if isinstance(node, Word) and node.has_wildcard():
             params.extend([path, _glob(node.value.lower())])
-            return _IN_FIELDS + "str GLOB ?)"
+            return self.fields("str GLOB ?", seek=False)
         words = tokens(text)
-        number = _as_number(text)
+        number = as_number(text)
         if number is not None:
             params.extend([path, text.lower(), path, number])
-            return f"{_IN_FIELDS}str = ?) OR {_IN_NUMS}num = ?)"
+            return f"{self.fields('str = ?')} OR {self.nums('num = ?')}"
         if len(words) == 1 and words[0] == text.lower():
             params.extend([path, words[0]])
-            return _IN_FIELDS + "str = ?)"
+            return self.fields("str = ?")
         params.extend([path, text.lower(), _like(text.lower())])
-        return _IN_FIELDS + "tok = 0 AND (str = ? OR str LIKE ? ESCAPE '\\'))"
+        return self.fields("tok = 0 AND (str = ? OR str LIKE ? ESCAPE '\\')", seek=False)
 
     # -- ranges ---------------------------------------------------------------------------
 
     def range(self, node: Range | From | To, field: str, params: list[Any]) -> str:
-        low, high = _bounds(node)
+        low, high = bounds(node)
         convert: Callable[[Item, str], Any]
         if field in ("size", "last_modified"):
             convert = self.number if field == "size" else self.date
@@ -330,20 +353,20 @@ class _Compiler:
             params.insert(len(params) - len(clauses), field.removeprefix("user_meta."))
             where = " AND ".join(clauses) if clauses else "1"
             if column == "num":
-                return f"{_IN_NUMS}{where})"
-            return f"{_IN_FIELDS}tok = 0 AND {where})"
+                return self.nums(where)
+            return self.fields(f"tok = 0 AND {where}", seek=False)
         return " AND ".join(clauses) or "1"
 
     def meta_range_kind(self, node: Item, low: Any, high: Any) -> tuple[str, Any]:
         values = [b[0] for b in (low, high) if b is not None]
-        if all(_as_number(v) is not None for v in values):
+        if all(as_number(v) is not None for v in values):
             return "num", self.number
         if all(v == "now" or to_epoch(v) is not None for v in values):
             return "num", self.date
         return "str", lambda _node, v: v.lower()
 
     def number(self, node: Item, value: str) -> float:
-        number = _as_number(value)
+        number = as_number(value)
         if number is None:
             raise self.error(node, f"{value!r} is not a number")
         return number
@@ -359,29 +382,6 @@ class _Compiler:
 
 def _identity(_node: Item, value: str) -> str:
     return value
-
-
-def _as_number(text: str) -> float | None:
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
-def _bounds(node: Range | From | To) -> tuple[tuple[str, bool] | None, tuple[str, bool] | None]:
-    """(value, inclusive) for the low and high ends; None for an open end (``*``)."""
-    if isinstance(node, Range):
-        ends = [(node.low, node.include_low), (node.high, node.include_high)]
-    elif isinstance(node, From):
-        ends = [(node.a, node.include), (None, True)]
-    else:
-        ends = [(None, True), (node.a, node.include)]
-    out: list[tuple[str, bool] | None] = []
-    for term, inclusive in ends:
-        text = term_text(term) if isinstance(term, Term) else None
-        out.append(None if text in (None, "*") else (str(text), bool(inclusive)))
-    return out[0], out[1]
 
 
 def _count_params(preds: list[str]) -> int:

@@ -23,14 +23,15 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from t4.errors import QuerySyntaxError
 from t4.search.documents import Document
-from t4.search.query import to_epoch, tokens
+from t4.search.flatten import field_rows, leaves, meta_text
 from t4.search.sqlgen import SqlQuery, to_sql
 
 __all__ = ["EmbeddedIndex"]
@@ -41,7 +42,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, etag TEXT,
     last_modified REAL NOT NULL, version_id TEXT, meta TEXT NOT NULL, text TEXT);
-CREATE INDEX IF NOT EXISTS docs_time ON docs (last_modified);
+CREATE INDEX IF NOT EXISTS docs_time ON docs (last_modified, key);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (
     key, text, meta, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS fields (
@@ -50,56 +51,13 @@ CREATE TABLE IF NOT EXISTS fields (
 CREATE TABLE IF NOT EXISTS nums (
     path TEXT NOT NULL, num REAL NOT NULL, doc_id INTEGER NOT NULL,
     PRIMARY KEY (path, num, doc_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nums_doc ON nums (doc_id, path);
 """
+#: Bumped when the tables change; an index of another version is rebuilt (it is a cache).
+SCHEMA_VERSION = 1
 _COLUMNS = "d.key, d.version_id, d.size, d.last_modified, d.meta, d.text"
 #: Characters of ``text`` a hit carries.
 EXCERPT_CHARS = 200
-
-
-def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """(dotted path, scalar) for every leaf of a metadata value; lists repeat their path."""
-    if isinstance(value, dict):
-        for name, inner in value.items():
-            yield from _leaves(inner, f"{path}.{name}" if path else str(name))
-    elif isinstance(value, list | tuple):
-        for inner in value:
-            yield from _leaves(inner, path)
-    elif value is not None:
-        yield path, value
-
-
-def _field_rows(
-    doc_id: int,
-    leaves: list[tuple[str, Any]],
-    strings: list[tuple[str, str, int, int]],
-    numbers: list[tuple[str, float, int]],
-) -> None:
-    """Append the ``fields`` and ``nums`` rows of one document's metadata leaves."""
-    seen: set[tuple[str, str, int]] = set()
-    for path, value in leaves:
-        number: float | None = None
-        if isinstance(value, bool):
-            text = str(value).lower()
-        elif isinstance(value, int | float):
-            text, number = str(value).lower(), float(value)
-        else:
-            text = str(value)
-            try:
-                number = float(text)
-            except ValueError:
-                number = to_epoch(text)
-        lower = text.lower()
-        words = tokens(text)
-        rows = [(lower, 0)]
-        if len(words) > 1 or (words and words[0] != lower):
-            rows += [(word, 1) for word in words]
-        for value_text, tok in rows:
-            if (path, value_text, tok) not in seen:  # a list may repeat a value
-                seen.add((path, value_text, tok))
-                strings.append((path, value_text, doc_id, tok))
-        if number is not None and number == number and (path, str(number), 2) not in seen:
-            seen.add((path, str(number), 2))  # NaN has no place in an index
-            numbers.append((path, number, doc_id))
 
 
 def _delete(db: sqlite3.Connection, keys: list[str]) -> None:
@@ -111,7 +69,7 @@ def _delete(db: sqlite3.Connection, keys: list[str]) -> None:
         strings: list[tuple[str, str, int, int]] = []
         numbers: list[tuple[str, float, int]] = []
         for doc_id, meta in found:
-            _field_rows(doc_id, list(_leaves(json.loads(meta), "")), strings, numbers)
+            field_rows(doc_id, list(leaves(json.loads(meta), "")), strings, numbers)
         ids = [(doc_id,) for doc_id, _ in found]
         db.executemany("DELETE FROM docs WHERE id = ?", ids)
         db.executemany("DELETE FROM fts WHERE rowid = ?", ids)
@@ -119,10 +77,6 @@ def _delete(db: sqlite3.Connection, keys: list[str]) -> None:
             "DELETE FROM fields WHERE path = ? AND str = ? AND doc_id = ? AND tok = ?", strings
         )
         db.executemany("DELETE FROM nums WHERE path = ? AND num = ? AND doc_id = ?", numbers)
-
-
-def _meta_text(leaves: list[tuple[str, Any]]) -> str:
-    return " ".join(f"{path} {value}" for path, value in leaves)
 
 
 def _epoch(moment: datetime) -> float:
@@ -160,8 +114,9 @@ class EmbeddedIndex:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA cache_size = -65536")  # 64 MiB: index inserts stay in memory
+        self._db.execute("PRAGMA wal_autocheckpoint = 8192")  # fewer, larger checkpoints
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            _ensure_schema(self._db, self.path)
 
     def __enter__(self) -> EmbeddedIndex:
         return self
@@ -196,12 +151,12 @@ class EmbeddedIndex:
             strings: list[tuple[str, str, int, int]] = []
             numbers: list[tuple[str, float, int]] = []
             for doc_id, doc in enumerate(batch, start=first):
-                leaves = list(_leaves(doc.user_meta, ""))
+                flat = list(leaves(doc.user_meta, ""))
                 meta = json.dumps(doc.user_meta, sort_keys=True, default=str)
                 epoch = _epoch(doc.last_modified)
                 rows.append((doc_id, doc.key, doc.size, doc.etag, epoch, doc.version_id, meta))
-                texts.append((doc_id, doc.key, doc.text or "", _meta_text(leaves)))
-                _field_rows(doc_id, leaves, strings, numbers)
+                texts.append((doc_id, doc.key, doc.text or "", meta_text(flat)))
+                field_rows(doc_id, flat, strings, numbers)
             db.executemany(
                 "INSERT INTO docs (id, key, size, etag, last_modified, version_id, meta, text)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -250,14 +205,76 @@ class EmbeddedIndex:
             [{'key': 'a.csv', 'version_id': None, 'size': 10, ...}]
         """
         compiled, limit = _compile(query, limit)
-        sql, params = _select(compiled, limit)
         with self._lock:
             try:
-                rows = self._db.execute(sql, params).fetchall()
+                rows = self._run(compiled, limit)
             except sqlite3.OperationalError as err:
                 # An FTS5 expression it cannot run, e.g. a column filter on a bare NOT.
                 raise QuerySyntaxError(f"cannot run search query {query!r}: {err}") from err
         return [_hit(row) for row in rows]
+
+    def _run(self, compiled: SqlQuery, limit: int) -> list[Any]:
+        """Run a compiled query with the plan that suits it.
+
+        A filter without words can be answered two ways: gather the ids each condition
+        matches then sort them (fast when few match), or walk the documents newest first
+        and stop at ``limit`` (fast when many match). Which one wins is unknown until
+        tried, so the first gets a few milliseconds, the second a few more, and then the
+        first runs to the end. Both give the same hits in the same order.
+        """
+        sql, params = _select(compiled, limit)
+        if compiled.match or compiled.rank or compiled.where == "1":
+            return self._execute(sql, params, None)
+        for attempt, budget in ((sql, 0.002), (_scan_select(compiled), 0.03)):
+            try:
+                return self._execute(attempt, params, budget)
+            except _OutOfTime:
+                continue
+        return self._execute(sql, params, None)
+
+    def _execute(self, sql: str, params: tuple[Any, ...], budget: float | None) -> list[Any]:
+        if budget is None:
+            return self._db.execute(sql, params).fetchall()
+        deadline = time.perf_counter() + budget
+        expired = []
+
+        def tick() -> int:
+            if time.perf_counter() > deadline:
+                expired.append(True)
+                return 1  # interrupts the statement
+            return 0
+
+        self._db.set_progress_handler(tick, 2000)
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            if expired:
+                raise _OutOfTime() from None
+            raise
+        finally:
+            self._db.set_progress_handler(None, 0)
+
+
+class _OutOfTime(Exception):
+    """A query plan ran past its time budget and was interrupted."""
+
+
+def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Create the tables, or recreate them when the file holds another schema version."""
+    if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return
+    with _Transaction(db):
+        if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return  # another process got there first
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        if "docs" in tables:
+            log.warning("search index %s has an older format: rebuilt empty; run index()", path)
+        for table in ("docs", "fts", "fields", "nums"):
+            db.execute(f"DROP TABLE IF EXISTS {table}")  # fixed names, no user input
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class _Transaction:
@@ -277,11 +294,14 @@ class _Transaction:
 
 def _compile(query: str | dict[str, Any], limit: int) -> tuple[SqlQuery, int]:
     """A query string or an Elasticsearch body -> compiled SQL and the limit to use."""
+    if isinstance(query, dict):
+        limit = query.get("size", limit)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise QuerySyntaxError(f"the number of hits to return must be 0 or more, not {limit!r}")
     if isinstance(query, str):
         return to_sql(query), limit
     if not isinstance(query, dict):
         raise QuerySyntaxError(f"a search query is a string or a dict, not {type(query).__name__}")
-    limit = int(query.get("size", limit))
     inner = query.get("query", {"match_all": {}})
     if isinstance(inner, dict) and "match_all" in inner:
         return SqlQuery(None, "1", (), None), limit
@@ -301,22 +321,30 @@ def _select(q: SqlQuery, limit: int) -> tuple[str, tuple[Any, ...]]:
         sql = (
             f"SELECT {_COLUMNS}, bm25(fts) AS rank FROM fts JOIN docs d ON d.id = fts.rowid"
             f" WHERE fts MATCH ? AND ({q.where})"
-            " ORDER BY rank, d.last_modified DESC, d.key LIMIT ?"
+            " ORDER BY rank, d.last_modified DESC, d.key DESC LIMIT ?"
         )
         return sql, (q.match, *q.params, limit)
     if q.rank:
         sql = (
             f"SELECT {_COLUMNS}, coalesce(r.rank, 0.0) FROM docs d LEFT JOIN"
             " (SELECT rowid, bm25(fts) AS rank FROM fts WHERE fts MATCH ?) r ON r.rowid = d.id"
-            f" WHERE {q.where} ORDER BY r.rank IS NULL, r.rank, d.last_modified DESC, d.key"
+            f" WHERE {q.where} ORDER BY r.rank IS NULL, r.rank, d.last_modified DESC, d.key DESC"
             " LIMIT ?"
         )
         return sql, (q.rank, *q.params, limit)
     sql = (
         f"SELECT {_COLUMNS}, NULL FROM docs d WHERE {q.where}"
-        " ORDER BY d.last_modified DESC, d.key LIMIT ?"
+        " ORDER BY d.last_modified DESC, d.key DESC LIMIT ?"
     )
     return sql, (*q.params, limit)
+
+
+def _scan_select(q: SqlQuery) -> str:
+    """A filter-only query as a newest-first walk (same parameters as ``_select``)."""
+    return (
+        f"SELECT {_COLUMNS}, NULL FROM docs d INDEXED BY docs_time WHERE {q.scan_where}"
+        " ORDER BY d.last_modified DESC, d.key DESC LIMIT ?"
+    )
 
 
 def _hit(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""Bucket.search and Bucket.index on both backends (a local folder and S3 on moto): writes
+through Bucket update the index; objects written by others are found after index()."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import t4
+from t4.errors import QuerySyntaxError
+from t4.search import bucket_name, index_path_for
+from t4.search.catalog import CatalogServer
+
+
+def keys(hits: list[dict[str, Any]]) -> set[str]:
+    return {h["key"] for h in hits}
+
+
+@pytest.fixture
+def heroes(bucket: t4.Bucket) -> t4.Bucket:
+    bucket.put(
+        "heroes/thor.json", {"weapon": "hammer"}, meta={"name": "Thor", "stage": "raw", "rows": 150}
+    )
+    bucket.put(
+        "heroes/loki.txt", "a shape shifter", meta={"name": "Loki", "stage": "clean", "rows": 4999}
+    )
+    bucket.put("tmp/scratch.tmp", b"xx", meta={"stage": "raw", "rows": 100})
+    bucket.put("notes/readme.md", "The mighty Thor wields Mjolnir", meta={"owner": {"team": "ops"}})
+    bucket.put("data/c#d?.txt", "50% off", meta={"name": "o'brien", "created": "2023-11-20"})
+    return bucket
+
+
+QUERIES = {
+    "thor": {"heroes/thor.json", "notes/readme.md"},
+    "hammer": {"heroes/thor.json"},
+    "mighty thor": {"notes/readme.md"},
+    '"shape shifter"': {"heroes/loki.txt"},
+    "user_meta.name:'thor'": {"heroes/thor.json"},
+    'user_meta.name:"Thor"': {"heroes/thor.json"},
+    "user_meta.stage:raw AND NOT key:*.tmp": {"heroes/thor.json"},
+    "user_meta.stage:raw OR user_meta.owner.team:ops": {
+        "heroes/thor.json", "tmp/scratch.tmp", "notes/readme.md",
+    },
+    "user_meta.rows:[100 TO 5000]": {"heroes/thor.json", "heroes/loki.txt", "tmp/scratch.tmp"},
+    "user_meta.rows:{100 TO 5000}": {"heroes/thor.json", "heroes/loki.txt"},
+    "user_meta.created:[2023-01-01 TO 2023-12-31]": {"data/c#d?.txt"},
+    "key:heroes/*": {"heroes/thor.json", "heroes/loki.txt"},
+    'key:"data/c#d?.txt"': {"data/c#d?.txt"},
+    "size:<3": {"tmp/scratch.tmp"},
+    "last_modified:[2000-01-01 TO now]": {
+        "heroes/thor.json", "heroes/loki.txt", "tmp/scratch.tmp", "notes/readme.md",
+        "data/c#d?.txt",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_query_forms(heroes: t4.Bucket, query: str) -> None:
+    assert keys(heroes.search(query, limit=50)) == QUERIES[query]
+
+
+def test_hits_carry_what_was_written(heroes: t4.Bucket, raw: Any) -> None:
+    (hit,) = heroes.search("user_meta.name:'thor'")
+    assert hit["key"] == "heroes/thor.json" and hit["meta"]["rows"] == 150
+    assert hit["size"] == len(raw.read("heroes/thor.json"))
+    assert "hammer" in hit["text"] and hit["last_modified"].endswith("Z")
+
+
+def test_bad_query(heroes: t4.Bucket) -> None:
+    with pytest.raises(QuerySyntaxError) as caught:
+        heroes.search("user_meta.rows:[1 TO")
+    assert caught.value.position is not None
+
+
+def test_delete_and_overwrite_update_the_index(heroes: t4.Bucket) -> None:
+    heroes.delete("heroes/thor.json")
+    assert keys(heroes.search("hammer")) == set()
+    heroes.put("notes/readme.md", "now about Odin", meta={"owner": {"team": "dev"}})
+    assert keys(heroes.search("thor")) == set()
+    assert keys(heroes.search("odin AND user_meta.owner.team:dev")) == {"notes/readme.md"}
+
+
+def test_index_catches_objects_written_by_others(
+    bucket: t4.Bucket, raw: Any, backend_kind: str
+) -> None:
+    bucket.put("mine.txt", "first words", meta={"by": "t4"})
+    helium = json.dumps({"user_meta": {"by": "someone"}, "format": {"name": "utf-8"}})
+    raw.write(
+        "theirs/report.md", b"quarterly thunder report", helium if backend_kind == "s3" else None
+    )
+    assert keys(bucket.search("thunder")) == set()
+    summary = bucket.index()
+    assert summary["added"] == 1 and summary["unchanged"] == 1 and summary["removed"] == 0
+    assert keys(bucket.search("thunder")) == {"theirs/report.md"}
+    if backend_kind == "s3":
+        assert keys(bucket.search("user_meta.by:someone")) == {"theirs/report.md"}
+    again = bucket.index()
+    assert again["added"] == again["updated"] == 0 and again["unchanged"] == 2
+    full = bucket.index(reindex=True)
+    assert full["updated"] == 2 and full["unchanged"] == 0
+    assert keys(bucket.search("thunder")) == {"theirs/report.md"}
+
+
+def test_catalog_serves_the_bucket_index(heroes: t4.Bucket, backend_kind: str) -> None:
+    root = None if backend_kind == "s3" else heroes.uri.removeprefix("file://")
+    path = index_path_for(heroes.uri, Path(root) if root else None)
+    embedded = {q: heroes.search(q, limit=50) for q in QUERIES}
+    with CatalogServer(bucket_name(heroes.uri), path) as server:
+        t4.config(navigator_url=server.url)
+        for query, hits in embedded.items():
+            assert heroes.search(query, limit=50) == hits, query
