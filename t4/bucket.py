@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from t4 import formats
 from t4 import meta as helium
 from t4.backends import Backend, LocalBackend, ObjectInfo, S3Settings, open_backend
+from t4.config import ConfigError
 from t4.errors import (
     KeyNotFoundError,
     LocalPathError,
@@ -53,6 +54,9 @@ class Bucket:
             ``t4.config(default_concurrency=...)`` or 16).
         progress: ``True``/``False`` to force the progress bar; default on a terminal only.
         callback: called once per file of a bulk operation with (key, outcome, bytes).
+        credentials: explicit ``aws_access_key_id``, ``aws_secret_access_key`` and
+            ``aws_session_token`` (for callers that hold them, such as a Prefect block);
+            by default boto3's credential chain finds them.
 
     Example:
         >>> b = t4.Bucket("./lake")  # doctest: +SKIP
@@ -72,9 +76,17 @@ class Bucket:
         concurrency: int | None = None,
         progress: bool | None = None,
         callback: ProgressCallback | None = None,
+        credentials: dict[str, str] | None = None,
     ):
         self.concurrency = concurrency_from_env(concurrency)
-        settings = S3Settings(endpoint_url, profile, region, path_style, self.concurrency)
+        settings = S3Settings(
+            endpoint_url,
+            profile,
+            region,
+            path_style,
+            self.concurrency,
+            credentials=_checked_credentials(credentials),
+        )
         self._backend: Backend = open_backend(uri, settings)
         self.progress = progress
         self.callback = callback
@@ -239,6 +251,7 @@ class Bucket:
         if isinstance(key, str) and key.endswith("/"):
             key = key + source.name
         key = check_file_key(key, self.uri)
+        self._check_writable(key)
         if not source.is_file():
             what = "is a folder: use put_dir" if source.is_dir() else "does not exist"
             raise LocalPathError(f"{source} {what}; nothing was uploaded", bucket=self.uri, key=key)
@@ -285,8 +298,9 @@ class Bucket:
             user_meta = meta if meta is not None else carried.get("user_meta", {})
             return helium.helium(user_meta, None, bucket=self.uri, key=item.key)
 
-        for item in files:  # refuse bad metadata before anything is written
+        for item in files:  # refuse bad metadata and keys before anything is written
             helium.encode(meta_for(item), bucket=self.uri, key=item.key)
+            self._check_writable(item.key)
         written = _Written()
         steps, unchanged = upload_steps(
             self._backend, prefix, files, meta_for, self._state, written
@@ -369,15 +383,38 @@ class Bucket:
         """
         from t4 import search
 
-        return search.search(self.uri, self._open_index, query, limit)
+        return search.search(self.uri, self._crawled_index, query, limit)
 
     def index(self, reindex: bool = False) -> dict[str, int]:
-        """Bring the embedded search index up to date with the bucket (by ETag), or rebuild it."""
+        """Bring the embedded search index up to date with the bucket (by ETag), or rebuild it.
+
+        Writes through t4 update the index as they happen; this catches up with objects
+        written by other tools. The first search of a bucket runs it once by itself.
+
+        Example:
+            >>> b.index()  # doctest: +SKIP
+            {'added': 3, 'updated': 0, 'removed': 0, 'unchanged': 120, 'vanished': 0}
+        """
         from t4 import search
 
-        return search.crawl(self._open_index(), self._backend, full=reindex)
+        index = self._open_index()
+        summary = search.crawl(index, self._backend, full=reindex)
+        index.path.with_name(index.path.name + ".crawled").touch()
+        return summary
+
+    def _crawled_index(self) -> EmbeddedIndex:
+        index = self._open_index()
+        if not index.path.with_name(index.path.name + ".crawled").exists():
+            self.index()
+        return index
 
     # -- internals ----------------------------------------------------------------------
+    def _check_writable(self, key: str) -> None:
+        """A folder bucket refuses keys that are not safe paths: say so before the transfer
+        starts, as an ``InvalidKeyError``, not as one failed file of it."""
+        if isinstance(self._backend, LocalBackend):
+            self._backend.path(key)
+
     @contextlib.contextmanager
     def _naming_bucket(self) -> Iterator[None]:
         """Formats know keys, not buckets: add the bucket to their errors."""
@@ -391,13 +428,16 @@ class Bucket:
             raise
 
     def _run(self, summary: TransferSummary, steps: list[Any]) -> None:
-        run_plan(
-            summary,
-            steps,
-            concurrency=self.concurrency,
-            progress=self.progress,
-            callback=self.callback,
-        )
+        try:
+            run_plan(
+                summary,
+                steps,
+                concurrency=self.concurrency,
+                progress=self.progress,
+                callback=self.callback,
+            )
+        finally:
+            self._state.flush()  # what the transfer threads queued, in one commit
         if summary.failed:
             first = next(iter(summary.failed.items()))
             raise TransferError(
@@ -479,3 +519,16 @@ class _Written:
     def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
         with self._lock:
             self.items.append((info, wanted, path))
+
+
+_CREDENTIAL_NAMES = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+
+
+def _checked_credentials(credentials: dict[str, str] | None) -> dict[str, str] | None:
+    """Explicit credentials may only name boto3's three fields (values are never echoed)."""
+    if not credentials:
+        return None
+    unknown = sorted(set(credentials) - set(_CREDENTIAL_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown credential fields {unknown}; use {list(_CREDENTIAL_NAMES)}")
+    return credentials

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,19 @@ log = logging.getLogger(__name__)
 Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
 
 
+#: Files up to this size are hashed again after a transfer (cheap: they are in the page
+#: cache) so the next run finds their ETag cached; larger ones are hashed when compared.
+_HASH_AFTER = 8 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class LocalFile:
+    """A local file to upload: where it is, its key, and its size and mtime when listed."""
+
     path: Path
     key: str
     size: int
+    mtime_ns: int = 0
 
 
 def local_files(
@@ -62,7 +71,8 @@ def local_files(
         ]
         for name in filenames:
             path = here / name
-            if not path.is_file() or PART_MARK in name:
+            st = _regular_stat(path)
+            if st is None or PART_MARK in name:
                 continue
             if not follow_links and not _inside(path, root):
                 log.warning(
@@ -72,9 +82,18 @@ def local_files(
                 )
                 continue
             key = check_key(prefix + posix_rel(path, source), bucket)
-            found.append(LocalFile(path, key, path.stat().st_size))
+            found.append(LocalFile(path, key, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda f: f.key)
     return found
+
+
+def _regular_stat(path: Path) -> os.stat_result | None:
+    """The file's stat if it is a regular file (through links), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # a dangling link, or gone since the walk saw it
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -97,17 +116,15 @@ def upload_steps(
     in place, without sending the bytes again.
     """
     listing = {o.key: o for o in backend.list(prefix)}
-    remembered = state.written(backend.uri, [f.key for f in files if f.key in listing])
+    same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
+    local_etags = _etags(backend, state, [(f.key, f.path) for f in same_size])
+    remembered = state.written(backend.uri, [f.key for f in same_size])
     steps: list[Step] = []
     unchanged: list[str] = []
     for item in files:
         wanted = meta_for(item)
         remote = listing.get(item.key)
-        same_bytes = (
-            remote is not None
-            and remote.size == item.size
-            and remote.etag == state.file_etag(item.path, backend.etag_kind, backend.etag_of_file)
-        )
+        same_bytes = remote is not None and _same_etag(remote, local_etags.get(item.key))
         if remote and same_bytes and remembered.get(item.key) == (remote.etag, meta_digest(wanted)):
             unchanged.append(item.key)
         elif same_bytes:
@@ -117,6 +134,36 @@ def upload_steps(
                 Step(item.key, item.size, _put_step(backend, item, wanted, state, on_written))
             )
     return steps, unchanged
+
+
+def _etags(backend: Backend, state: TransferState, files: list[tuple[str, Path]]) -> dict[str, str]:
+    """key -> the local file's ETag as ``backend`` computes it (cached; one batch)."""
+    paths = [path for _, path in files]
+    etags = state.file_etags(paths, backend.etag_kind, backend.etag_of_file)
+    return {key: etag for (key, _), etag in zip(files, etags, strict=True)}
+
+
+def _same_etag(remote: ObjectInfo, local: str | None) -> bool:
+    return remote.etag is not None and remote.etag == local
+
+
+def _remember_hash(
+    backend: Backend,
+    state: TransferState,
+    path: Path,
+    size: int,
+    mtime_ns: int,
+    etag: str | None = None,
+) -> None:
+    """Cache a just-transferred file's ETag if it is still as it was (size, mtime): ``etag``
+    when the server gave it for exactly these bytes, else the hash of a small file."""
+    if etag is None:
+        if size > _HASH_AFTER:
+            return
+        etag = backend.etag_of_file(path)
+    st = os.stat(path)
+    if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
+        state.defer_hash(path, size, mtime_ns, backend.etag_kind, etag)
 
 
 def _put_step(
@@ -129,8 +176,11 @@ def _put_step(
     def run(progress: Callable[[int], None]) -> int:
         encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
         info = backend.upload(item.key, item.path, encoded, progress)
-        state.record_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
         on_written(item.key, info, wanted, item.path)
+        if item.mtime_ns and info.etag:
+            # the ETag the server gave the bytes just read: no need to read them again
+            _remember_hash(backend, state, item.path, item.size, item.mtime_ns, info.etag)
         return item.size
 
     return run
@@ -149,7 +199,7 @@ def _meta_step(
             encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
             info = backend.set_metadata(item.key, encoded)
             on_written(item.key, info, wanted, item.path)
-        state.record_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
         return 0
 
     return run
@@ -177,36 +227,41 @@ def fetch_steps(
         rel = obj.key[len(prefix) :]
         targets.append((obj, safe_join(dest, rel, bucket=backend.uri, key=obj.key)))
     clean_stale_parts(path.parent for _, path in targets)
+    same_size = [(obj.key, path) for obj, path in targets if _size_of(path) == obj.size]
+    local_etags = _etags(backend, state, same_size)
     steps, unchanged = [], []
     for obj, path in targets:
-        if _same_local(backend, obj, path, state):
+        if _same_etag(obj, local_etags.get(obj.key)):
             unchanged.append(obj.key)
         else:
-            steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path)))
+            steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path, state)))
     return steps, unchanged
 
 
-def _same_local(backend: Backend, obj: ObjectInfo, path: Path, state: TransferState) -> bool:
-    try:
-        if not path.is_file() or path.stat().st_size != obj.size:
-            return False
-    except OSError:
-        return False
-    return obj.etag == state.file_etag(path, backend.etag_kind, backend.etag_of_file)
+def _size_of(path: Path) -> int | None:
+    st = _regular_stat(path)
+    return None if st is None else st.st_size
 
 
 def _get_step(
-    backend: Backend, obj: ObjectInfo, path: Path
+    backend: Backend, obj: ObjectInfo, path: Path, state: TransferState
 ) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
-        fetch_file(backend, obj.key, path, progress)
+        fetch_file(backend, obj.key, path, progress, size=obj.size)
+        st = os.stat(path)
+        _remember_hash(backend, state, path, st.st_size, st.st_mtime_ns)
         return obj.size
 
     return run
 
 
 def fetch_file(
-    backend: Backend, key: str, path: Path, progress: Callable[[int], None] | None = None
+    backend: Backend,
+    key: str,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    *,
+    size: int | None = None,
 ) -> dict[str, Any]:
     """Download one object to ``path``, whole or not at all, with its helium xattr."""
     if path.is_dir():
@@ -217,7 +272,7 @@ def fetch_file(
         )
     try:
         with atomic_write_target(path) as tmp:
-            raw = backend.download(key, tmp, progress)
+            raw = backend.download(key, tmp, progress, size=size)
             meta = helium.decode(raw, bucket=backend.uri, key=key)
             helium.write_xattr(tmp, meta)
     except (NotADirectoryError, FileExistsError, IsADirectoryError) as err:

@@ -4,12 +4,20 @@ cache folder (safe to delete: everything in it is rebuilt on demand).
 - ``hashes``: a local file's ETag, by path, size and mtime, so unchanged files are not re-hashed.
 - ``written``: the ETag and metadata digest of each object t4 last wrote, so an unchanged
   upload is skipped from the listing alone, without asking the server for its metadata.
+
+Bulk operations touch thousands of rows: lookups go in chunks of one query, and writes made
+by transfer threads are queued (``defer_*``) and committed in one transaction by ``flush``,
+which ``Bucket`` calls when a plan ends (reads flush first, so they always see them). The
+queue is also committed at 1,000 rows and, by a timer, at most ``FLUSH_SECONDS`` after its
+first row, so a process killed mid-transfer loses at most the last second of records (and
+those only cost a re-check on the next run).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -26,12 +34,24 @@ CREATE TABLE IF NOT EXISTS hashes (
 CREATE TABLE IF NOT EXISTS written (
     bucket TEXT, key TEXT, etag TEXT, meta TEXT, PRIMARY KEY (bucket, key));
 """
+_CHUNK = 500  # below SQLite's limit on bound parameters
+_AUTO_FLUSH = 1000
+#: Queued rows wait at most this long before a timer commits them.
+FLUSH_SECONDS = 0.5
+
+#: (absolute path, size, mtime_ns, kind, etag): one row of ``hashes``.
+HashRow = tuple[str, int, int, str, str]
 
 
 def meta_digest(meta: dict[str, Any]) -> str:
     """A short, stable digest of a helium dict."""
     text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 class TransferState:
@@ -41,47 +61,78 @@ class TransferState:
         self.path = path or cache_dir() / "transfer-state.sqlite"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._hashes: list[HashRow] = []
+        self._written: list[tuple[str, str, str, str]] = []
+        self._timer: threading.Timer | None = None
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit is fine
             db.executescript(_SCHEMA)
             self._db = db
         return self._db
 
+    # -- local file hashes --------------------------------------------------------------
     def file_etag(self, path: Path, kind: str, compute: Callable[[Path], str]) -> str:
         """The ETag of a local file as ``kind`` of backend computes it, cached by size and mtime."""
-        st = path.stat()
-        key = str(path.resolve())
-        with self._lock:
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT etag FROM hashes WHERE path=? AND size=? AND mtime_ns=? AND kind=?",
-                    (key, st.st_size, st.st_mtime_ns, kind),
-                )
-                .fetchone()
-            )
-        if row:
-            return str(row[0])
-        etag = compute(path)
-        with self._lock, self._conn() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)",
-                (key, st.st_size, st.st_mtime_ns, kind, etag),
-            )
-        return etag
+        return self.file_etags([path], kind, compute)[0]
 
+    def file_etags(self, paths: list[Path], kind: str, compute: Callable[[Path], str]) -> list[str]:
+        """``file_etag`` for many files: one query per 500, new hashes stored in one commit."""
+        stats = [(os.path.abspath(p), os.stat(p)) for p in paths]
+        cached = self._cached_hashes([name for name, _ in stats], kind)
+        out, fresh = [], []
+        for path, (name, st) in zip(paths, stats, strict=True):
+            hit = cached.get(name)
+            if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns):
+                out.append(hit[2])
+                continue
+            etag = compute(path)
+            fresh.append((name, st.st_size, st.st_mtime_ns, kind, etag))
+            out.append(etag)
+        if fresh:
+            with self._lock:
+                self._hashes.extend(fresh)
+            self.flush()
+        return out
+
+    def _cached_hashes(self, names: list[str], kind: str) -> dict[str, tuple[int, int, str]]:
+        self.flush()
+        found: dict[str, tuple[int, int, str]] = {}
+        with self._lock:
+            db = self._conn()
+            for chunk in _chunks(names):
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    "SELECT path, size, mtime_ns, etag FROM hashes "
+                    f"WHERE kind=? AND path IN ({marks})",
+                    (kind, *chunk),
+                )
+                found.update({p: (s, m, e) for p, s, m, e in rows})
+        return found
+
+    def defer_hash(self, path: Path, size: int, mtime_ns: int, kind: str, etag: str) -> None:
+        """Queue a known hash of a local file (committed by the next ``flush``)."""
+        with self._lock:
+            self._hashes.append((os.path.abspath(path), size, mtime_ns, kind, etag))
+            full = len(self._hashes) >= _AUTO_FLUSH
+            timer = self._new_timer()
+        if timer is not None:
+            timer.start()
+        if full:
+            self.flush()
+
+    # -- what t4 wrote ------------------------------------------------------------------
     def written(self, bucket: str, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each key t4 wrote to ``bucket``: (etag, metadata digest)."""
-        wanted = list(keys)
+        self.flush()
         out: dict[str, tuple[str, str]] = {}
         with self._lock:
             db = self._conn()
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(list(keys)):
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
                     f"SELECT key, etag, meta FROM written WHERE bucket=? AND key IN ({marks})",
@@ -91,20 +142,58 @@ class TransferState:
         return out
 
     def record_written(self, bucket: str, items: Iterable[tuple[str, str | None, str]]) -> None:
-        """Remember (key, etag, metadata digest) of objects just written."""
+        """Remember (key, etag, metadata digest) of objects just written, now."""
+        self.defer_written(bucket, items)
+        self.flush()
+
+    def defer_written(self, bucket: str, items: Iterable[tuple[str, str | None, str]]) -> None:
+        """Like ``record_written``, committed by the next ``flush`` (for transfer threads)."""
         rows = [(bucket, k, e, m) for k, e, m in items if e]
-        if not rows:
-            return
-        with self._lock, self._conn() as db:
-            db.executemany("INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)", rows)
+        with self._lock:
+            self._written.extend(rows)
+            full = len(self._written) >= _AUTO_FLUSH
+            timer = self._new_timer()
+        if timer is not None:
+            timer.start()
+        if full:
+            self.flush()
 
     def forget(self, bucket: str, keys: Iterable[str]) -> None:
+        """Drop the records of deleted objects."""
+        self.flush()
         with self._lock, self._conn() as db:
             db.executemany(
                 "DELETE FROM written WHERE bucket=? AND key=?", [(bucket, k) for k in keys]
             )
 
+    # -- housekeeping -------------------------------------------------------------------
+    def _new_timer(self) -> threading.Timer | None:
+        """The timer that will commit the queue, unless one is already waiting (called under
+        the lock, started outside it: one short-lived thread a half-second at most)."""
+        if self._timer is not None or not (self._hashes or self._written):
+            return None
+        self._timer = threading.Timer(FLUSH_SECONDS, self.flush)
+        self._timer.daemon = True
+        self._timer.name = "t4-state-flush"
+        return self._timer
+
+    def flush(self) -> None:
+        """Commit queued rows in one transaction."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()  # harmless when this is the timer's own call
+                self._timer = None
+            hashes, written = self._hashes, self._written
+            if not hashes and not written:
+                return
+            self._hashes, self._written = [], []
+            with self._conn() as db:
+                db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
+                db.executemany("INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)", written)
+
     def close(self) -> None:
+        """Flush and close the database."""
+        self.flush()
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -47,14 +47,22 @@ T = TypeVar("T")
 
 def concurrency_from_env(explicit: int | None = None) -> int:
     """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 16."""
-    from t4.config import check_setting, config
+    from t4.config import ConfigError, check_setting, config
 
     value: Any = explicit
+    source = "concurrency="
     if value is None:
-        value = os.environ.get("T4_CONCURRENCY")
+        value, source = os.environ.get("T4_CONCURRENCY"), "T4_CONCURRENCY="
     if value is None:
         value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
-    return int(check_setting("default_concurrency", value))
+        source = "t4.config default_concurrency="
+    try:
+        # a bool is an int to Python, but never a number of transfers
+        return int(check_setting("default_concurrency", 0 if isinstance(value, bool) else value))
+    except ConfigError as err:
+        raise ConfigError(
+            f"{source}{value!r} is not a number of transfers at once: use a positive integer"
+        ) from err
 
 
 @dataclass
@@ -122,8 +130,10 @@ def run_plan(
     )
     with bar, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = {pool.submit(step.run, bar.update): step for step in steps}
-        for future in as_completed(futures):
+        for done, future in enumerate(as_completed(futures), 1):
             _record(summary, futures[future], future, done_label, callback)
+            if show:
+                bar.set_postfix_str(f"{done}/{len(steps)} files", refresh=False)
     summary.seconds += time.monotonic() - started
     if summary.failed:
         log.warning("%s", summary.line())
@@ -177,14 +187,16 @@ def atomic_write_target(path: Path) -> Iterator[Path]:
     The temporary name carries the process id, so a later run can tell a part left by a
     killed process from one still being written (see ``clean_stale_parts``).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.isdir(path.parent):  # one stat in the common case, not a failed mkdir
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{PART_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
 
 
 def clean_stale_parts(folders: Iterable[Path]) -> int:

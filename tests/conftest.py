@@ -7,11 +7,8 @@ loopback port, reset between tests) and local-folder buckets in temporary direct
 
 from __future__ import annotations
 
+import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,59 +17,25 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-
-TEST_KEY_ID = "AKIATESTT4FLOWS00001"
-TEST_SECRET = "t4flows-test-secret-do-not-leak-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class S3Server:
-    endpoint: str
-    process: subprocess.Popen[bytes]
-
-    def reset(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
-
-    def client(self):  # type: ignore[no-untyped-def]
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=TEST_KEY_ID,
-            aws_secret_access_key=TEST_SECRET,
-            region_name="us-east-1",
-        )
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_HOME,
+    PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    get_current_settings,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness
+from servers import TEST_KEY_ID, TEST_SECRET, Raw, S3Server, start_moto
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 server in its own process, on a free port of 127.0.0.1."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{endpoint}/moto-api/", timeout=1)
-            break
-        except requests.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
-    yield S3Server(endpoint, proc)
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -100,51 +63,6 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return s3_server
-
-
-class Raw:
-    """The independent path to a bucket's content: plain boto3 for S3, ``os`` for folders."""
-
-    def __init__(self, uri: str, root: Path | None, client=None):  # type: ignore[no-untyped-def]
-        self.uri = uri
-        self.root = root
-        self.client = client
-        self.name = uri.removeprefix("s3://") if client else None
-
-    def listing(self) -> list[str]:
-        if self.client is not None:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
-            return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
-        assert self.root is not None
-        found = []
-        for dirpath, _dirnames, filenames in os.walk(self.root):
-            rel = Path(dirpath).relative_to(self.root)
-            if rel.parts[:1] == (".t4",):
-                continue
-            for name in filenames:
-                found.append((rel / name).as_posix())
-        return sorted(found)
-
-    def read(self, key: str) -> bytes:
-        if self.client is not None:
-            return bytes(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
-        assert self.root is not None
-        return (self.root / key).read_bytes()
-
-    def write(self, key: str, data: bytes, helium: str | None = None) -> None:
-        """Write an object the way another tool (or the original T4) would."""
-        if self.client is not None:
-            meta = {"helium": helium} if helium is not None else {}
-            self.client.put_object(Bucket=self.name, Key=key, Body=data, Metadata=meta)
-            return
-        assert self.root is not None and helium is None, "raw local writes carry no metadata"
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-    def helium(self, key: str) -> str | None:
-        assert self.client is not None, "only S3 exposes raw metadata headers"
-        return self.client.head_object(Bucket=self.name, Key=key)["Metadata"].get("helium")
 
 
 @pytest.fixture
@@ -185,3 +103,67 @@ def bucket(bucket_uri: str):  # type: ignore[no-untyped-def]
     b = t4.Bucket(bucket_uri)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect API (a server in a subprocess with a temporary database) for the rest
+    of the session, under a temporary PREFECT_HOME, flow-run heartbeats off; yields its URL."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    updates = {
+        PREFECT_HOME: str(home),
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",  # tasks called outside a flow
+    }
+    with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=180):
+        assert get_current_settings().home == Path(str(home))
+        yield str(PREFECT_API_URL.value())
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    """A moto server that checks signatures, with one IAM user allowed ``s3:*``."""
+
+    endpoint: str
+    key_id: str
+    secret: str
+    bucket: str
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """Its own moto process on a free loopback port. Authentication stays off while the user,
+    its policy, its access key and a bucket are made (moto counts requests against
+    ``INITIAL_NO_AUTH_ACTION_COUNT``); then ``/moto-api/reset-auth`` with 0 turns it on for
+    every request after, whatever the exact number of setup calls was."""
+    server = start_moto(
+        tmp_path_factory.mktemp("moto-auth"), env={"INITIAL_NO_AUTH_ACTION_COUNT": "1000"}
+    )
+    endpoint = server.endpoint
+    try:
+        setup = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "AKIASETUP00000000000",
+            "aws_secret_access_key": "setup-only",
+        }
+        iam = boto3.client("iam", **setup)
+        iam.create_user(UserName="t4-tester")
+        policy = iam.create_policy(
+            PolicyName="t4-s3-all",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        iam.attach_user_policy(UserName="t4-tester", PolicyArn=policy["Policy"]["Arn"])
+        key = iam.create_access_key(UserName="t4-tester")["AccessKey"]
+        name = f"t4-auth-{uuid.uuid4().hex[:8]}"
+        boto3.client("s3", **setup).create_bucket(Bucket=name)
+        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
+        yield AuthServer(endpoint, key["AccessKeyId"], key["SecretAccessKey"], name)
+    finally:
+        server.stop()

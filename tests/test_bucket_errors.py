@@ -173,7 +173,7 @@ def test_missing_bucket(s3_env):
 
 
 def test_unreachable_endpoint_is_transient(monkeypatch):
-    from conftest import free_port
+    from servers import free_port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")

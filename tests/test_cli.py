@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import TEST_SECRET, S3Server
+from servers import TEST_SECRET, S3Server
 
 T4 = str(Path(sys.executable).parent / "t4")
 COMMANDS = ["ls", "fetch", "put", "put-dir", "cat", "meta", "rm", "rm-dir", "search", "index",

@@ -87,6 +87,7 @@ def test_index_catches_objects_written_by_others(
     bucket: t4.Bucket, raw: Any, backend_kind: str
 ) -> None:
     bucket.put("mine.txt", "first words", meta={"by": "t4"})
+    bucket.index()  # indexed once: later foreign writes wait for the next index()
     helium = json.dumps({"user_meta": {"by": "someone"}, "format": {"name": "utf-8"}})
     raw.write(
         "theirs/report.md", b"quarterly thunder report", helium if backend_kind == "s3" else None
@@ -112,3 +113,9 @@ def test_catalog_serves_the_bucket_index(heroes: t4.Bucket, backend_kind: str) -
         t4.config(navigator_url=server.url)
         for query, hits in embedded.items():
             assert heroes.search(query, limit=50) == hits, query
+
+
+def test_first_search_indexes_objects_written_by_others(bucket, raw):
+    raw.write("others/notes.txt", b"written by another tool about valhalla")
+    bucket.put("mine.txt", "mine")  # a write through t4 alone does not make the index whole
+    assert [h["key"] for h in bucket.search("valhalla")] == ["others/notes.txt"]

@@ -67,10 +67,16 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def download(
-        self, key: str, path: Path, callback: ByteCallback | None = None
+        self,
+        key: str,
+        path: Path,
+        callback: ByteCallback | None = None,
+        *,
+        size: int | None = None,
     ) -> dict[str, str]:
         """Write the object's content to ``path`` (a temporary file the caller renames) and
-        return its raw user metadata."""
+        return its raw user metadata. ``size``, if a listing told it, lets a backend pick how
+        to fetch without asking first."""
 
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:

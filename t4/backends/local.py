@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any, BinaryIO
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
+from t4.transfer import PART_MARK, clean_stale_parts
 
 __all__ = ["RESERVED", "LocalBackend"]
 
@@ -38,6 +40,7 @@ class LocalBackend(Backend):
         self.uri = root.as_uri()
         self._meta_dir = root / RESERVED / "meta"
         self._tmp_dir = root / RESERVED / "tmp"
+        self._tmp_checked = False
 
     # -- paths --------------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -105,7 +108,12 @@ class LocalBackend(Backend):
         return self.get_bytes(key), dict(self._record(key).get("metadata", {}))
 
     def download(
-        self, key: str, path: Path, callback: ByteCallback | None = None
+        self,
+        key: str,
+        path: Path,
+        callback: ByteCallback | None = None,
+        *,
+        size: int | None = None,
     ) -> dict[str, str]:
         source = self.path(key)
         try:
@@ -138,24 +146,35 @@ class LocalBackend(Backend):
             return self._commit(key, tmp, tmp_path, target, md5, metadata)
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
-        info, _ = self.head(key)
-        self._write_record(key, {**self._record(key), "metadata": metadata})
+        with self._commit_lock():
+            info, _ = self.head(key)
+            self._write_record(key, {**self._record(key), "key": key, "metadata": metadata})
         return info
 
     def delete_many(self, keys: Iterable[str]) -> None:
         for key in keys:
             path = self.path(key)
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                path.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                self._meta_path(key).unlink()
+            with self._commit_lock():
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    path.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    self._meta_path(key).unlink()
             self._prune(path.parent)
 
     # -- helpers ------------------------------------------------------------------------
+    def _fresh_tmp_dir(self) -> Path:
+        """The folder for writes in flight; on first use, clear what killed runs left there."""
+        self._tmp_dir.mkdir(parents=True, exist_ok=True)
+        if not self._tmp_checked:
+            clean_stale_parts([self._tmp_dir])
+            self._tmp_checked = True
+        return self._tmp_dir
+
     @contextlib.contextmanager
     def _staged(self, key: str, target: Path) -> Iterator[tuple[BinaryIO, str]]:
-        self._tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp_dir, prefix="put-")
+        fd, name = tempfile.mkstemp(
+            dir=self._fresh_tmp_dir(), prefix=f".put{PART_MARK}{os.getpid()}-"
+        )
         try:
             with os.fdopen(fd, "wb") as tmp:
                 try:
@@ -172,21 +191,25 @@ class LocalBackend(Backend):
     ) -> ObjectInfo:
         tmp.flush()
         st = os.fstat(tmp.fileno())
-        self._write_record(
-            key,
-            {
-                "key": key,
-                "metadata": meta,
-                "md5": md5,
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-            },
-        )
-        try:
-            os.replace(tmp_path, target)
-        except IsADirectoryError as err:
-            raise self._conflict(key) from err
+        record = {"key": key, "metadata": meta, "md5": md5, "size": st.st_size,
+                  "mtime_ns": st.st_mtime_ns}  # fmt: skip
+        with self._commit_lock():  # bytes and metadata of one write land together
+            self._write_record(key, record)
+            try:
+                os.replace(tmp_path, target)
+            except IsADirectoryError as err:
+                raise self._conflict(key) from err
         return self._info(key, st, {"md5": md5, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+
+    @contextlib.contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        """One writer at a time, across threads and processes, for the short moment of
+        renaming an object and its metadata record into place."""
+        path = self.root / RESERVED / "commit.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:  # a fresh open file description: excludes threads too
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _record(self, key: str) -> dict[str, Any]:
         try:
@@ -198,8 +221,9 @@ class LocalBackend(Backend):
     def _write_record(self, key: str, record: dict[str, Any]) -> None:
         path = self._meta_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp_dir, prefix="meta-")
+        fd, name = tempfile.mkstemp(
+            dir=self._fresh_tmp_dir(), prefix=f".meta{PART_MARK}{os.getpid()}-"
+        )
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(record, out)
         os.replace(name, path)

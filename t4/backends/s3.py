@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
-from boto3.s3.transfer import TransferConfig
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     HTTPClientError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -30,6 +34,8 @@ from botocore.exceptions import (
 )
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
+from t4.backends.s3_fast import FastPath, Unsupported, write_body
+from t4.backends.s3_large import LargeTransfers
 from t4.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = ["S3Backend", "S3Settings", "part_size_for"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -94,22 +102,63 @@ class S3Settings:
         region: str | None = None,
         path_style: bool = False,
         concurrency: int = 16,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
+        credentials: dict[str, str] | None = None,
     ):
         self.endpoint_url = endpoint_url
         self.profile = profile
         self.region = region
         self.path_style = path_style
         self.concurrency = concurrency
+        #: Explicit ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``,
+        #: for callers that hold them (a Prefect block); otherwise boto3's chain decides.
+        self.credentials = dict(credentials or {})
+        # The retry budget: botocore's defaults are generous; T4_S3_* env tightens them.
+        self.connect_timeout = _setting(connect_timeout, "T4_S3_CONNECT_TIMEOUT", 10.0)
+        self.read_timeout = _setting(read_timeout, "T4_S3_READ_TIMEOUT", 60.0)
+        self.max_attempts = int(_setting(max_attempts, "T4_S3_MAX_ATTEMPTS", 5))
+
+
+def _setting(explicit: float | None, env: str, default: float) -> float:
+    """The explicit value, else the environment variable ``env``, else ``default``."""
+    if explicit is not None:
+        return explicit
+    text = os.environ.get(env)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"{env} must be a positive number, got {text!r}")
+    return value
 
 
 class S3Backend(Backend):
-    """Objects in the S3 bucket ``name``."""
+    """Objects in the S3 bucket ``name``.
+
+    Which client carries which bytes is decided here, in one place: objects up to
+    ``MULTIPART_THRESHOLD`` move in one request through obstore (``s3_fast``: a fraction of
+    boto3's CPU per request), larger ones through a shared boto3 TransferManager
+    (``s3_large``); listing, HEAD, copy and delete, and whatever obstore cannot do, through
+    boto3.
+    """
 
     def __init__(self, name: str, settings: S3Settings | None = None):
         self.name = name
         self.uri = f"s3://{name}"
         self.settings = settings or S3Settings()
-        self.session = boto3.session.Session(profile_name=self.settings.profile)
+        given = self.settings.credentials
+        self.session = boto3.session.Session(
+            aws_access_key_id=given.get("aws_access_key_id"),
+            aws_secret_access_key=given.get("aws_secret_access_key"),
+            aws_session_token=given.get("aws_session_token"),
+            profile_name=self.settings.profile,
+        )
         s3_opts = {"addressing_style": "path"} if self.settings.path_style else {}
         self.client: S3Client = self.session.client(
             "s3",
@@ -117,11 +166,16 @@ class S3Backend(Backend):
             region_name=self.settings.region,
             config=Config(
                 max_pool_connections=self.settings.concurrency + 4,
-                retries={"mode": "standard", "max_attempts": 5},
+                retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
                 s3=s3_opts,  # type: ignore[arg-type]  # the stubs type this dict too narrowly
-                connect_timeout=10,
-                read_timeout=60,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.read_timeout,
             ),
+        )
+        self._lock = threading.Lock()
+        self._fast: FastPath | bool | None = False  # False: not built yet
+        self._large = LargeTransfers(
+            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
         )
 
     # -- the one door every call goes through -----------------------------------------
@@ -130,6 +184,11 @@ class S3Backend(Backend):
             return fn(**kwargs)
         except ClientError as err:
             raise self._translate(err, key) from err
+        except S3UploadFailedError as err:  # boto3 wraps the ClientError of a failed part
+            cause = err.__context__
+            if isinstance(cause, ClientError):
+                raise self._translate(cause, key) from err
+            raise T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
         except (NoCredentialsError, PartialCredentialsError) as err:
             raise AccessDeniedError(
                 f"no usable AWS credentials for {self.uri}: set AWS_ACCESS_KEY_ID and "
@@ -221,12 +280,27 @@ class S3Backend(Backend):
         return self._info(key, resp), dict(resp.get("Metadata", {}))
 
     def get_bytes(self, key: str) -> bytes:
-        resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
-        return self._call(resp["Body"].read, key)
+        return self.get(key)[0]
 
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
-        resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
-        return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
+        fast = self._fast_path()
+        if fast is not None:
+            try:
+                with self._bucket_checked(key):
+                    body, _, metadata = fast.get(key)
+                    return body if isinstance(body, bytes) else b"".join(body), metadata
+            except Unsupported:
+                pass
+        # botocore retries a request, not a body cut short mid-stream: GET again for that.
+        for attempt in range(1, self.settings.max_attempts + 1):
+            resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
+            try:
+                return resp["Body"].read(), dict(resp.get("Metadata", {}))
+            except (HTTPClientError, IncompleteReadError) as err:
+                if attempt == self.settings.max_attempts:
+                    return self._call(_reraise(err), key)
+                log.debug("reading %r from %s broke off (%s); again", key, self.uri, err)
+        raise AssertionError("unreachable: max_attempts >= 1")
 
     etag_kind = "s3-parts-8MiB"
 
@@ -244,28 +318,38 @@ class S3Backend(Backend):
         return f"{joined}-{len(digests)}"
 
     def download(
-        self, key: str, path: Path, callback: ByteCallback | None = None
+        self,
+        key: str,
+        path: Path,
+        callback: ByteCallback | None = None,
+        *,
+        size: int | None = None,
     ) -> dict[str, str]:
+        """Small objects (``size`` known from a listing): one GET, no HEAD. Large ones: a
+        HEAD for the metadata, then parallel ranged GETs."""
+        fast = self._fast_path()
+        if fast is not None and size is not None and size <= MULTIPART_THRESHOLD:
+            try:
+                with self._bucket_checked(key):
+                    body, _, metadata = fast.get(key)
+                    return write_body(path, body, metadata, callback)
+            except Unsupported:
+                pass
         info, metadata = self.head(key)
         if info.size <= MULTIPART_THRESHOLD:
-            data = self.get_bytes(key)
-            path.write_bytes(data)
-            if callback:
-                callback(len(data))
-            return metadata
-        config = self._transfer_config(info.size)
-        self._call(
-            self.client.download_file,
-            key,
-            Bucket=self.name,
-            Key=key,
-            Filename=str(path),
-            Callback=callback,
-            Config=config,
-        )
+            data, metadata = self.get(key)
+            return write_body(path, data, metadata, callback)
+        self._call(self._large.download(key, str(path), callback), key)
         return metadata
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        fast = self._fast_path()
+        if fast is not None and len(data) <= MULTIPART_THRESHOLD:
+            try:
+                with self._bucket_checked(key):
+                    return ObjectInfo(key, len(data), fast.put(key, data, metadata), _now())
+            except Unsupported:
+                pass
         resp = self._call(
             self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
         )
@@ -284,17 +368,30 @@ class S3Backend(Backend):
             if callback:
                 callback(size)
             return info
-        self._call(
-            self.client.upload_file,
-            key,
-            Filename=str(path),
-            Bucket=self.name,
-            Key=key,
-            ExtraArgs={"Metadata": metadata},
-            Callback=callback,
-            Config=self._transfer_config(size),
-        )
+        self._abort_unfinished(key)
+        self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
         return self.head(key)[0]
+
+    def _abort_unfinished(self, key: str) -> None:
+        """Abort multipart uploads of ``key`` that a killed run left behind (best effort:
+        boto3 aborts its own on failure, but not when the process dies)."""
+        try:
+            resp = self._call(self.client.list_multipart_uploads, key, Bucket=self.name, Prefix=key)
+        except AccessDeniedError as err:  # allowed to upload but not to list uploads
+            log.debug("cannot list unfinished uploads of %r: %s", key, err)
+            return
+        for upload in resp.get("Uploads", []):
+            if upload.get("Key") != key:
+                continue
+            self._call(self._abort_upload, key, upload_id=upload["UploadId"], target=key)
+            log.info("aborted an unfinished upload of %r in %s", key, self.uri)
+
+    def _abort_upload(self, upload_id: str, target: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=target, UploadId=upload_id)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise  # an upload that is already gone is what we wanted
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
         self._call(
@@ -335,17 +432,23 @@ class S3Backend(Backend):
             raise self._translate(fake, first.get("Key"))
 
     def close(self) -> None:
+        self._large.close()
         self.client.close()
 
     # -- helpers ------------------------------------------------------------------------
-    def _transfer_config(self, size: int) -> TransferConfig:
-        part = part_size_for(size)
-        return TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=part,
-            max_concurrency=self.settings.concurrency,
-            use_threads=True,
-        )
+    def _fast_path(self) -> FastPath | None:
+        with self._lock:
+            if self._fast is False:
+                self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
+            return self._fast if isinstance(self._fast, FastPath) else None
+
+    @contextlib.contextmanager
+    def _bucket_checked(self, key: str) -> Iterator[None]:
+        """obstore's 404 may mean the bucket is missing: tell which, as ``head`` does."""
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise self._missing_or_no_bucket(err, key) from err.__cause__
 
     def _info(self, key: str, resp: Any) -> ObjectInfo:
         return ObjectInfo(
@@ -355,6 +458,15 @@ class S3Backend(Backend):
             last_modified=resp.get("LastModified") or _now(),
             version_id=resp.get("VersionId"),
         )
+
+
+def _reraise(err: Exception) -> Callable[[], Any]:
+    """A call that raises ``err`` again, so ``_call`` translates it like any other."""
+
+    def again() -> Any:
+        raise err
+
+    return again
 
 
 def _now() -> datetime:

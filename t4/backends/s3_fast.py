@@ -1,0 +1,170 @@
+"""The fast path for small objects on S3: obstore (Rust ``object_store``), whose sync calls
+cost a fraction of boto3's CPU per request, which is what limits many small transfers.
+
+boto3 stays the one configuration surface: ``FastPath.for_client`` derives the endpoint,
+region, addressing style and credentials (refreshed through the same boto3 session) from
+the boto3 client the backend already built. Keys ``object_store`` cannot express (empty or
+``.``/``..`` segments, directory markers) raise ``Unsupported`` so the caller uses boto3.
+
+Errors are mapped to the ``t4.errors`` tree; anything obstore cannot classify exactly (its
+``GenericError`` after its own retries) raises ``Unsupported`` too, so the caller repeats
+the request through boto3, whose error table tells "unreachable" from "refused" precisely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import obstore
+from obstore.exceptions import BaseError as ObstoreError
+from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+from obstore.store import S3Store
+
+from t4.errors import AccessDeniedError, KeyNotFoundError
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.credentials import Credentials
+    from mypy_boto3_s3 import S3Client
+    from obstore.store import S3Credential
+
+__all__ = ["FastPath", "Unsupported", "write_body"]
+
+log = logging.getLogger(__name__)
+
+_STREAM_CHUNK = 8 * 1024 * 1024
+
+
+class Unsupported(Exception):
+    """The fast path cannot do this request; do it through boto3."""
+
+
+class _SessionCredentials:
+    """obstore's credential callback, answered from the boto3 session's credential chain."""
+
+    def __init__(self, credentials: Credentials):
+        self.credentials = credentials
+
+    def __call__(self) -> S3Credential:
+        frozen = self.credentials.get_frozen_credentials()
+        return {
+            "access_key_id": frozen.access_key or "",
+            "secret_access_key": frozen.secret_key or "",
+            "token": frozen.token,
+            # re-read often: botocore refreshes temporary credentials before they expire
+            "expires_at": datetime.now(UTC) + timedelta(minutes=5),
+        }
+
+
+class FastPath:
+    """Single-request PUT and GET of one bucket's objects through obstore."""
+
+    def __init__(self, bucket: str, uri: str, store: S3Store):
+        self.bucket = bucket
+        self.uri = uri
+        self.store = store
+
+    @classmethod
+    def for_client(
+        cls, session: boto3.session.Session, client: S3Client, bucket: str, uri: str
+    ) -> FastPath | None:
+        """The fast path configured like ``client``, or None when it cannot be (no credentials:
+        boto3 then reports the problem)."""
+        credentials = session.get_credentials()
+        if credentials is None:
+            return None
+        endpoint = client.meta.endpoint_url
+        host = urlparse(endpoint).hostname or ""
+        config: dict[str, Any] = {"region": client.meta.region_name or "us-east-1"}
+        if not host.endswith(".amazonaws.com"):
+            # S3-compatible servers (MinIO, SeaweedFS, Ceph, R2) all accept path style;
+            # on AWS obstore builds the regional virtual-hosted endpoint itself.
+            config.update(endpoint=endpoint, virtual_hosted_style_request=False)
+        store = S3Store(
+            bucket,
+            config=config,  # type: ignore[arg-type]  # a plain dict of S3Config keys
+            credential_provider=_SessionCredentials(credentials),
+            client_options={"allow_http": endpoint.startswith("http://"), "timeout": "60s"},
+            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
+        )
+        return cls(bucket, uri, store)
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str]) -> str | None:
+        """Store ``data`` with user metadata in one request; the new ETag."""
+        with self._errors(key):
+            result = obstore.put(self.store, key, data, attributes=metadata, use_multipart=False)
+        etag = result.get("e_tag")
+        return etag.strip('"') if etag else None
+
+    def get(self, key: str) -> tuple[Iterator[bytes] | bytes, int, dict[str, str]]:
+        """The object's content (bytes if small, else an iterator of chunks), its size and its
+        user metadata, from one GET."""
+        with self._errors(key):
+            result = obstore.get(self.store, key)
+            size = int(result.meta["size"])
+            metadata = _user_metadata(result.attributes)
+            if size <= _STREAM_CHUNK:
+                return bytes(result.bytes()), size, metadata
+        return self._chunks(key, result.stream(min_chunk_size=_STREAM_CHUNK)), size, metadata
+
+    def _chunks(self, key: str, stream: Any) -> Iterator[bytes]:
+        with self._errors(key):
+            for chunk in stream:
+                yield bytes(chunk)
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """obstore's errors as ``t4.errors``, or ``Unsupported`` to repeat through boto3."""
+        what = f"{key!r} in {self.uri}"
+        if key.startswith("/") or key.endswith("/"):  # object_store strips it: another key
+            raise Unsupported(f"{what} starts or ends with '/'")
+        try:
+            yield
+        except FileNotFoundError as err:
+            raise KeyNotFoundError(
+                f"no object {what}; list what is there with keys()", bucket=self.uri, key=key
+            ) from err
+        except (PermissionDeniedError, UnauthenticatedError) as err:
+            raise AccessDeniedError(
+                f"access denied to {what}: check the credentials and the bucket policy",
+                bucket=self.uri,
+                key=key,
+            ) from err
+        except ObstoreError as err:
+            log.debug("obstore failed for %s (%s); repeating through boto3", what, err)
+            raise Unsupported(str(err)) from err
+        except ValueError as err:  # a key object_store cannot express
+            raise Unsupported(str(err)) from err
+
+
+def _user_metadata(attributes: Any) -> dict[str, str]:
+    """obstore's attributes minus the standard headers: the ``x-amz-meta-*`` values."""
+    standard = {
+        "content-type",
+        "content-encoding",
+        "content-disposition",
+        "content-language",
+        "cache-control",
+    }
+    return {k.lower(): str(v) for k, v in dict(attributes).items() if k.lower() not in standard}
+
+
+def write_body(
+    path: Path,
+    body: bytes | Iterator[bytes],
+    metadata: dict[str, str],
+    callback: Callable[[int], None] | None,
+) -> dict[str, str]:
+    """Write a GET's body (bytes, or chunks) to ``path``; returns ``metadata``."""
+    with path.open("wb") as out:
+        for chunk in [body] if isinstance(body, bytes) else body:
+            out.write(chunk)
+            if callback:
+                callback(len(chunk))
+    return metadata

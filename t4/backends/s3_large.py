@@ -1,0 +1,77 @@
+"""Large objects on S3: one boto3 ``TransferManager`` per bucket object, shared by every file
+of a bulk transfer, so the whole operation makes at most ``concurrency`` requests at once and
+holds at most that many parts in memory, whatever the number or size of the files.
+
+Uploads are multipart, parts starting at ``MULTIPART_THRESHOLD`` and doubled to stay under
+10,000 (exactly as ``part_size_for`` computes them, so ``etag_of_file`` predicts the ETag);
+downloads are parallel ranged GETs written in place.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from boto3.s3.transfer import ProgressCallbackInvoker
+from s3transfer.manager import TransferConfig
+
+from t4.backends.base import ByteCallback
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from s3transfer.manager import TransferManager
+
+__all__ = ["LargeTransfers"]
+
+
+class LargeTransfers:
+    """Multipart uploads and ranged downloads through one lazily started TransferManager."""
+
+    def __init__(self, client: S3Client, bucket: str, concurrency: int, threshold: int):
+        self.client = client
+        self.bucket = bucket
+        self.config = TransferConfig(
+            multipart_threshold=threshold + 1,  # objects up to the threshold go in one PUT
+            multipart_chunksize=threshold,
+            max_request_concurrency=concurrency,
+            # Memory: at most 8 parts read ahead, 64 x 256 KiB download chunks queued.
+            max_io_queue_size=min(4 * concurrency, 64),
+            max_in_memory_upload_chunks=min(concurrency, 8),
+            max_in_memory_download_chunks=min(4 * concurrency, 64),
+        )
+        self._lock = threading.Lock()
+        self._manager: TransferManager | None = None
+
+    def upload(
+        self, filename: str, key: str, extra: dict[str, Any], callback: ByteCallback | None
+    ) -> Callable[[], Any]:
+        """Start the upload; returns the call that waits for it (and raises its error)."""
+        future = self._get().upload(
+            filename, self.bucket, key, extra_args=extra, subscribers=_progress(callback)
+        )
+        return future.result
+
+    def download(self, key: str, filename: str, callback: ByteCallback | None) -> Callable[[], Any]:
+        """Start the download; returns the call that waits for it (and raises its error)."""
+        future = self._get().download(self.bucket, key, filename, subscribers=_progress(callback))
+        return future.result
+
+    def close(self) -> None:
+        """Stop the manager's threads (transfers still running are cancelled)."""
+        with self._lock:
+            manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.shutdown()
+
+    def _get(self) -> TransferManager:
+        with self._lock:
+            if self._manager is None:
+                from s3transfer.manager import TransferManager
+
+                self._manager = TransferManager(self.client, self.config)
+            return self._manager
+
+
+def _progress(callback: ByteCallback | None) -> list[Any] | None:
+    return [ProgressCallbackInvoker(callback)] if callback else None

@@ -1,0 +1,275 @@
+"""A small fault-injecting HTTP proxy for the tests, between boto3 and moto's server.
+
+It listens on 127.0.0.1 only, forwards each request to the upstream server, and for a set
+fraction of requests answers with a fault instead:
+
+- ``500``: an S3 ``InternalError`` XML body with status 500;
+- ``503``: S3's ``SlowDown`` XML body with status 503;
+- ``reset``: the connection is closed with a TCP reset, no answer;
+- ``stall``: nothing is sent until ``stall_seconds`` have passed (past the client's read
+  timeout), then the connection is closed;
+- ``truncate``: the request is forwarded, but the response body is cut short (the
+  ``Content-Length`` promises more than is sent) and the connection closed.
+
+It is bounded: it serves at most ``max_requests`` requests and stops by itself after
+``max_seconds``. ``fail_first`` faults the next N requests whatever the rate (for retry
+tests); ``delay`` slows every request down (for the crash tests, which need an operation to
+be mid-way when they kill it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlparse
+
+__all__ = ["FAULTS", "FaultProxy"]
+
+FAULTS = ("500", "503", "reset", "stall", "truncate")
+
+_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+    "<Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
+)
+_BODIES = {
+    "500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "503": (503, "SlowDown", "Please reduce your request rate."),
+}
+# Hop-by-hop headers, and ones http.client sets itself.
+_DROP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
+
+
+class FaultProxy:
+    """Forward to ``upstream`` with faults on ``rate`` of the requests (0.0 to 1.0).
+
+    Example:
+        >>> with FaultProxy("http://127.0.0.1:5000", rate=0.1) as proxy:  # doctest: +SKIP
+        ...     boto3.client("s3", endpoint_url=proxy.url)
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float = 0.0,
+        faults: tuple[str, ...] = FAULTS,
+        seed: int = 0,
+        stall_seconds: float = 3.0,
+        delay: float = 0.0,
+        max_requests: int = 20_000,
+        max_seconds: float = 300.0,
+        only: Callable[[str, str], bool] | None = None,
+        fail_first: int = 0,
+    ):
+        unknown = set(faults) - set(FAULTS)
+        if unknown or not faults:
+            raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
+        parsed = urlparse(upstream)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.rate = rate
+        self.faults = faults
+        self.stall_seconds = stall_seconds
+        self.delay = delay
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.only = only
+        #: The next this many requests (that ``only`` lets through) all get a fault.
+        self.fail_first = fail_first
+        self.counts: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
+        self._thread = threading.Thread(target=self._serve, name="fault-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def seen(self) -> int:
+        """How many requests reached the proxy (``counts.clear()`` starts again)."""
+        return self.counts["requests"]
+
+    @property
+    def faulted(self) -> int:
+        """How many requests got a fault so far."""
+        return sum(n for name, n in self.counts.items() if name in FAULTS)
+
+    def _serve(self) -> None:
+        stopper = threading.Timer(self.max_seconds, self._server.shutdown)
+        stopper.daemon = True
+        stopper.start()
+        try:
+            self._server.serve_forever(poll_interval=0.05)
+        finally:
+            stopper.cancel()
+
+    def _decide(self, method: str, path: str) -> str | None:
+        """The fault for the next request, ``None`` to forward it, or ``"over"`` when spent."""
+        with self._lock:
+            self.counts["requests"] += 1
+            if self.counts["requests"] > self.max_requests:
+                return "over"
+            if self.only is not None and not self.only(method, path):
+                return None
+            if self.fail_first > 0:
+                self.fail_first -= 1
+            elif self._random.random() >= self.rate:
+                return None
+            fault = self._random.choice(self.faults)
+            self.counts[fault] += 1
+            return fault
+
+    def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    proxy: FaultProxy
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # stdlib's name
+        pass  # quiet: the tests read the proxy's counts instead
+
+    def _handle(self) -> None:
+        proxy = self.server.proxy
+        body = self._read_body()
+        if proxy.delay:
+            proxy._stopping.wait(proxy.delay)
+        fault = proxy._decide(self.command, self.path)
+        if fault == "over":
+            self._reset()
+            return
+        if fault in _BODIES:
+            status, code, message = _BODIES[fault]
+            self._answer(status, [("Content-Type", "application/xml")], _xml(code, message))
+            return
+        if fault == "reset":
+            self._reset()
+            return
+        if fault == "stall":
+            proxy._stopping.wait(proxy.stall_seconds)
+            self._reset()
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROP}
+        try:
+            status, resp_headers, data = proxy._forward(self.command, self.path, headers, body)
+        except OSError:
+            self._reset()
+            return
+        if fault == "truncate" and len(data) > 1 and self.command != "HEAD":
+            self._answer(status, resp_headers, data, cut=len(data) // 2)
+            return
+        self._answer(status, resp_headers, data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle  # stdlib's names
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _answer(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        data: bytes,
+        cut: int | None = None,
+    ) -> None:
+        self.send_response_only(status)
+        for name, value in headers:
+            if name.lower() not in _DROP and name.lower() != "content-length":
+                self.send_header(name, value)
+        if self.command == "HEAD":
+            length = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
+            self.send_header("Content-Length", length)
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data if cut is None else data[:cut])
+        self.wfile.flush()
+        if cut is not None:
+            self._reset()
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset (SO_LINGER 0), as a crashed server would."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+
+def _xml(code: str, message: str) -> bytes:
+    return _XML.format(code=code, message=message).encode("utf-8")
+
+
+def wait_until(predicate: object, timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; say which."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(interval)
+    return False

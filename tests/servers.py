@@ -1,0 +1,119 @@
+"""Real servers and independent checks shared by every test package: moto's standalone S3
+server in its own process on a free loopback port, and ``Raw``, the path (plain boto3 or
+``os``) through which tests check what the code under test did.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import requests
+
+__all__ = ["TEST_KEY_ID", "TEST_SECRET", "Raw", "S3Server", "free_port", "start_moto"]
+
+TEST_KEY_ID = "AKIATESTT4FLOWS00001"
+TEST_SECRET = "t4flows-test-secret-do-not-leak-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def reset(self) -> None:
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=TEST_KEY_ID,
+            aws_secret_access_key=TEST_SECRET,
+            region_name="us-east-1",
+        )
+
+
+def start_moto(log_dir: Path, env: dict[str, str] | None = None) -> S3Server:
+    """moto's S3 server in its own process, on a free port of 127.0.0.1, once it answers."""
+    port = free_port()
+    log = (log_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    log.close()  # the child holds its own copy
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{endpoint}/moto-api/", timeout=1)
+            return S3Server(endpoint, proc)
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto server did not start; see {log_dir}") from None
+            time.sleep(0.1)
+
+
+class Raw:
+    """The independent path to a bucket's content: plain boto3 for S3, ``os`` for folders."""
+
+    def __init__(self, uri: str, root: Path | None, client=None):  # type: ignore[no-untyped-def]
+        self.uri = uri
+        self.root = root
+        self.client = client
+        self.name = uri.removeprefix("s3://") if client else None
+
+    def listing(self) -> list[str]:
+        if self.client is not None:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+            return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+        assert self.root is not None
+        found = []
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            rel = Path(dirpath).relative_to(self.root)
+            if rel.parts[:1] == (".t4",):
+                continue
+            for name in filenames:
+                found.append((rel / name).as_posix())
+        return sorted(found)
+
+    def read(self, key: str) -> bytes:
+        if self.client is not None:
+            return bytes(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
+        assert self.root is not None
+        return (self.root / key).read_bytes()
+
+    def write(self, key: str, data: bytes, helium: str | None = None) -> None:
+        """Write an object the way another tool (or the original T4) would."""
+        if self.client is not None:
+            meta = {"helium": helium} if helium is not None else {}
+            self.client.put_object(Bucket=self.name, Key=key, Body=data, Metadata=meta)
+            return
+        assert self.root is not None and helium is None, "raw local writes carry no metadata"
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def helium(self, key: str) -> str | None:
+        assert self.client is not None, "only S3 exposes raw metadata headers"
+        return self.client.head_object(Bucket=self.name, Key=key)["Metadata"].get("helium")
