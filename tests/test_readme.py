@@ -5,15 +5,15 @@ The convention, for README.md and docs/*.md:
 * Every ```python block is run, unless its first line is ``# not tested`` (for examples that
   need real credentials or change real settings). Blocks of one file run in order, in one
   namespace and one working directory, like the cells of a notebook: a block may use what an
-  earlier one defined. Each block is its own test (named by file and line); it runs after
-  the blocks before it.
+  earlier one defined. Each file is one test; a failure names the block's line.
 * Every ```console block is run the same way, unless its first line is ``# not tested``:
   its lines that start with ``$ `` are shell commands (``t4`` is the installed command), run
   in order by bash; each must succeed. Other lines are example output and are not checked.
 * The working directory is a fresh temporary folder that already holds an empty folder
   ``lake`` (so ``t4.Bucket("./lake")`` and ``t4 ls --bucket ./lake`` work), and ``s3://my-bucket``
   exists, empty, on the test S3 server, whose endpoint and credentials are in the
-  environment. Settings and caches are the test's own (see conftest), never the user's.
+  environment. Settings and caches are the test's own (see conftest), never the user's;
+  Prefect talks to the session's test harness.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import S3Server
+from servers import S3Server
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -46,23 +46,13 @@ def blocks(path: Path) -> list[tuple[int, str, str]]:
     return found
 
 
-def _cases() -> list[pytest.ParameterSet]:
-    cases = []
-    for path in DOCS:
-        if not path.exists():
-            continue
-        items = blocks(path)
-        for i, (line, lang, _) in enumerate(items):
-            name = f"{path.relative_to(ROOT)}:{line}"
-            cases.append(pytest.param(path, i, id=f"{name}-{lang}"))
-    return cases
-
-
-CASES = _cases()
+DOCS_WITH_CODE = [path for path in DOCS if path.exists() and blocks(path)]
 
 
 @pytest.fixture
-def docs_env(s3_env: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def docs_env(
+    s3_env: S3Server, prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     s3_env.client().create_bucket(Bucket="my-bucket")
     (tmp_path / "lake").mkdir()
     monkeypatch.chdir(tmp_path)
@@ -85,12 +75,12 @@ def run_console(code: str, where: str) -> None:
         assert result.returncode == 0, f"{where}: $ {command}\n{result.stdout}{result.stderr}"
 
 
-@pytest.mark.skipif(not CASES, reason="no README.md or docs with tested code blocks yet")
-@pytest.mark.parametrize(("path", "upto"), CASES or [pytest.param(None, 0, id="none")])
-def test_doc_block_runs(path: Path, upto: int, docs_env: Path) -> None:
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", DOCS_WITH_CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_doc_blocks_run(path: Path, docs_env: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__readme__"}
-    for i, (line, lang, code) in enumerate(blocks(path)[: upto + 1]):
-        where = f"{path.name}:{line}" + ("" if i == upto else " (an earlier block)")
+    for line, lang, code in blocks(path):
+        where = f"{path.name}:{line}"
         if lang == "python":
             run_python(code, namespace, where)
         else:

@@ -1,0 +1,107 @@
+"""Search a bucket and download every hit, skipping what is already there.
+
+Example:
+    >>> search_then_fetch("s3://lake", "user_meta.owner:'ada'", "./hits")  # doctest: +SKIP
+
+Command line::
+
+    python -m flows.search_then_fetch s3://lake "user_meta.owner:'ada'" ./hits --limit 50
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from flows._cli import parser_for, run_from_cli
+from t4.errors import TransferError
+from t4flows import report
+from t4flows.bulk import copy_chunk, run_chunks
+from t4flows.plan import Location, chunked
+from t4flows.tasks import search
+
+__all__ = ["main", "search_then_fetch"]
+
+
+@flow(name="search_then_fetch")
+def search_then_fetch(
+    bucket: str,
+    query: str,
+    destination: str,
+    limit: int = 100,
+    chunk_size: int = 200,
+    parallel: int = 4,
+    report_key: str | None = "search-then-fetch",
+) -> dict[str, Any]:
+    """Fetch every object matching ``query`` into ``destination`` (keys become paths).
+
+    Args:
+        bucket: ``s3://name``, ``file:///abs/folder`` or ``t4-bucket/NAME``.
+        query: T4's query language: words, ``user_meta.field:'value'``, AND/OR/NOT, ranges.
+        destination: the local folder; no key can write outside it.
+        limit: at most this many hits.
+        chunk_size: files per download task; parallel: download tasks at once.
+        report_key: the key of the report artifact.
+
+    Returns:
+        ``paths`` (the local file of every hit, in hit order), ``fetched`` and ``present``
+        (keys downloaded now / already identical), ``failed``.
+    """
+    hits = search(bucket, query, limit)
+    items = sorted({h["key"]: [h["key"], int(h.get("size") or 0)] for h in hits}.values())
+    folder = Location.parse(str(Path(destination).expanduser()))
+    parts = run_chunks(
+        copy_chunk,
+        chunked(items, chunk_size),
+        parallel=parallel,
+        source=Location.of_bucket(bucket).text,
+        destination=str(folder.folder),
+    )
+    summary = report.merge("search_then_fetch", bucket, parts)
+    result = {
+        "query": query,
+        "paths": [str(folder.path(h["key"])) for h in hits if h["key"] not in summary["failed"]],
+        "fetched": summary["transferred"],
+        "present": summary["skipped"],
+        "failed": summary["failed"],
+    }
+    rows = [
+        {
+            "key": h["key"],
+            "path": str(folder.path(h["key"])),
+            "size": h.get("size"),
+            "status": _status(h["key"], summary),
+        }
+        for h in hits
+    ]
+    text = f"{len(hits)} hits for {query!r}; {report.line(summary)}"
+    report.publish(summary, key=None)
+    create_table_artifact(rows, key=report_key, description=text)
+    if summary["failed"]:
+        raise TransferError(f"{text}; see the report artifact", bucket=bucket)
+    return result
+
+
+def _status(key: str, summary: dict[str, Any]) -> str:
+    if key in summary["failed"]:
+        return f"failed: {summary['failed'][key]}"
+    return "fetched" if key in summary["transferred"] else "already present"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m flows.search_then_fetch BUCKET QUERY DESTINATION [--limit N]``"""
+    parser = parser_for(search_then_fetch)
+    parser.add_argument("bucket", help="s3://name, file:///abs/folder or t4-bucket/NAME")
+    parser.add_argument("query", help="e.g. \"user_meta.owner:'ada'\" or words")
+    parser.add_argument("destination", help="the local folder to fetch into")
+    parser.add_argument("--limit", type=int, default=100, help="at most this many hits")
+    return run_from_cli(search_then_fetch, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

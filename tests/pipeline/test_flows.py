@@ -1,0 +1,86 @@
+"""annotate_and_publish and search_then_fetch end to end, the demo's data set, the CLIs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import t4
+from flows import annotate_and_publish as annotate_module
+from flows import mirror_directory as mirror_module
+from flows import search_then_fetch as search_module
+from flows.annotate_and_publish import annotate_and_publish
+from flows.demo import make_sample
+from flows.search_then_fetch import search_then_fetch
+
+
+@pytest.fixture
+def published(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg]
+    make_sample(tmp_path / "sample")
+    return annotate_and_publish(
+        str(tmp_path / "sample"),
+        bucket_uri,
+        "pub",
+        required=["owner"],
+        manifest=str(tmp_path / "sample/manifest.csv"),
+        defaults={"project": "demo"},
+    )
+
+
+def test_annotate_and_publish(published, bucket_uri, raw, tmp_path):  # type: ignore[no-untyped-def]
+    assert published["invalid"] == {"notes/hammer.json": ["missing: owner"]}
+    assert published["published"] == [
+        "pub/notes/readme.md",
+        "pub/tables/big.tsv",
+        "pub/tables/cities.csv",
+        "pub/tables/rain.parquet",
+    ]
+    assert raw.listing() == published["published"]  # no sidecar, no manifest, no invalid file
+    with t4.Bucket(bucket_uri) as b:
+        cities = b.get_meta("pub/tables/cities.csv")["user_meta"]
+        rain = b.get_meta("pub/tables/rain.parquet")["user_meta"]
+    assert cities["owner"] == "ada" and cities["topic"] == "geography"  # sidecar + manifest
+    assert cities["rows"] == 3 and cities["columns"] == ["city", "population"]
+    assert cities["media_type"] == "text/csv" and cities["project"] == "demo"
+    assert len(cities["sha256"]) == 64 and cities["size"] == len(raw.read("pub/tables/cities.csv"))
+    assert rain["owner"] == "grace" and rain["rows"] == 5 and "schema" in rain
+    again = annotate_and_publish(
+        str(tmp_path / "sample"),
+        bucket_uri,
+        "pub",
+        required=["owner"],
+        manifest=str(tmp_path / "sample/manifest.csv"),
+        defaults={"project": "demo"},
+    )
+    assert again["published"] == [] and len(again["unchanged"]) == 4
+
+
+@pytest.mark.parametrize("backend_kind", ["local"], indirect=True)
+def test_search_then_fetch(published, bucket_uri, tmp_path):  # type: ignore[no-untyped-def]
+    dest = tmp_path / "hits"
+    query = "user_meta.owner:'ada' AND user_meta.rows:[2 TO 1000]"
+    first = search_then_fetch(bucket_uri, query, str(dest))
+    assert first["paths"] == [str(dest / "pub/tables/cities.csv")]
+    assert first["fetched"] == ["pub/tables/cities.csv"]
+    assert (dest / "pub/tables/cities.csv").read_text().startswith("city,population")
+    second = search_then_fetch(bucket_uri, query, str(dest))
+    assert second["fetched"] == [] and second["present"] == ["pub/tables/cities.csv"]
+
+
+@pytest.mark.parametrize("module", [mirror_module, annotate_module, search_module])
+def test_each_flow_has_a_command_line(module, capsys):  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0
+    assert "--dask" in capsys.readouterr().out
+
+
+def test_mirror_command_line_runs(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.txt").write_text("a")
+    (tmp_path / "lake").mkdir()
+    argv = [str(tmp_path / "src"), (tmp_path / "lake").as_uri(), "--exclude", "*.tmp"]
+    assert mirror_module.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["transferred"] == ["a.txt"]

@@ -1,0 +1,109 @@
+"""Every task on both backends (a local folder and moto's S3 server), checked through the
+independent path (``raw``: boto3 or ``os``), including what a second run does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+
+import t4
+from t4flows import (
+    delete_dir,
+    delete_object,
+    deserialize,
+    fetch,
+    get_meta,
+    list_keys,
+    put_dir,
+    put_file,
+    put_object,
+    search,
+    set_meta,
+)
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_object_and_metadata_tasks(bucket_uri, raw):  # type: ignore[no-untyped-def]
+    info = put_object(bucket_uri, "conf/a.json", {"a": 1}, {"stage": "raw"})
+    json.dumps(info)  # JSON-friendly
+    assert info["key"] == "conf/a.json" and raw.listing() == ["conf/a.json"]
+    assert json.loads(raw.read("conf/a.json")) == {"a": 1}
+    assert get_meta(bucket_uri, "conf/a.json")["user_meta"] == {"stage": "raw"}
+    set_meta(bucket_uri, "conf/a.json", {"stage": "clean"})
+    set_meta(bucket_uri, "conf/a.json", {"stage": "clean"})  # twice: same end state
+    assert get_meta(bucket_uri, "conf/a.json")["user_meta"] == {"stage": "clean"}
+    assert list_keys(bucket_uri, "conf/") == ["conf/a.json"]
+    assert search(bucket_uri, "user_meta.stage:'clean'")[0]["key"] == "conf/a.json"
+
+
+def test_deserialize_is_cached_on_the_etag(bucket_uri, raw):  # type: ignore[no-untyped-def]
+    put_object(bucket_uri, "v.json", {"version": 1})
+    assert deserialize(bucket_uri, "v.json") == {"version": 1}
+    again = deserialize(bucket_uri, "v.json", return_state=True)
+    assert again.is_completed() and again.name == "Cached"
+    put_object(bucket_uri, "v.json", {"version": 2, "changed": True})
+    fresh = deserialize(bucket_uri, "v.json", return_state=True)
+    assert fresh.name != "Cached" and fresh.result() == {"version": 2, "changed": True}
+
+
+def test_directory_tasks_skip_what_is_unchanged(bucket_uri, raw, tmp_path):  # type: ignore[no-untyped-def]
+    src = _tree(tmp_path / "src", {"a.txt": "alpha", "sub/b.csv": "x,y\n1,2\n"})
+    first = put_dir(bucket_uri, "d", str(src), {"origin": "test"})
+    assert sorted(first["transferred"]) == ["d/a.txt", "d/sub/b.csv"]
+    assert raw.listing() == ["d/a.txt", "d/sub/b.csv"]
+    second = put_dir(bucket_uri, "d", str(src), {"origin": "test"})
+    assert second["transferred"] == [] and len(second["skipped"]) == 2
+    down = tmp_path / "down"
+    assert len(fetch(bucket_uri, "d", str(down))["transferred"]) == 2
+    assert fetch(bucket_uri, "d", str(down))["transferred"] == []
+    assert (down / "sub/b.csv").read_text() == "x,y\n1,2\n"
+    put_file(bucket_uri, "one.txt", str(src / "a.txt"), {"n": 1})
+    assert put_file(bucket_uri, "one.txt", str(src / "a.txt"), {"n": 1})["key"] == "one.txt"
+    assert raw.read("one.txt") == b"alpha"
+
+
+def test_delete_tasks_succeed_on_what_is_gone(bucket_uri, raw):  # type: ignore[no-untyped-def]
+    put_object(bucket_uri, "x/1.json", [1])
+    put_object(bucket_uri, "x/2.json", [2])
+    put_object(bucket_uri, "keep.json", [0])
+    assert delete_object(bucket_uri, "x/1.json") == {"key": "x/1.json", "deleted": True}
+    assert delete_object(bucket_uri, "x/1.json")["deleted"]  # already gone: still fine
+    assert delete_dir(bucket_uri, "x/")["transferred"] == ["x/2.json"]
+    assert delete_dir(bucket_uri, "x/")["transferred"] == []
+    assert raw.listing() == ["keep.json"]
+    with pytest.raises(t4.UnsafeOperationError):
+        delete_dir(bucket_uri, "")
+    assert raw.listing() == ["keep.json"]
+
+
+def test_missing_key_fails_at_once_with_the_core_error(bucket_uri):  # type: ignore[no-untyped-def]
+    state = get_meta(bucket_uri, "nope.json", return_state=True)
+    with pytest.raises(t4.KeyNotFoundError):
+        state.result()
+    with get_client(sync_client=True) as client:
+        assert client.read_task_run(state.state_details.task_run_id).run_count == 1
+
+
+def test_bulk_task_publishes_table_and_progress(tmp_path):  # type: ignore[no-untyped-def]
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    src = _tree(tmp_path / "src", {f"f{i}.txt": str(i) for i in range(5)})
+    state = put_dir(str(lake), "p", str(src), return_state=True)
+    run_id = state.state_details.task_run_id
+    with get_client(sync_client=True) as client:
+        found = [a for a in client.read_artifacts(limit=50) if a.task_run_id == run_id]
+    kinds = {a.type: a for a in found}
+    assert set(kinds) == {"table", "progress"}
+    assert kinds["progress"].data == 100.0
+    assert "5 done" in (kinds["table"].description or "")
+    assert "p/f0.txt" in str(kinds["table"].data)
