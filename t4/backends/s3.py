@@ -227,6 +227,13 @@ class S3Backend(Backend):
                 bucket=self.uri,
                 key=key,
             )
+        if status == 400 and code == "400":  # a HEAD's refusal carries no reason
+            return AccessDeniedError(
+                f"{self.uri} refused the request for {what} (HTTP 400 with no reason): usually "
+                "invalid or expired credentials or session token, or the wrong region; check them",
+                bucket=self.uri,
+                key=key,
+            )
         if code in _TRANSIENT or status >= 500:
             return TransientError(
                 f"{self.uri} failed for {what} with {code or status}, which may pass: retry",
