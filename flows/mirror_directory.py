@@ -88,8 +88,8 @@ def mirror_directory(
     )
     progress.finish()
     summary = report.merge("mirror", label, parts)
-    summary["skipped"] = plan["unchanged"] + summary["skipped"]
-    summary["deleted"] = [r for part in removed for r in part["transferred"]]
+    summary["skipped"] = sorted(plan["unchanged"] + summary["skipped"])
+    summary["deleted"] = sorted(r for part in removed for r in part["transferred"])
     summary["failed"].update({r: why for part in removed for r, why in part["failed"].items()})
     summary["listed"] = plan["listed"]
     report.publish(summary, key=report_key)

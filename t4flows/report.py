@@ -50,7 +50,8 @@ def empty(operation: str, bucket: str) -> dict[str, Any]:
 
 
 def merge(operation: str, bucket: str, parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One summary from the summaries of many chunks (seconds add up: work, not wall time)."""
+    """One summary from the summaries of many chunks (seconds add up: work, not wall time);
+    its lists sorted, whatever order the chunks finished in."""
     total = empty(operation, bucket)
     for part in parts:
         total["transferred"].extend(part["transferred"])
@@ -58,6 +59,8 @@ def merge(operation: str, bucket: str, parts: Iterable[dict[str, Any]]) -> dict[
         total["failed"].update(part["failed"])
         total["bytes"] += part["bytes"]
         total["seconds"] = round(total["seconds"] + part["seconds"], 3)
+    total["transferred"].sort()
+    total["skipped"].sort()
     return total
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from prefect import task
 
-from t4.backends import ObjectInfo
 from t4.errors import TransferError
 from t4flows import report
 from t4flows.blocks import BucketRef, bucket_label, open_bucket
@@ -35,7 +34,6 @@ __all__ = [
     "fetch",
     "get_meta",
     "index_bucket",
-    "info_dict",
     "list_keys",
     "put_dir",
     "put_file",
@@ -45,17 +43,6 @@ __all__ = [
 ]
 
 _RETRY = retry_options()
-
-
-def info_dict(info: ObjectInfo) -> dict[str, Any]:
-    """An ``ObjectInfo`` as JSON-friendly values (the time as ISO 8601)."""
-    return {
-        "key": info.key,
-        "size": info.size,
-        "etag": info.etag,
-        "last_modified": info.last_modified.isoformat(),
-        "version_id": info.version_id,
-    }
 
 
 @task(name="list_keys", **_RETRY)
@@ -136,7 +123,7 @@ def set_meta(bucket: BucketRef, key: str, meta: dict[str, Any]) -> dict[str, Any
         'a.csv'
     """
     with open_bucket(bucket) as b:
-        return info_dict(b.set_meta(key, meta))
+        return b.set_meta(key, meta).as_dict()
 
 
 @task(name="put_file", **_RETRY)
@@ -152,7 +139,7 @@ def put_file(
         >>> put_file("s3://lake", "raw/a.csv", "/data/a.csv", {"owner": "ada"})  # doctest: +SKIP
     """
     with open_bucket(bucket) as b:
-        return info_dict(b.put_file(key, path, meta))
+        return b.put_file(key, path, meta).as_dict()
 
 
 @task(name="put_object", **_RETRY)
@@ -168,7 +155,7 @@ def put_object(
         >>> put_object("s3://lake", "conf.json", {"a": 1}, {"stage": "raw"})  # doctest: +SKIP
     """
     with open_bucket(bucket) as b:
-        return info_dict(b.put(key, obj, meta))
+        return b.put(key, obj, meta).as_dict()
 
 
 def _count_files(directory: str) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 #: Called with the number of bytes moved since the last call.
 ByteCallback = Callable[[int], None]
@@ -30,6 +31,16 @@ class ObjectInfo:
     etag: str | None
     last_modified: datetime
     version_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values (the time as ISO 8601), for ``--json`` and task results."""
+        return {
+            "key": self.key,
+            "size": self.size,
+            "etag": self.etag,
+            "last_modified": self.last_modified.isoformat(),
+            "version_id": self.version_id,
+        }
 
 
 class Backend(abc.ABC):

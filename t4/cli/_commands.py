@@ -67,7 +67,7 @@ def ls(args: argparse.Namespace) -> int:
     with open_bucket(args, where.bucket) as bucket:
         objects = bucket.ls(where.key)
         if args.json:
-            render.emit(args, [render.object_dict(o) for o in objects], None)
+            render.emit(args, [o.as_dict() for o in objects], None)
         else:
             for obj in objects:
                 print(render.object_line(obj))
@@ -88,7 +88,7 @@ def put(args: argparse.Namespace) -> int:
     with open_bucket(args, where.bucket) as bucket:
         info = bucket.put_file(key, args.file, meta=args.meta)
         text = f"uploaded {args.file} to {info.key} in {bucket.uri} ({info.size:,} bytes)"
-    render.emit(args, render.object_dict(info), None if args.quiet else text)
+    render.emit(args, info.as_dict(), None if args.quiet else text)
     return 0
 
 

@@ -22,16 +22,6 @@ def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:
         print(text)
 
 
-def object_dict(info: ObjectInfo) -> dict[str, Any]:
-    return {
-        "key": info.key,
-        "size": info.size,
-        "etag": info.etag,
-        "last_modified": info.last_modified.isoformat(),
-        "version_id": info.version_id,
-    }
-
-
 def object_line(info: ObjectInfo) -> str:
     """``2024-05-01 12:00:00      1,234 key``, like ``aws s3 ls``."""
     when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from files import read_tree, write_tree
 from proxy import FaultProxy
 from servers import Raw
 
@@ -38,20 +39,8 @@ def make_tree(root: Path, seed: int, *, big: bool) -> dict[str, bytes]:
         files[name] = rng.randbytes(size)
     if big:
         files["big/large.bin"] = rng.randbytes(MULTIPART)
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    write_tree(root, files)
     return files
-
-
-def local_tree(root: Path) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath) / name
-            out[path.relative_to(root).as_posix()] = path.read_bytes()
-    return out
 
 
 def bucket_via(proxy: FaultProxy, raw: Raw) -> t4.Bucket:
@@ -77,7 +66,7 @@ def test_ten_percent_faults_end_exact(fault_proxy, s3_raw, tmp_path, seed):
         dest = tmp_path / "dest"
         fetched = bucket.fetch("data", dest)
         assert not fetched.failed
-        assert local_tree(dest) == files
+        assert read_tree(dest) == files
 
         deleted = bucket.delete_dir("data")
         assert sorted(deleted.transferred) == sorted(f"data/{name}" for name in files)
@@ -95,7 +84,7 @@ def test_truncated_bodies_are_read_again(fault_proxy, s3_raw, tmp_path):
         assert [bucket(f"t/{i}.json") for i in range(10)] == [{"i": i} for i in range(10)]
         bucket.fetch("t", tmp_path / "out")
     expected = {f"{i}.json": s3_raw.read(f"t/{i}.json") for i in range(10)}
-    assert local_tree(tmp_path / "out") == expected
+    assert read_tree(tmp_path / "out") == expected
     assert proxy.counts["truncate"] > 0
 
 

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+from files import write_tree
 from servers import TEST_KEY_ID, TEST_SECRET
 
 import t4
@@ -22,10 +23,7 @@ TOKEN = "session-token-that-must-never-appear-1111"
 
 
 def _tree(root: Path) -> Path:
-    for rel in ("a.txt", "sub/b.json"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text("{}" if rel.endswith(".json") else "a")
-    return root
+    return write_tree(root, {"a.txt": "a", "sub/b.json": "{}"})
 
 
 def _shown(err: BaseException) -> str:

@@ -16,9 +16,7 @@ from flows.demo import make_sample
 from flows.search_then_fetch import search_then_fetch
 
 
-@pytest.fixture
-def published(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg]
-    make_sample(tmp_path / "sample")
+def _publish(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg]
     return annotate_and_publish(
         str(tmp_path / "sample"),
         bucket_uri,
@@ -27,6 +25,12 @@ def published(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg
         manifest=str(tmp_path / "sample/manifest.csv"),
         defaults={"project": "demo"},
     )
+
+
+@pytest.fixture
+def published(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg]
+    make_sample(tmp_path / "sample")
+    return _publish(tmp_path, bucket_uri)
 
 
 def test_annotate_and_publish(published, bucket_uri, raw, tmp_path):  # type: ignore[no-untyped-def]
@@ -46,14 +50,7 @@ def test_annotate_and_publish(published, bucket_uri, raw, tmp_path):  # type: ig
     assert cities["media_type"] == "text/csv" and cities["project"] == "demo"
     assert len(cities["sha256"]) == 64 and cities["size"] == len(raw.read("pub/tables/cities.csv"))
     assert rain["owner"] == "grace" and rain["rows"] == 5 and "schema" in rain
-    again = annotate_and_publish(
-        str(tmp_path / "sample"),
-        bucket_uri,
-        "pub",
-        required=["owner"],
-        manifest=str(tmp_path / "sample/manifest.csv"),
-        defaults={"project": "demo"},
-    )
+    again = _publish(tmp_path, bucket_uri)
     assert again["published"] == [] and len(again["unchanged"]) == 4
 
 

@@ -3,10 +3,8 @@ server; once on a small local Dask cluster."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from files import read_tree, write_tree
 from prefect_dask import DaskTaskRunner
 from proxy import FaultProxy
 
@@ -15,31 +13,12 @@ from flows.mirror_directory import mirror_directory
 from t4flows import T4BucketBlock
 from t4flows.plan import Location, chunked, plan_mirror
 
-
-def _tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-def _files(root: Path) -> dict[str, str]:
-    """The files under ``root``, as ``os`` sees them (a local bucket's ``.t4`` left out)."""
-    found = {}
-    for d, dirs, names in os.walk(root):
-        dirs[:] = [x for x in dirs if x != ".t4"]
-        for n in names:
-            found[Path(d, n).relative_to(root).as_posix()] = Path(d, n).read_text()
-    return found
-
-
 SAMPLE = {f"f{i:02}.txt": f"file {i}" for i in range(12)} | {"deep/x.csv": "a,b\n1,2\n"}
 
 
 def test_folder_to_s3_is_incremental_and_lists_once(tmp_path, s3_bucket_uri, faulty_proxy):  # type: ignore[no-untyped-def]
     T4BucketBlock(uri=s3_bucket_uri, endpoint_url=faulty_proxy.url).save("counted", overwrite=True)
-    src = _tree(tmp_path / "src", SAMPLE)
+    src = write_tree(tmp_path / "src", SAMPLE)
     dest = "t4-bucket/counted/mirror"
     first = mirror_directory(str(src), dest, chunk_size=5, parallel=2)
     assert sorted(first["transferred"]) == sorted(SAMPLE)
@@ -52,7 +31,7 @@ def test_folder_to_s3_is_incremental_and_lists_once(tmp_path, s3_bucket_uri, fau
 
 
 def test_changes_and_delete_stay_inside_the_destination(tmp_path, s3_bucket_uri, s3_env):  # type: ignore[no-untyped-def]
-    src = _tree(tmp_path / "src", SAMPLE)
+    src = write_tree(tmp_path / "src", SAMPLE)
     client = s3_env.client()
     name = s3_bucket_uri[5:]
     client.put_object(Bucket=name, Key="outside/keep.txt", Body=b"not mine")
@@ -75,11 +54,11 @@ def test_bucket_to_folder_and_bucket_to_bucket(tmp_path, s3_bucket_uri):  # type
     lake = tmp_path / "lake"
     lake.mkdir()
     with t4.Bucket(lake) as b:
-        b.put_dir("raw", _tree(tmp_path / "src", SAMPLE), {"owner": "ada"})
+        b.put_dir("raw", write_tree(tmp_path / "src", SAMPLE), {"owner": "ada"})
         b.put("raw/skip.tmp", "ignored")
     out = tmp_path / "out"
     got = mirror_directory(f"{lake.as_uri()}", str(out), exclude=["*.tmp"])
-    assert _files(out) == {f"raw/{k}": v for k, v in SAMPLE.items()}
+    assert read_tree(out, text=True) == {f"raw/{k}": v for k, v in SAMPLE.items()}
     assert mirror_directory(lake.as_uri(), str(out), exclude=["*.tmp"])["transferred"] == []
     assert len(got["transferred"]) == len(SAMPLE)
     copied = mirror_directory(lake.as_uri(), f"{s3_bucket_uri}/copy", include=["raw/f0*"])
@@ -92,14 +71,14 @@ def test_bucket_to_folder_and_bucket_to_bucket(tmp_path, s3_bucket_uri):  # type
 def test_mirror_runs_on_a_dask_cluster(tmp_path):  # type: ignore[no-untyped-def]
     lake = tmp_path / "lake"
     lake.mkdir()
-    src = _tree(tmp_path / "src", SAMPLE)
+    src = write_tree(tmp_path / "src", SAMPLE)
     runner = DaskTaskRunner(
         cluster_kwargs={"n_workers": 1, "threads_per_worker": 2, "processes": False}
     )
     on_dask = mirror_directory.with_options(task_runner=runner)
     result = on_dask(str(src), lake.as_uri(), chunk_size=4, parallel=2)
     assert sorted(result["transferred"]) == sorted(SAMPLE)
-    assert _files(lake) == SAMPLE
+    assert read_tree(lake, text=True) == SAMPLE
 
 
 def test_plan_refuses_unsafe_or_meaningless_mirrors(tmp_path):  # type: ignore[no-untyped-def]
@@ -127,7 +106,7 @@ def test_mirror_under_ten_percent_faults_ends_exact(tmp_path, s3_env, monkeypatc
     name = f"t4-mirror-faults-{seed}"
     client.create_bucket(Bucket=name)
     sample = {f"d{i % 3}/f{i:02}.txt": f"file {i} " * (i * 40) for i in range(30)}
-    src = _tree(tmp_path / "src", sample)
+    src = write_tree(tmp_path / "src", sample)
     with FaultProxy(s3_env.endpoint, rate=0.10, seed=seed, stall_seconds=2.0) as proxy:
         T4BucketBlock(uri=f"s3://{name}", endpoint_url=proxy.url).save("faulty", overwrite=True)
         up = mirror_directory(str(src), "t4-bucket/faulty/m", chunk_size=8, parallel=2)
@@ -139,5 +118,5 @@ def test_mirror_under_ten_percent_faults_ends_exact(tmp_path, s3_env, monkeypatc
     assert listed == sorted(f"m/{k}" for k in sample)
     for rel, text in sample.items():
         assert client.get_object(Bucket=name, Key=f"m/{rel}")["Body"].read() == text.encode()
-    assert _files(tmp_path / "out") == sample
+    assert read_tree(tmp_path / "out", text=True) == sample
     assert proxy.faulted > 0, proxy.counts

@@ -4,9 +4,9 @@ independent path (``raw``: boto3 or ``os``), including what a second run does.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from files import write_tree
 from prefect.client.orchestration import get_client
 
 import t4
@@ -23,14 +23,6 @@ from t4flows import (
     search,
     set_meta,
 )
-
-
-def _tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def test_object_and_metadata_tasks(bucket_uri, raw):  # type: ignore[no-untyped-def]
@@ -57,7 +49,7 @@ def test_deserialize_is_cached_on_the_etag(bucket_uri, raw):  # type: ignore[no-
 
 
 def test_directory_tasks_skip_what_is_unchanged(bucket_uri, raw, tmp_path):  # type: ignore[no-untyped-def]
-    src = _tree(tmp_path / "src", {"a.txt": "alpha", "sub/b.csv": "x,y\n1,2\n"})
+    src = write_tree(tmp_path / "src", {"a.txt": "alpha", "sub/b.csv": "x,y\n1,2\n"})
     first = put_dir(bucket_uri, "d", str(src), {"origin": "test"})
     assert sorted(first["transferred"]) == ["d/a.txt", "d/sub/b.csv"]
     assert raw.listing() == ["d/a.txt", "d/sub/b.csv"]
@@ -97,7 +89,7 @@ def test_missing_key_fails_at_once_with_the_core_error(bucket_uri):  # type: ign
 def test_bulk_task_publishes_table_and_progress(tmp_path):  # type: ignore[no-untyped-def]
     lake = tmp_path / "lake"
     lake.mkdir()
-    src = _tree(tmp_path / "src", {f"f{i}.txt": str(i) for i in range(5)})
+    src = write_tree(tmp_path / "src", {f"f{i}.txt": str(i) for i in range(5)})
     state = put_dir(str(lake), "p", str(src), return_state=True)
     run_id = state.state_details.task_run_id
     with get_client(sync_client=True) as client:
