@@ -15,19 +15,16 @@ Example:
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t4.backends.s3 import part_size_for
 from t4.keys import as_prefix, posix_rel
 from t4flows.blocks import BLOCK_PREFIX, open_bucket
 
-__all__ = ["Entry", "Location", "chunked", "file_etag", "list_side", "plan_mirror"]
+__all__ = ["Entry", "Location", "chunked", "list_side", "plan_mirror"]
 
 #: A chunk closes at this many files or bytes, whichever comes first.
 CHUNK_FILES = 500
@@ -117,30 +114,22 @@ def list_side(
     return found
 
 
-def file_etag(path: Path, like: str) -> str:
-    """The ETag ``path`` would have, in the form of ``like`` (an existing object's ETag):
-    plain MD5, or S3's multipart form ``md5-of-part-md5s-N`` with t4's part size."""
-    with path.open("rb") as src:
-        if "-" not in like:
-            return hashlib.file_digest(src, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
-        part = part_size_for(path.stat().st_size)
-        digests = []
-        while block := src.read(part):
-            digests.append(hashlib.md5(block, usedforsecurity=False).digest())
-    joined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
-    return f"{joined}-{len(digests)}"
-
-
-def _differs(src: Location, dst: Location, a: Entry, b: Entry | None) -> bool:
-    """Whether the destination copy ``b`` of ``a`` must be written again."""
-    if b is None or a.size != b.size:
-        return True
+def _differs_by_etag(
+    src: Location, dst: Location, source: dict[str, Entry], target: dict[str, Entry]
+) -> set[str]:
+    """Of the files both sides hold at the same size, those whose ETags differ. A local file's
+    ETag comes from the bucket's hash cache (by path, size and mtime): hashed once, not on
+    every run."""
+    same_size = [r for r, e in source.items() if r in target and target[r].size == e.size]
     if src.is_bucket and dst.is_bucket:
-        return a.etag is None or a.etag != b.etag
-    local, remote = (src, b) if not src.is_bucket else (dst, a)
-    if not remote.etag:
-        return True
-    return file_etag(local.path(a.rel), remote.etag) != remote.etag
+        return {r for r in same_size if not source[r].etag or source[r].etag != target[r].etag}
+    local, remote, objects = (dst, src, source) if src.is_bucket else (src, dst, target)
+    known = [r for r in same_size if objects[r].etag]
+    assert remote.bucket is not None
+    with open_bucket(remote.bucket) as bucket:
+        etags = bucket.file_etags([local.path(r) for r in known])
+    matching = {r for r, etag in zip(known, etags, strict=True) if etag == objects[r].etag}
+    return set(same_size) - matching
 
 
 def plan_mirror(
@@ -150,13 +139,12 @@ def plan_mirror(
     delete: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    threads: int = 8,
 ) -> dict[str, Any]:
     """What a mirror from ``src`` to ``dst`` must do: ``copy`` (``[rel, size]`` pairs),
     ``delete`` (relative paths, only with ``delete=True``) and ``unchanged``.
 
     Each side is listed once; a file is unchanged when sizes and ETags (the local file's
-    hash in the remote's ETag form) agree. Deletions only ever name files found under the
+    ETag as the bucket computes it, cached) agree. Deletions only ever name files found under the
     destination location, so nothing outside it can be touched.
     """
     if not (src.is_bucket or dst.is_bucket):
@@ -175,14 +163,13 @@ def plan_mirror(
         )
     source = list_side(src, include, exclude)
     target = list_side(dst, include, exclude)
-    rels = sorted(source)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        flags = list(pool.map(lambda r: _differs(src, dst, source[r], target.get(r)), rels))
+    changed = _differs_by_etag(src, dst, source, target)
+    same = {r for r in source if r in target and target[r].size == source[r].size} - changed
     return {
         "source": src.text,
         "destination": dst.text,
-        "copy": [[r, source[r].size] for r, f in zip(rels, flags, strict=True) if f],
-        "unchanged": [r for r, f in zip(rels, flags, strict=True) if not f],
+        "copy": [[r, source[r].size] for r in sorted(source) if r not in same],
+        "unchanged": sorted(same),
         "delete": sorted(set(target) - set(source)) if delete else [],
         "listed": {"source": len(source), "destination": len(target)},
     }
