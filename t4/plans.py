@@ -157,6 +157,8 @@ def _remember_hash(
 ) -> None:
     """Cache a just-transferred file's ETag if it is still as it was (size, mtime): ``etag``
     when the server gave it for exactly these bytes, else the hash of a small file."""
+    if not state.cacheable(mtime_ns):
+        return  # just written: its hash would not be kept, so do not read it again
     if etag is None:
         if size > _HASH_AFTER:
             return

@@ -1,7 +1,8 @@
 """What t4 remembers between runs so a re-run does no repeated work, in one SQLite file in the
 cache folder (safe to delete: everything in it is rebuilt on demand).
 
-- ``hashes``: a local file's ETag, by path, size and mtime, so unchanged files are not re-hashed.
+- ``hashes``: a local file's ETag, by path, size and mtime, so unchanged files are not re-hashed
+  (files modified in the last few seconds are not cached: see ``_settled``).
 - ``written``: the ETag and metadata digest of each object t4 last wrote, so an unchanged
   upload is skipped from the listing alone, without asking the server for its metadata.
 
@@ -20,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ _CHUNK = 500  # below SQLite's limit on bound parameters
 _AUTO_FLUSH = 1000
 #: Queued rows wait at most this long before a timer commits them.
 FLUSH_SECONDS = 0.5
+_SETTLE_NS = 3_000_000_000  # files changed more recently than this: hash, do not cache
 
 #: (absolute path, size, mtime_ns, kind, etag): one row of ``hashes``.
 HashRow = tuple[str, int, int, str, str]
@@ -47,6 +50,14 @@ def meta_digest(meta: dict[str, Any]) -> str:
     """A short, stable digest of a helium dict."""
     text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _settled(mtime_ns: int) -> bool:
+    """Whether a hash of a file modified at ``mtime_ns`` may be cached. A write in the same
+    timestamp tick as the hashing (a few ms on ext4, 2 s on FAT) leaves size and mtime as
+    they were: the cache would hide the change for good. So, as git does with its index,
+    recent files are hashed again next time instead (cheap; it happens once)."""
+    return time.time_ns() - mtime_ns > _SETTLE_NS
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -91,7 +102,8 @@ class TransferState:
                 out.append(hit[2])
                 continue
             etag = compute(path)
-            fresh.append((name, st.st_size, st.st_mtime_ns, kind, etag))
+            if _settled(st.st_mtime_ns):
+                fresh.append((name, st.st_size, st.st_mtime_ns, kind, etag))
             out.append(etag)
         if fresh:
             with self._lock:
@@ -114,8 +126,16 @@ class TransferState:
                 found.update({p: (s, m, e) for p, s, m, e in rows})
         return found
 
+    @staticmethod
+    def cacheable(mtime_ns: int) -> bool:
+        """Whether a hash of a file last modified at ``mtime_ns`` would be kept (``_settled``):
+        callers skip computing one that would be dropped."""
+        return _settled(mtime_ns)
+
     def defer_hash(self, path: Path, size: int, mtime_ns: int, kind: str, etag: str) -> None:
         """Queue a known hash of a local file (committed by the next ``flush``)."""
+        if not _settled(mtime_ns):
+            return
         with self._lock:
             self._hashes.append((os.path.abspath(path), size, mtime_ns, kind, etag))
             full = len(self._hashes) >= _AUTO_FLUSH

@@ -4,6 +4,7 @@ bytes are asserted, never times."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -102,8 +103,21 @@ def test_changed_file_of_the_same_size_moves_again(bucket, raw, tmp_path):
     assert bucket.put_dir("data", src).transferred == ["data/d0/f0.txt"]
     assert raw.read("data/d0/f0.txt") == b"FILE 0\n"
     raw.write("data/d1/f1.txt", b"FILE 1\n" * 2)  # changed by another tool, same size
-    assert bucket.fetch("data/", dest).transferred == ["data/d0/f0.txt", "data/d1/f1.txt"]
+    assert sorted(bucket.fetch("data/", dest).transferred) == ["data/d0/f0.txt", "data/d1/f1.txt"]
     assert (dest / "d1" / "f1.txt").read_bytes() == b"FILE 1\n" * 2
+
+
+def test_a_change_that_keeps_size_and_mtime_is_still_seen(bucket, raw, tmp_path):
+    """A write in the same timestamp tick as t4's last look leaves size and mtime as they
+    were; a recently modified file's hash is never trusted from the cache."""
+    src = _tree(tmp_path / "src", n=3)
+    edited = src / "d0" / "f0.txt"
+    bucket.put_dir("data", src)
+    before = edited.stat()
+    edited.write_bytes(b"FILE 0\n")  # same size
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same tick
+    assert bucket.put_dir("data", src).transferred == ["data/d0/f0.txt"]
+    assert raw.read("data/d0/f0.txt") == b"FILE 0\n"
 
 
 class _Primitives:
@@ -200,7 +214,7 @@ def test_state_commits_queued_records_without_waiting_for_the_plan(tmp_path):
     state._conn()  # the database exists; nothing flushed it
 
     def committed() -> list[tuple[str, str]]:
-        with sqlite3.connect(tmp_path / "state.sqlite") as other:
+        with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite")) as other:
             return other.execute("SELECT key, etag FROM written").fetchall()
 
     for _ in range(100):  # polled for up to 10 s, far longer than it takes

@@ -346,7 +346,8 @@ class S3Backend(Backend):
         if info.size <= MULTIPART_THRESHOLD:
             data, metadata = self.get(key)
             return write_body(path, data, metadata, callback)
-        self._call(self._large.download(key, str(path), callback), key)
+        known = (info.size, info.etag) if info.etag else None
+        self._call(self._large.download(key, str(path), callback, known), key)
         return metadata
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
