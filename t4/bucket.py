@@ -23,7 +23,7 @@ from t4.errors import (
     UnsafeOperationError,
 )
 from t4.keys import as_prefix, check_file_key, check_key
-from t4.plans import LocalFile, fetch_file, fetch_steps, local_files, upload_steps
+from t4.plans import LocalFile, fetch_file, fetch_steps, identical_files, local_files, upload_steps
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
     ProgressCallback,
@@ -203,7 +203,7 @@ class Bucket:
         same = (
             dest.is_file()
             and dest.stat().st_size == info.size
-            and info.etag == self.file_etags([dest])[0]
+            and bool(identical_files(self._backend, self._state, [(info, dest)]))
         )
         if same:
             note_skipped(summary, [info.key], self.callback)

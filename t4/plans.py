@@ -117,14 +117,14 @@ def upload_steps(
     """
     listing = {o.key: o for o in backend.list(prefix)}
     same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
-    local_etags = _etags(backend, state, [(f.key, f.path) for f in same_size])
+    identical = identical_files(backend, state, [(listing[f.key], f.path) for f in same_size])
     remembered = state.written(backend.uri, [f.key for f in same_size])
     steps: list[Step] = []
     unchanged: list[str] = []
     for item in files:
         wanted = meta_for(item)
         remote = listing.get(item.key)
-        same_bytes = remote is not None and _same_etag(remote, local_etags.get(item.key))
+        same_bytes = item.key in identical
         if remote and same_bytes and remembered.get(item.key) == (remote.etag, meta_digest(wanted)):
             unchanged.append(item.key)
         elif same_bytes:
@@ -136,15 +136,23 @@ def upload_steps(
     return steps, unchanged
 
 
-def _etags(backend: Backend, state: TransferState, files: list[tuple[str, Path]]) -> dict[str, str]:
-    """key -> the local file's ETag as ``backend`` computes it (cached; one batch)."""
-    paths = [path for _, path in files]
-    etags = state.file_etags(paths, backend.etag_kind, backend.etag_of_file)
-    return {key: etag for (key, _), etag in zip(files, etags, strict=True)}
-
-
-def _same_etag(remote: ObjectInfo, local: str | None) -> bool:
-    return remote.etag is not None and remote.etag == local
+def identical_files(
+    backend: Backend, state: TransferState, pairs: list[tuple[ObjectInfo, Path]]
+) -> set[str]:
+    """Keys of the objects whose local file (same size, checked by the caller) holds the same
+    bytes, by ETag: the file's ETag as ``backend`` computes it (cached, one batch), else as
+    another tool's part size would give it (for objects that tool uploaded)."""
+    local = state.file_etags([path for _, path in pairs], backend.etag_kind, backend.etag_of_file)
+    same = set()
+    for (obj, path), etag in zip(pairs, local, strict=True):
+        if not obj.etag:
+            continue
+        if etag == obj.etag or any(
+            state.file_etag(path, kind, compute) == obj.etag
+            for kind, compute in backend.other_etag_kinds(obj.size, obj.etag)
+        ):
+            same.add(obj.key)
+    return same
 
 
 def _remember_hash(
@@ -229,11 +237,11 @@ def fetch_steps(
         rel = obj.key[len(prefix) :]
         targets.append((obj, safe_join(dest, rel, bucket=backend.uri, key=obj.key)))
     clean_stale_parts(path.parent for _, path in targets)
-    same_size = [(obj.key, path) for obj, path in targets if _size_of(path) == obj.size]
-    local_etags = _etags(backend, state, same_size)
+    same_size = [(obj, path) for obj, path in targets if _size_of(path) == obj.size]
+    identical = identical_files(backend, state, same_size)
     steps, unchanged = [], []
     for obj, path in targets:
-        if _same_etag(obj, local_etags.get(obj.key)):
+        if obj.key in identical:
             unchanged.append(obj.key)
         else:
             steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path, state)))

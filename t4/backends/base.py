@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +75,11 @@ class Backend(abc.ABC):
 
     #: Names how ``etag_of_file`` computes, so cached hashes of one kind are not used for another.
     etag_kind = "md5"
+
+    def other_etag_kinds(self, size: int, etag: str) -> Sequence[tuple[str, Callable[[Path], str]]]:
+        """Other ways another tool may have computed ``etag`` for an object of ``size`` bytes:
+        (kind, compute) pairs to try when ``etag_of_file`` disagrees. None by default."""
+        return []
 
     @abc.abstractmethod
     def download(

@@ -8,6 +8,7 @@ into the ``t4.errors`` tree; the original error is chained, never shown bare.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -82,6 +83,20 @@ _TRANSIENT = {
     "502",
     "504",
 }
+
+
+#: Part sizes other S3 tools upload with, tried when an object's multipart ETag is not t4's.
+OTHER_PART_SIZES_MIB = (5, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512)
+
+
+def multipart_etag(path: Path, part: int) -> str:
+    """S3's ETag for ``path`` uploaded in parts of ``part`` bytes: MD5 of part MD5s, ``-N``."""
+    digests = []
+    with path.open("rb") as src:
+        while chunk := src.read(part):
+            digests.append(hashlib.md5(chunk, usedforsecurity=False).digest())
+    joined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    return f"{joined}-{len(digests)}"
 
 
 def part_size_for(size: int) -> int:
@@ -316,13 +331,22 @@ class S3Backend(Backend):
         size = path.stat().st_size
         if size <= MULTIPART_THRESHOLD:
             return super().etag_of_file(path)
-        part = part_size_for(size)
-        digests = []
-        with path.open("rb") as src:
-            while chunk := src.read(part):
-                digests.append(hashlib.md5(chunk, usedforsecurity=False).digest())
-        joined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
-        return f"{joined}-{len(digests)}"
+        return multipart_etag(path, part_size_for(size))
+
+    def other_etag_kinds(self, size: int, etag: str) -> Sequence[tuple[str, Callable[[Path], str]]]:
+        """An object another tool uploaded in parts of another size (s5cmd: 50 MiB; others 5,
+        16, 64 MiB...) has an ETag t4's 8 MiB parts never give: the part sizes that would
+        give its part count, to hash the local file with (each kind cached like t4's own)."""
+        count = etag.rpartition("-")[2] if "-" in etag else ""
+        if not count.isdigit():
+            return []
+        ours = part_size_for(size)
+        kinds = []
+        for mib in OTHER_PART_SIZES_MIB:
+            part = mib * 1024 * 1024
+            if part != ours and -(-size // part) == int(count):
+                kinds.append((f"s3-parts-{mib}MiB", functools.partial(multipart_etag, part=part)))
+        return kinds
 
     def download(
         self,
