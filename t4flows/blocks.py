@@ -13,6 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
@@ -90,13 +97,25 @@ class T4BucketBlock(Block):
 BucketRef = str | T4BucketBlock
 
 
+#: Buckets opened without a callback, kept per process: building one (a boto3 session and
+#: client) costs a few hundred ms of CPU, which chunk tasks would otherwise pay every time.
+_SHARED: OrderedDict[str, t4.Bucket] = OrderedDict()
+_SHARED_MAX = 8
+_SHARED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
 def open_bucket(
     ref: BucketRef,
     *,
     concurrency: int | None = None,
     callback: ProgressCallback | None = None,
-) -> t4.Bucket:
-    """Open a ``t4.Bucket`` from a URI, a saved block's name or a block; close it after use.
+) -> Iterator[t4.Bucket]:
+    """A ``t4.Bucket`` from a URI, a saved block's name or a block, for a ``with`` block.
+
+    Without a callback the bucket is shared by the tasks of this process (a ``t4.Bucket``
+    is safe to use from many threads), keyed by everything that configures it, so a changed
+    block gets a new one; with a callback it is the caller's own and closed after use.
 
     Example:
         >>> with open_bucket("s3://lake") as b:  # doctest: +SKIP
@@ -104,9 +123,58 @@ def open_bucket(
     """
     if isinstance(ref, str) and ref.startswith(BLOCK_PREFIX):
         ref = T4BucketBlock.load(ref.removeprefix(BLOCK_PREFIX))  # type: ignore[assignment]
+    if callback is not None:
+        with _build(ref, concurrency, callback) as own:
+            yield own
+        return
+    yield _shared(ref, concurrency)
+
+
+def _build(ref: BucketRef, concurrency: int | None, callback: ProgressCallback | None) -> t4.Bucket:
     if isinstance(ref, T4BucketBlock):
         return ref.bucket(concurrency=concurrency, callback=callback)
     return t4.Bucket(ref, concurrency=concurrency, progress=False, callback=callback)
+
+
+def _shared(ref: BucketRef, concurrency: int | None) -> t4.Bucket:
+    settings = (
+        ref.model_dump_json(context={"reveal": True}) if isinstance(ref, T4BucketBlock) else ref
+    )
+    for secret in ref._credentials().values() if isinstance(ref, T4BucketBlock) else ():
+        settings += secret  # SecretStr dumps masked: the key must change when a secret does
+    key = hashlib.sha256(f"{settings}\x00{concurrency}".encode()).hexdigest()
+    with _SHARED_LOCK:
+        bucket = _SHARED.get(key)
+        if bucket is not None:
+            _SHARED.move_to_end(key)
+            return bucket
+    bucket = _build(ref, concurrency, None)
+    with _SHARED_LOCK:
+        kept = _SHARED.setdefault(key, bucket)
+        _SHARED.move_to_end(key)
+        evicted = [_SHARED.popitem(last=False)[1] for _ in range(len(_SHARED) - _SHARED_MAX)]
+    for spare in ([bucket] if kept is not bucket else []) + evicted:
+        spare.close()
+    return kept
+
+
+def _identity(ref: BucketRef, concurrency: int | None) -> str:
+    """Everything that configures the bucket (secrets too: only its hash is kept)."""
+    if not isinstance(ref, T4BucketBlock):
+        return json.dumps([ref, concurrency])
+    fields = ("uri", "endpoint_url", "profile", "region", "path_style", "concurrency")
+    settings = {name: getattr(ref, name) for name in fields}
+    return json.dumps([settings, ref._credentials(), concurrency], sort_keys=True)
+
+
+@atexit.register
+def _close_shared() -> None:
+    with _SHARED_LOCK:
+        buckets = list(_SHARED.values())
+        _SHARED.clear()
+    for bucket in buckets:
+        with contextlib.suppress(Exception):
+            bucket.close()
 
 
 def bucket_label(ref: BucketRef) -> str:

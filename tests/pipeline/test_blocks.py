@@ -51,5 +51,18 @@ def test_block_credentials_are_used_and_never_shown(auth_server, monkeypatch, ca
 
 
 def test_plain_uri_needs_no_block(tmp_path):  # type: ignore[no-untyped-def]
-    with pytest.raises(t4.BucketURIError):
-        open_bucket(str(tmp_path / "missing-folder"))
+    with pytest.raises(t4.BucketURIError), open_bucket(str(tmp_path / "missing-folder")):
+        pass
+    (tmp_path / "lake").mkdir()
+    with open_bucket(str(tmp_path / "lake")) as first, open_bucket(str(tmp_path / "lake")) as again:
+        assert first is again  # built once per process: tasks do not pay for it each time
+
+
+def test_a_changed_block_gets_a_new_bucket(tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "lake").mkdir()
+    T4BucketBlock(uri=str(tmp_path / "lake"), concurrency=2).save("changing", overwrite=True)
+    with open_bucket("t4-bucket/changing") as before:
+        assert before.concurrency == 2
+    T4BucketBlock(uri=str(tmp_path / "lake"), concurrency=3).save("changing", overwrite=True)
+    with open_bucket("t4-bucket/changing") as after:
+        assert after.concurrency == 3 and after is not before
