@@ -49,6 +49,11 @@ def annotate_and_publish(
 ) -> dict[str, Any]:
     """Publish the files of ``source_dir`` to ``bucket`` under ``prefix``, annotated.
 
+    Example:
+        >>> annotate_and_publish("./incoming", "s3://lake", "published/",  # doctest: +SKIP
+        ...                      required=["owner"], manifest="./incoming/manifest.csv")
+        {'published': ['published/a.csv'], 'unchanged': [], 'invalid': {}, 'failed': {}}
+
     Args:
         source_dir: the local folder to publish.
         bucket: ``s3://name``, ``file:///abs/folder``, ``t4-bucket/NAME`` or a block.

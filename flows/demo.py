@@ -27,7 +27,11 @@ QUERY = "user_meta.owner:'ada' AND user_meta.rows:[2 TO 1000]"
 
 
 def make_sample(folder: Path) -> None:
-    """Write the sample data set: three tables, two notes, a manifest and two sidecars."""
+    """Write the sample data set: three tables, two notes, a manifest and two sidecars.
+
+    Example:
+        >>> make_sample(Path("sample"))  # doctest: +SKIP
+    """
     import pandas as pd
 
     (folder / "tables").mkdir(parents=True)

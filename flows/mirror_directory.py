@@ -46,6 +46,10 @@ def mirror_directory(
 ) -> dict[str, Any]:
     """Make ``destination`` hold what ``source`` holds.
 
+    Example:
+        >>> mirror_directory("./data", "s3://lake/raw", exclude=["*.tmp"])  # doctest: +SKIP
+        {'operation': 'mirror', 'transferred': ['a.csv'], 'skipped': [], 'deleted': [], ...}
+
     Args:
         source: a folder, ``s3://bucket/prefix``, ``file:///abs/bucket`` or
             ``t4-bucket/BLOCK/prefix``.

@@ -40,6 +40,11 @@ def search_then_fetch(
 ) -> dict[str, Any]:
     """Fetch every object matching ``query`` into ``destination`` (keys become paths).
 
+    Example:
+        >>> found = search_then_fetch("s3://lake", "user_meta.owner:ada", "out")  # doctest: +SKIP
+        >>> found["paths"]  # doctest: +SKIP
+        ['/home/me/out/published/a.csv']
+
     Args:
         bucket: ``s3://name``, ``file:///abs/folder`` or ``t4-bucket/NAME``.
         query: T4's query language: words, ``user_meta.field:'value'``, AND/OR/NOT, ranges.

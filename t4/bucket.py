@@ -109,7 +109,12 @@ class Bucket:
         self.close()
 
     def close(self) -> None:
-        """Release connections and the index; the bucket may not be used afterwards."""
+        """Release connections and the index; the bucket may not be used afterwards.
+
+        Example:
+            >>> with t4.Bucket("./lake") as b:  # doctest: +SKIP
+            ...     b.keys()  # closed when the block ends
+        """
         self._backend.close()
         self._state.close()
         if self._index is not None:
@@ -127,11 +132,21 @@ class Bucket:
         return list(self.iter_keys(prefix))
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
-        """Like ``keys`` but lazy: pages are fetched as you iterate, for very large buckets."""
+        """Like ``keys`` but lazy: pages are fetched as you iterate, for very large buckets.
+
+        Example:
+            >>> next(b.iter_keys("raw/"))  # doctest: +SKIP
+            'raw/a.csv'
+        """
         return (obj.key for obj in self.ls(prefix))
 
     def ls(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects under ``prefix`` with size, ETag and modification time, lazily."""
+        """Objects under ``prefix`` with size, ETag and modification time, lazily.
+
+        Example:
+            >>> [(o.key, o.size) for o in b.ls("raw/")]  # doctest: +SKIP
+            [('raw/a.csv', 1234)]
+        """
         if prefix:
             check_key(prefix, self.uri)
         return self._backend.list(prefix)
@@ -323,7 +338,12 @@ class Bucket:
         return summary
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
-        """Replace the object's user metadata, keeping its format; no bytes are re-sent."""
+        """Replace the object's user metadata, keeping its format; no bytes are re-sent.
+
+        Example:
+            >>> b.set_meta("foo.csv", {"stage": "clean"}).key  # doctest: +SKIP
+            'foo.csv'
+        """
         key = check_file_key(key, self.uri)
         current = self.get_meta(key)
         wanted = {

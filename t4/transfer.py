@@ -67,7 +67,13 @@ def concurrency_from_env(explicit: int | None = None) -> int:
 
 @dataclass
 class TransferSummary:
-    """What a bulk operation did, JSON-friendly through ``as_dict``."""
+    """What a bulk operation did, JSON-friendly through ``as_dict``.
+
+    Example:
+        >>> summary = b.put_dir("stuff", "folder/")  # doctest: +SKIP
+        >>> summary.transferred, summary.skipped, summary.failed  # doctest: +SKIP
+        (['stuff/a.txt'], ['stuff/b.txt'], {})
+    """
 
     operation: str
     bucket: str
@@ -79,6 +85,12 @@ class TransferSummary:
     requests: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-friendly values (what tasks return).
+
+        Example:
+            >>> b.fetch("stuff", "copy/").as_dict()["bytes"]  # doctest: +SKIP
+            4096
+        """
         return {
             "operation": self.operation,
             "bucket": self.bucket,
@@ -90,7 +102,12 @@ class TransferSummary:
         }
 
     def line(self) -> str:
-        """A one-line summary for logs."""
+        """A one-line summary for logs.
+
+        Example:
+            >>> b.put_dir("stuff", "folder/").line()  # doctest: +SKIP
+            'put_dir file:///lake: 2 done, 0 unchanged, 0 failed, 4 bytes in 0.01s'
+        """
         return (
             f"{self.operation} {self.bucket}: {len(self.transferred)} done, "
             f"{len(self.skipped)} unchanged, {len(self.failed)} failed, "

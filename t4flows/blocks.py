@@ -72,7 +72,12 @@ class T4BucketBlock(Block):
         concurrency: int | None = None,
         callback: ProgressCallback | None = None,
     ) -> t4.Bucket:
-        """Open the bucket this block names (progress bars off: tasks report through Prefect)."""
+        """Open the bucket this block names (progress bars off: tasks report through Prefect).
+
+        Example:
+            >>> with T4BucketBlock.load("lake").bucket() as b:  # doctest: +SKIP
+            ...     b.keys("raw/")
+        """
         kwargs: dict[str, Any] = {
             "endpoint_url": self.endpoint_url,
             "profile": self.profile,

@@ -70,7 +70,12 @@ def is_transient(exc: BaseException | None) -> bool:
 
 
 def retry_on_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect ``retry_condition_fn``: retry only when the failure is transient."""
+    """Prefect ``retry_condition_fn``: retry only when the failure is transient.
+
+    Example:
+        >>> @task(retries=3, retry_condition_fn=retry_on_transient)  # doctest: +SKIP
+        ... def head(bucket: str, key: str) -> dict: ...
+    """
     try:
         exc = state.result(raise_on_failure=False)
     except BaseException as err:  # the result could not be read back: judge that error
