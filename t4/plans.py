@@ -28,11 +28,6 @@ log = logging.getLogger(__name__)
 Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
 
 
-#: Files up to this size are hashed again after a transfer (cheap: they are in the page
-#: cache) so the next run finds their ETag cached; larger ones are hashed when compared.
-_HASH_AFTER = 8 * 1024 * 1024
-
-
 @dataclass(frozen=True)
 class LocalFile:
     """A local file to upload: where it is, its key, and its size and mtime when listed."""
@@ -155,25 +150,15 @@ def identical_files(
     return same
 
 
-def _remember_hash(
-    backend: Backend,
-    state: TransferState,
-    path: Path,
-    size: int,
-    mtime_ns: int,
-    etag: str | None = None,
-) -> None:
-    """Cache a just-transferred file's ETag if it is still as it was (size, mtime): ``etag``
-    when the server gave it for exactly these bytes, else the hash of a small file."""
-    if not state.cacheable(mtime_ns):
-        return  # just written: its hash would not be kept, so do not read it again
-    if etag is None:
-        if size > _HASH_AFTER:
-            return
-        etag = backend.etag_of_file(path)
-    st = os.stat(path)
-    if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
-        state.defer_hash(path, size, mtime_ns, backend.etag_kind, etag)
+def _remember_hash(backend: Backend, state: TransferState, item: LocalFile, etag: str) -> None:
+    """Cache the ETag the server gave an uploaded file's bytes, if the file is still as it
+    was listed (size, mtime) and old enough for its hash to be kept (see ``TransferState``).
+    A fetched file is not cached here: it was just written, so it never is."""
+    if not state.cacheable(item.mtime_ns):
+        return
+    st = os.stat(item.path)
+    if (st.st_size, st.st_mtime_ns) == (item.size, item.mtime_ns):
+        state.defer_hash(item.path, item.size, item.mtime_ns, backend.etag_kind, etag)
 
 
 def _put_step(
@@ -190,7 +175,7 @@ def _put_step(
         on_written(item.key, info, wanted, item.path)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
-            _remember_hash(backend, state, item.path, item.size, item.mtime_ns, info.etag)
+            _remember_hash(backend, state, item, info.etag)
         return item.size
 
     return run
@@ -244,7 +229,7 @@ def fetch_steps(
         if obj.key in identical:
             unchanged.append(obj.key)
         else:
-            steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path, state)))
+            steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path)))
     return steps, unchanged
 
 
@@ -254,12 +239,10 @@ def _size_of(path: Path) -> int | None:
 
 
 def _get_step(
-    backend: Backend, obj: ObjectInfo, path: Path, state: TransferState
+    backend: Backend, obj: ObjectInfo, path: Path
 ) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
         fetch_file(backend, obj.key, path, progress, size=obj.size)
-        st = os.stat(path)
-        _remember_hash(backend, state, path, st.st_size, st.st_mtime_ns)
         return obj.size
 
     return run
