@@ -151,16 +151,17 @@ class Bucket:
             check_key(prefix, self.uri)
         return self._backend.list(prefix)
 
-    def file_etags(self, paths: list[Path]) -> list[str]:
-        """The ETag each local file would have as an object of this bucket (MD5, or S3's
-        multipart form for large files), cached by path, size and mtime: a file that has not
-        changed is not read again. Compare with ``ls()`` to tell what differs.
+    def same_files(self, pairs: list[tuple[ObjectInfo, Path]]) -> set[str]:
+        """Keys of the objects (from ``ls()``) whose local file, of the same size, holds the
+        same bytes, compared by ETag as ``put_dir`` and ``fetch`` compare: the local hash is
+        cached by path, size and mtime, so a file that has not changed is not read again.
 
         Example:
-            >>> b.file_etags([Path("data/a.csv")])  # doctest: +SKIP
-            ['9e107d9d372bb6826bd81d3542a419d6']
+            >>> obj = next(b.ls("data/a.csv"))  # doctest: +SKIP
+            >>> b.same_files([(obj, Path("copy/a.csv"))])  # doctest: +SKIP
+            {'data/a.csv'}
         """
-        return self._state.file_etags(paths, self._backend.etag_kind, self._backend.etag_of_file)
+        return identical_files(self._backend, self._state, pairs)
 
     def get_meta(self, key: str) -> dict[str, Any]:
         """The object's helium metadata: ``{"user_meta": ..., "format": ..., "target": ...}``.
@@ -218,7 +219,7 @@ class Bucket:
         same = (
             dest.is_file()
             and dest.stat().st_size == info.size
-            and bool(identical_files(self._backend, self._state, [(info, dest)]))
+            and bool(self.same_files([(info, dest)]))
         )
         if same:
             note_skipped(summary, [info.key], self.callback)

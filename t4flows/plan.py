@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from t4.backends import ObjectInfo
 from t4.keys import as_prefix, posix_rel
 from t4flows.blocks import BLOCK_PREFIX, open_bucket
 
@@ -33,11 +34,16 @@ CHUNK_BYTES = 2 * 1024**3
 
 @dataclass(frozen=True)
 class Entry:
-    """One file on one side: its path relative to the location, size and ETag if known."""
+    """One file on one side: its path relative to the location, its size, and the object
+    the listing returned when the side is a bucket."""
 
     rel: str
     size: int
-    etag: str | None = None
+    obj: ObjectInfo | None = None
+
+    @property
+    def etag(self) -> str | None:
+        return self.obj.etag if self.obj else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def list_side(
             for obj in b.ls(loc.prefix):
                 rel = obj.key[len(loc.prefix) :]
                 if rel and not rel.endswith("/") and _wanted(rel, include, exclude):
-                    found[rel] = Entry(rel, obj.size, obj.etag)
+                    found[rel] = Entry(rel, obj.size, obj)
         return found
     assert loc.folder is not None
     for dirpath, _dirs, files in os.walk(loc.folder):
@@ -117,18 +123,17 @@ def list_side(
 def _differs_by_etag(
     src: Location, dst: Location, source: dict[str, Entry], target: dict[str, Entry]
 ) -> set[str]:
-    """Of the files both sides hold at the same size, those whose ETags differ. A local file's
-    ETag comes from the bucket's hash cache (by path, size and mtime): hashed once, not on
-    every run."""
+    """Of the files both sides hold at the same size, those whose ETags differ. A local file
+    is compared as ``put_dir`` and ``fetch`` compare it (``Bucket.same_files``: its ETag from
+    the bucket's hash cache, hashed once, not on every run)."""
     same_size = [r for r, e in source.items() if r in target and target[r].size == e.size]
     if src.is_bucket and dst.is_bucket:
         return {r for r in same_size if not source[r].etag or source[r].etag != target[r].etag}
     local, remote, objects = (dst, src, source) if src.is_bucket else (src, dst, target)
-    known = [r for r in same_size if objects[r].etag]
+    pairs = [(obj, local.path(r)) for r in same_size if (obj := objects[r].obj) is not None]
     assert remote.bucket is not None
     with open_bucket(remote.bucket) as bucket:
-        etags = bucket.file_etags([local.path(r) for r in known])
-    matching = {r for r, etag in zip(known, etags, strict=True) if etag == objects[r].etag}
+        matching = {key[len(remote.prefix) :] for key in bucket.same_files(pairs)}
     return set(same_size) - matching
 
 
