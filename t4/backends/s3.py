@@ -37,6 +37,7 @@ from botocore.exceptions import (
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.backends.s3_fast import FastPath, Unsupported, write_body
 from t4.backends.s3_large import LargeTransfers
+from t4.config import ConfigError
 from t4.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -149,7 +150,7 @@ def _setting(explicit: float | None, env: str, default: float) -> float:
     except ValueError:
         value = 0.0
     if value <= 0:
-        raise ValueError(f"{env} must be a positive number, got {text!r}")
+        raise ConfigError(f"{env} must be a positive number of seconds or tries, got {text!r}")
     return value
 
 
@@ -305,14 +306,14 @@ class S3Backend(Backend):
         return self.get(key)[0]
 
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
-        fast = self._fast_path()
-        if fast is not None:
-            try:
-                with self._bucket_checked(key):
-                    body, _, metadata = fast.get(key)
-                    return body if isinstance(body, bytes) else b"".join(body), metadata
-            except Unsupported:
-                pass
+
+        def whole(fast: FastPath) -> tuple[bytes, dict[str, str]]:
+            body, _, metadata = fast.get(key)
+            return body if isinstance(body, bytes) else b"".join(body), metadata
+
+        found = self._on_fast_path(key, whole)
+        if found is not None:
+            return found
         # botocore retries a request, not a body cut short mid-stream: GET again for that.
         for attempt in range(1, self.settings.max_attempts + 1):
             resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
@@ -358,14 +359,15 @@ class S3Backend(Backend):
     ) -> dict[str, str]:
         """Small objects (``size`` known from a listing): one GET, no HEAD. Large ones: a
         HEAD for the metadata, then parallel ranged GETs."""
-        fast = self._fast_path()
-        if fast is not None and size is not None and size <= MULTIPART_THRESHOLD:
-            try:
-                with self._bucket_checked(key):
-                    body, _, metadata = fast.get(key)
-                    return write_body(path, body, metadata, callback)
-            except Unsupported:
-                pass
+        if size is not None and size <= MULTIPART_THRESHOLD:
+
+            def to_file(fast: FastPath) -> dict[str, str]:
+                body, _, metadata = fast.get(key)
+                return write_body(path, body, metadata, callback)
+
+            written = self._on_fast_path(key, to_file)
+            if written is not None:
+                return written
         info, metadata = self.head(key)
         if info.size <= MULTIPART_THRESHOLD:
             data, metadata = self.get(key)
@@ -375,13 +377,12 @@ class S3Backend(Backend):
         return metadata
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
-        fast = self._fast_path()
-        if fast is not None and len(data) <= MULTIPART_THRESHOLD:
-            try:
-                with self._bucket_checked(key):
-                    return ObjectInfo(key, len(data), fast.put(key, data, metadata), _now())
-            except Unsupported:
-                pass
+        if len(data) <= MULTIPART_THRESHOLD:
+            stored = self._on_fast_path(
+                key, lambda fast: ObjectInfo(key, len(data), fast.put(key, data, metadata), _now())
+            )
+            if stored is not None:
+                return stored
         resp = self._call(
             self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
         )
@@ -474,11 +475,17 @@ class S3Backend(Backend):
                 self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
             return self._fast if isinstance(self._fast, FastPath) else None
 
-    @contextlib.contextmanager
-    def _bucket_checked(self, key: str) -> Iterator[None]:
-        """obstore's 404 may mean the bucket is missing: tell which, as ``head`` does."""
+    def _on_fast_path(self, key: str, call: Callable[[FastPath], T]) -> T | None:
+        """``call(fast path)``, or None when there is no fast path or it cannot do this
+        request (``Unsupported``): the caller then goes through boto3. obstore's 404 may mean
+        the bucket is missing: that is told apart as ``head`` does."""
+        fast = self._fast_path()
+        if fast is None:
+            return None
         try:
-            yield
+            return call(fast)
+        except Unsupported:
+            return None
         except KeyNotFoundError as err:
             raise self._missing_or_no_bucket(err, key) from err.__cause__
 
