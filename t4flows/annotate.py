@@ -25,6 +25,7 @@ from typing import Any
 from prefect import task
 
 import t4
+from t4 import formats
 from t4.errors import T4Error, TransientError
 from t4.keys import posix_rel
 from t4flows.blocks import BucketRef, open_bucket
@@ -43,7 +44,6 @@ __all__ = [
 SIDECAR_SUFFIX = ".meta.json"
 #: Derived table descriptions are trimmed to keep metadata well under S3's 2 KiB.
 _META_BUDGET = 1500
-_TABLE_SEPARATORS = {"csv": ",", "tsv": "\t", "ssv": ";"}
 
 
 def source_files(source_dir: Path, manifest: Path | None = None) -> list[str]:
@@ -58,9 +58,8 @@ def source_files(source_dir: Path, manifest: Path | None = None) -> list[str]:
 
 
 def _table_facts(path: Path) -> dict[str, Any]:
-    name = path.name.lower().removesuffix(".gz")
-    ext = name.rsplit(".", 1)[-1]
-    if ext == "parquet":
+    kind = formats.format_name_for_key(path.name)
+    if kind == "parquet" and path.suffix.lower() == ".parquet":  # the footer, not the rows
         import pyarrow.parquet as pq
 
         meta = pq.ParquetFile(path).metadata
@@ -70,10 +69,8 @@ def _table_facts(path: Path) -> dict[str, Any]:
             "columns": schema.names,
             "schema": {f.name: str(f.type) for f in schema},
         }
-    if ext in _TABLE_SEPARATORS:
-        import pandas as pd
-
-        frame = pd.read_csv(path, sep=_TABLE_SEPARATORS[ext])
+    if kind in ("csv", "parquet"):  # read as t4 reads it: separator and compression by name
+        frame: Any = formats.deserialize(path.read_bytes(), path.name, None)
         return {
             "rows": len(frame),
             "columns": [str(c) for c in frame.columns],
