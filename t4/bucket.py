@@ -430,12 +430,12 @@ class Bucket:
 
         index = self._open_index()
         summary = search.crawl(index, self._backend, full=reindex)
-        index.path.with_name(index.path.name + ".crawled").touch()
+        _crawled_mark(index).touch()
         return summary
 
     def _crawled_index(self) -> EmbeddedIndex:
         index = self._open_index()
-        if not index.path.with_name(index.path.name + ".crawled").exists():
+        if not _crawled_mark(index).exists():
             self.index()
         return index
 
@@ -550,6 +550,11 @@ class _Written:
     def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
         with self._lock:
             self.items.append((info, wanted, path))
+
+
+def _crawled_mark(index: EmbeddedIndex) -> Path:
+    """Beside the index: present once a crawl has caught up with objects others wrote."""
+    return index.path.with_name(index.path.name + ".crawled")
 
 
 _CREDENTIAL_NAMES = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
