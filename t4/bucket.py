@@ -232,18 +232,19 @@ class Bucket:
         return summary
 
     def _fetch_dir(self, prefix: str, dest: Path) -> TransferSummary:
-        steps, unchanged = fetch_steps(self._backend, prefix, dest, self._state)
-        if not steps and not unchanged:
-            raise KeyNotFoundError(
-                f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
-                "list what is there with keys()",
-                bucket=self.uri,
-                key=prefix,
-            )
-        dest.mkdir(parents=True, exist_ok=True)
-        summary = TransferSummary("fetch", self.uri)
-        note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps)
+        with self._backend.bulk():
+            steps, unchanged = fetch_steps(self._backend, prefix, dest, self._state)
+            if not steps and not unchanged:
+                raise KeyNotFoundError(
+                    f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
+                    "list what is there with keys()",
+                    bucket=self.uri,
+                    key=prefix,
+                )
+            dest.mkdir(parents=True, exist_ok=True)
+            summary = TransferSummary("fetch", self.uri)
+            note_skipped(summary, unchanged, self.callback)
+            self._run(summary, steps)
         return summary
 
     # -- writing ------------------------------------------------------------------------
@@ -324,18 +325,19 @@ class Bucket:
             user_meta = meta if meta is not None else carried.get("user_meta", {})
             return helium.helium(user_meta, None, bucket=self.uri, key=item.key)
 
-        for item in files:  # refuse bad metadata and keys before anything is written
-            helium.encode(meta_for(item), bucket=self.uri, key=item.key)
-            self._check_writable(item.key)
-        written = _Written()
-        steps, unchanged = upload_steps(
-            self._backend, prefix, files, meta_for, self._state, written
-        )
-        note_skipped(summary, unchanged, self.callback)
-        try:
-            self._run(summary, steps)
-        finally:
-            self._flush_index(written)
+        with self._backend.bulk():
+            for item in files:  # refuse bad metadata and keys before anything is written
+                helium.encode(meta_for(item), bucket=self.uri, key=item.key)
+                self._check_writable(item.key)
+            written = _Written()
+            steps, unchanged = upload_steps(
+                self._backend, prefix, files, meta_for, self._state, written
+            )
+            note_skipped(summary, unchanged, self.callback)
+            try:
+                self._run(summary, steps)
+            finally:
+                self._flush_index(written)
         return summary
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:

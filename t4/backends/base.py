@@ -7,6 +7,7 @@ Every method raises the ``t4.errors`` tree, never a library's own error.
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete_many(self, keys: Iterable[str]) -> None:
         """Delete these keys; keys that are already gone are not an error."""
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Wrap work over many keys: a backend may reuse per-folder checks inside the block."""
+        yield
 
     def close(self) -> None:  # noqa: B027  # optional hook: most backends hold nothing to close
         """Release connections or handles, if the backend holds any."""

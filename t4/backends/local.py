@@ -5,6 +5,12 @@ shows up as keys: ``.t4/meta/<hash of key>.json`` holds the raw user metadata an
 MD5 (the object's ETag), ``.t4/tmp`` the temporary files of writes in flight. Every write
 goes to a temporary file first and is renamed into place, so readers see the old object or
 the new one, never half of one.
+
+Every key resolves inside the folder, links included: a key that would lead out of it (or
+into ``.t4``) through a symlink is refused before anything changes, and listings leave such
+links out. Objects and records are created as any file is, so the umask decides who may
+read them. A record describes the file as t4 wrote it (size and mtime): once another tool
+replaces the file, its old metadata no longer applies, as on S3.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +39,8 @@ __all__ = ["RESERVED", "LocalBackend"]
 RESERVED = ".t4"
 _CHUNK = 1 << 20
 
+log = logging.getLogger(__name__)
+
 
 class LocalBackend(Backend):
     """Objects as files under ``root``."""
@@ -41,10 +51,13 @@ class LocalBackend(Backend):
         self._meta_dir = root / RESERVED / "meta"
         self._tmp_dir = root / RESERVED / "tmp"
         self._tmp_checked = False
+        #: folder -> whether it resolves inside the root, while a ``bulk()`` block runs.
+        self._resolved: dict[Path, bool] | None = None
 
     # -- paths --------------------------------------------------------------------------
     def path(self, key: str) -> Path:
-        """The file that holds ``key``; keys that are not safe file paths are refused."""
+        """The file that holds ``key``. Keys that are not safe file paths, and keys that a
+        link would lead out of the bucket folder or into ``.t4/``, are refused."""
         parts = relative_parts(key, bucket=self.uri, key=key)
         if parts[0] == RESERVED:
             raise InvalidKeyError(
@@ -53,7 +66,68 @@ class LocalBackend(Backend):
                 bucket=self.uri,
                 key=key,
             )
-        return self.root.joinpath(*parts)
+        path = self.root.joinpath(*parts)
+        if not self._folder_inside(path.parent) or (
+            os.path.islink(path) and not self._inside(os.path.realpath(path))
+        ):
+            raise self._escapes(key, path)
+        return path
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Within the block, each folder's links are resolved once, however many keys it holds.
+        Nothing outlives the block: a link made afterwards is seen by the next operation."""
+        if self._resolved is not None:  # already inside one (another thread's, maybe)
+            yield
+            return
+        self._resolved = {}
+        try:
+            yield
+        finally:
+            self._resolved = None
+
+    def _folder_inside(self, folder: Path) -> bool:
+        if folder == self.root:
+            return True
+        cache = self._resolved
+        inside = cache.get(folder) if cache is not None else None
+        if inside is None:
+            inside = self._inside(os.path.realpath(folder))
+            if cache is not None:
+                cache[folder] = inside
+        return inside
+
+    def _inside(self, real: str) -> bool:
+        """Whether a resolved path is the root or under it, and not under ``.t4``."""
+        rel = Path(real)
+        if not rel.is_relative_to(self.root):
+            return False
+        return rel == self.root or rel.relative_to(self.root).parts[0] != RESERVED
+
+    def _escapes(self, key: str, path: Path) -> InvalidKeyError:
+        """Name the link that leads ``key`` out of the bucket folder."""
+        link, here = path, self.root
+        for part in path.relative_to(self.root).parts:
+            here = here / part
+            if os.path.islink(here) and not self._inside(os.path.realpath(here)):
+                link = here
+                break
+        where = (
+            "into t4's reserved .t4/ folder"
+            if self._inside_reserved(link)
+            else "outside the bucket folder"
+        )
+        return InvalidKeyError(
+            f"key {key!r} in {self.uri} leads {where} through the link {link} -> "
+            f"{os.path.realpath(link)}; nothing was changed. A folder bucket only reads and "
+            "writes inside its folder: remove the link, or open the folder it points to as a "
+            "bucket of its own",
+            bucket=self.uri,
+            key=key,
+        )
+
+    def _inside_reserved(self, path: Path) -> bool:
+        return Path(os.path.realpath(path)).is_relative_to(self.root / RESERVED)
 
     def _meta_path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -65,6 +139,7 @@ class LocalBackend(Backend):
         if start is None:
             return
         found: list[tuple[str, os.stat_result]] = []
+        # os.walk never descends into a linked folder, so only ``start`` needed checking.
         for dirpath, dirnames, filenames in os.walk(start):
             if Path(dirpath) == self.root:
                 dirnames[:] = [d for d in dirnames if d != RESERVED]
@@ -73,39 +148,58 @@ class LocalBackend(Backend):
             for name in filenames:
                 key = base + name
                 if key.startswith(prefix):
-                    found.append((key, os.stat(os.path.join(dirpath, name))))
+                    st = self._listed_stat(os.path.join(dirpath, name))
+                    if st is not None:
+                        found.append((key, st))
         # S3 lists in UTF-8 byte order; do the same so both backends page alike.
         found.sort(key=lambda item: item[0].encode("utf-8"))
         for key, st in found:
             yield self._info(key, st)
 
     def _walk_start(self, prefix: str) -> Path | None:
+        """The folder to walk for ``prefix``; None when no key of this bucket can have it."""
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self.root / folder if folder else self.root
-        if not start.is_dir():
+        if not folder:
+            return self.root
+        try:
+            parts = relative_parts(folder, bucket=self.uri, key=prefix)
+        except InvalidKeyError:
+            return None  # '..', '//' and the like: never the path of a file in this folder
+        if parts[0] == RESERVED:
             return None
-        return start
+        start = self.root.joinpath(*parts)
+        if not self._folder_inside(start):
+            raise self._escapes(prefix, start)
+        return start if start.is_dir() else None
+
+    def _listed_stat(self, path: str) -> os.stat_result | None:
+        """A listed file's stat; None for what is not an object here: a link that leads out
+        of the folder, a dangling link, a device or a pipe."""
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            if not self._inside(os.path.realpath(path)):
+                log.warning("not listing %s: it links outside %s", path, self.root)
+                return None
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
-        path = self.path(key)
-        try:
-            st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise self._missing(key) from None
-        if not path.is_file():
-            raise self._missing(key)
-        record = self._record(key)
+        st = self._stat(key)
+        record = self._record(key, st)
         return self._info(key, st, record), dict(record.get("metadata", {}))
 
     def get_bytes(self, key: str) -> bytes:
-        path = self.path(key)
-        try:
-            return path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise self._missing(key) from None
+        with self._open(key) as src:
+            return src.read()
 
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
-        return self.get_bytes(key), dict(self._record(key).get("metadata", {}))
+        with self._open(key) as src:
+            data = src.read()
+            record = self._record(key, os.fstat(src.fileno()))
+        return data, dict(record.get("metadata", {}))
 
     def download(
         self,
@@ -115,15 +209,31 @@ class LocalBackend(Backend):
         *,
         size: int | None = None,
     ) -> dict[str, str]:
-        source = self.path(key)
+        with self._open(key) as src:
+            record = self._record(key, os.fstat(src.fileno()))
+            try:
+                with path.open("wb") as dst:
+                    _copy(src, dst, callback)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+                raise DestinationError(
+                    f"cannot write {path}: {err}", bucket=self.uri, key=key
+                ) from err
+        return dict(record.get("metadata", {}))
+
+    def _stat(self, key: str) -> os.stat_result:
         try:
-            with source.open("rb") as src, path.open("wb") as dst:
-                _copy(src, dst, callback)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
-            if not source.is_file():
-                raise self._missing(key) from None
-            raise DestinationError(f"cannot write {path}: {err}", bucket=self.uri, key=key) from err
-        return dict(self._record(key).get("metadata", {}))
+            st = self.path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(key) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise self._missing(key)
+        return st
+
+    def _open(self, key: str) -> BinaryIO:
+        try:
+            return self.path(key).open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise self._missing(key) from None
 
     # -- writing ------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
@@ -147,19 +257,21 @@ class LocalBackend(Backend):
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
         with self._commit_lock():
-            info, _ = self.head(key)
-            self._write_record(key, {**self._record(key), "key": key, "metadata": metadata})
+            st = self._stat(key)
+            info = self._info(key, st)
+            self._write_record(key, _record_of(key, metadata, info.etag, st))
         return info
 
     def delete_many(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            path = self.path(key)
-            with self._commit_lock():
-                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                    path.unlink()
-                with contextlib.suppress(FileNotFoundError):
-                    self._meta_path(key).unlink()
-            self._prune(path.parent)
+        with self.bulk():
+            paths = [(key, self.path(key)) for key in keys]  # all checked before any change
+            for key, path in paths:
+                with self._commit_lock():
+                    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                        path.unlink()
+                    with contextlib.suppress(FileNotFoundError):
+                        self._meta_path(key).unlink()
+                self._prune(path.parent)
 
     # -- helpers ------------------------------------------------------------------------
     def _fresh_tmp_dir(self) -> Path:
@@ -170,11 +282,21 @@ class LocalBackend(Backend):
             self._tmp_checked = True
         return self._tmp_dir
 
+    def _new_temp(self, kind: str) -> tuple[int, str]:
+        """A new file for a write in flight, created as any file is: the umask decides its
+        mode, so a folder shared by a team stays readable (mkstemp would make it 0600)."""
+        folder = self._fresh_tmp_dir()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        while True:
+            name = os.path.join(folder, f".{kind}{PART_MARK}{os.getpid()}-{secrets.token_hex(8)}")
+            try:
+                return os.open(name, flags, 0o666), name
+            except FileExistsError:  # pragma: no cover - 64 random bits
+                continue
+
     @contextlib.contextmanager
     def _staged(self, key: str, target: Path) -> Iterator[tuple[BinaryIO, str]]:
-        fd, name = tempfile.mkstemp(
-            dir=self._fresh_tmp_dir(), prefix=f".put{PART_MARK}{os.getpid()}-"
-        )
+        fd, name = self._new_temp("put")
         try:
             with os.fdopen(fd, "wb") as tmp:
                 try:
@@ -190,16 +312,15 @@ class LocalBackend(Backend):
         self, key: str, tmp: BinaryIO, tmp_path: str, target: Path, md5: str, meta: dict[str, str]
     ) -> ObjectInfo:
         tmp.flush()
-        st = os.fstat(tmp.fileno())
-        record = {"key": key, "metadata": meta, "md5": md5, "size": st.st_size,
-                  "mtime_ns": st.st_mtime_ns}  # fmt: skip
+        st = os.fstat(tmp.fileno())  # a rename keeps size and mtime: the record's tie
+        record = _record_of(key, meta, md5, st)
         with self._commit_lock():  # bytes and metadata of one write land together
             self._write_record(key, record)
             try:
                 os.replace(tmp_path, target)
             except IsADirectoryError as err:
                 raise self._conflict(key) from err
-        return self._info(key, st, {"md5": md5, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        return self._info(key, st, record)
 
     @contextlib.contextmanager
     def _commit_lock(self) -> Iterator[None]:
@@ -211,19 +332,24 @@ class LocalBackend(Backend):
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def _record(self, key: str) -> dict[str, Any]:
+    def _record(self, key: str, st: os.stat_result) -> dict[str, Any]:
+        """The record t4 keeps for ``key``, if it still describes the file ``st`` is of: same
+        size and mtime. A file replaced by another tool (``cp new.csv lake/x.csv``) has none,
+        as an S3 object overwritten by another tool loses its metadata."""
         try:
             record = json.loads(self._meta_path(key).read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return {}
-        return record if isinstance(record, dict) and record.get("key") == key else {}
+        if not isinstance(record, dict) or record.get("key") != key:
+            return {}
+        if (record.get("size"), record.get("mtime_ns")) != (st.st_size, st.st_mtime_ns):
+            return {}
+        return record
 
     def _write_record(self, key: str, record: dict[str, Any]) -> None:
         path = self._meta_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            dir=self._fresh_tmp_dir(), prefix=f".meta{PART_MARK}{os.getpid()}-"
-        )
+        fd, name = self._new_temp("meta")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(record, out)
         os.replace(name, path)
@@ -232,20 +358,21 @@ class LocalBackend(Backend):
         self, key: str, st: os.stat_result, record: dict[str, Any] | None = None
     ) -> ObjectInfo:
         if record is None:
-            record = self._record(key)
-        if record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns:
-            etag = record.get("md5")
-        else:  # written by something other than t4, or changed since: hash it now
-            etag = self.etag_of_file(self.root / key)
+            record = self._record(key, st)
+        # No record for this very file (written by another tool, or changed since): hash it.
+        etag = record.get("md5") or self.etag_of_file(self.root / key)
         modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key=key, size=st.st_size, etag=etag, last_modified=modified)
 
     def _prune(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents while empty, up to the root; never through a link."""
         while folder != self.root and folder.is_relative_to(self.root):
+            if folder.is_symlink():
+                return
             try:
                 folder.rmdir()
             except OSError as err:
-                if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
                     return
                 raise
             folder = folder.parent
@@ -264,6 +391,14 @@ class LocalBackend(Backend):
             bucket=self.uri,
             key=key,
         )
+
+
+def _record_of(
+    key: str, metadata: dict[str, str], md5: str | None, st: os.stat_result
+) -> dict[str, Any]:
+    """The sidecar record of one file: its metadata, its MD5, and what ties them to it."""
+    return {"key": key, "metadata": metadata, "md5": md5, "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns}  # fmt: skip
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: ByteCallback | None) -> str:
