@@ -16,6 +16,10 @@ Rules:
 * ``.jsonl`` holds a list of JSON values (one per line) and reads back as a ``list``; build a
   DataFrame with ``pandas.DataFrame(records)`` when you want one.
 * ``.npz`` reads back as a plain ``dict`` of arrays, and a ``dict`` of arrays writes as one.
+* What a format cannot hold is refused before anything is written, never stored in a form
+  that reads back as something else: NaN and Infinity in JSON (not valid JSON), a DataFrame
+  with no columns as CSV (an empty file). A CSV keeps a DataFrame's index when it is not
+  the default ``0..n-1``, with T4's own ``use_index`` and ``index_names`` options.
 
 pandas, pyarrow and numpy are imported inside the functions that need them, so that
 ``import t4`` stays fast and backends never pull them in.
@@ -75,7 +79,9 @@ class Format:
         write: object and opts to bytes.
         read: bytes and opts to object.
         opts: opts written into the format dict (e.g. CSV's separator), per extension under
-            ``ext_opts`` overriding these defaults.
+            ``ext_opts`` overriding these defaults, and per object from ``obj_opts``.
+        fields: other entries of the format dict, beside ``name`` and ``opts``, as T4 wrote
+            them (parquet's ``compression``).
         by_type: whether this format is chosen by the object's type when the key names none.
     """
 
@@ -88,6 +94,8 @@ class Format:
     aliases: tuple[str, ...] = ()
     opts: Opts = field(default_factory=dict)
     ext_opts: Mapping[str, Opts] = field(default_factory=dict)
+    obj_opts: Callable[[Any], Opts] | None = None
+    fields: Opts = field(default_factory=dict)
     by_type: bool = False
 
 
@@ -140,7 +148,14 @@ def _is_array_dict(obj: object) -> bool:
 
 
 def _write_json(obj: object, opts: Opts) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as err:  # NaN or Infinity (json.dumps would write invalid JSON), a cycle
+        raise ValueError(
+            f"{err}. JSON has no NaN or Infinity: replace them with None (null), or store "
+            "a table as .parquet"
+        ) from err
+    return text.encode("utf-8")
 
 
 def _read_json(data: bytes, opts: Opts) -> object:
@@ -155,26 +170,72 @@ def _read_jsonl(data: bytes, opts: Opts) -> object:
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
+#: T4 0.1.4's CSV opts, in its order; it wrote them all into every CSV object's metadata.
+_T4_CSV_OPTS = {
+    "encoding": "utf-8",
+    "index_names_are_keys": False,
+    "na_values": ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                  "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"],
+    "use_header": True,
+    "use_index": False,
+}  # fmt: skip
+
+
+def _csv_index_opts(obj: Any) -> Opts:
+    """T4's opts that keep a DataFrame's index in its CSV: none for the default ``0..n-1``;
+    otherwise ``use_index``, and ``index_names`` wherever T4 needs them to know the levels."""
+    import pandas as pd
+
+    index = obj.index
+    if isinstance(index, pd.RangeIndex) and (index.start, index.step, index.name) == (0, 1, None):
+        return {}
+    names = list(index.names)
+    if any(n is not None and not isinstance(n, str | int) for n in names):
+        raise ValueError(
+            f"the index names {names} cannot be stored in CSV metadata; rename the index "
+            "levels with strings (df.rename_axis), or store the table as .parquet"
+        )
+    if len(names) == 1 and names[0] is None:
+        return {"use_index": True}
+    return {"use_index": True, "index_names": names}
+
+
 def _write_csv(obj: Any, opts: Opts) -> bytes:
+    if len(obj.columns) == 0:
+        raise ValueError(
+            "a DataFrame with no columns would be an empty CSV file, which reads back as an "
+            "error, not as this DataFrame; add a column, or store it as .parquet"
+        )
     text = obj.to_csv(
         sep=opts.get("fieldsep", ","),
         header=opts.get("use_header", True),
         index=opts.get("use_index", False),
+        index_label=opts.get("index_names"),
+        na_rep=(opts.get("na_values") or [""])[0],
         lineterminator="\n",
     )
     return str(text).encode(opts.get("encoding", "utf-8"))
 
 
 def _read_csv(data: bytes, opts: Opts) -> object:
+    """Read CSV with T4's opts, as T4 did: ``use_index`` with ``index_names`` (their count is
+    the number of index columns, or, with ``index_names_are_keys``, the columns to use)."""
     import pandas as pd
 
-    return pd.read_csv(
+    names = opts.get("index_names")
+    by_key = bool(opts.get("index_names_are_keys"))
+    index_col: Any = None
+    if opts.get("use_index", False):
+        index_col = (list(names) if by_key else list(range(len(names)))) if names else [0]
+    frame = pd.read_csv(
         io.BytesIO(data),
         sep=opts.get("fieldsep", ","),
         header=0 if opts.get("use_header", True) else None,
-        index_col=0 if opts.get("use_index", False) else None,
+        index_col=index_col,
+        na_values=opts.get("na_values"),
         encoding=opts.get("encoding", "utf-8"),
     )
+    return frame.rename_axis(names) if names and not by_key else frame
 
 
 def _write_parquet(obj: Any, opts: Opts) -> bytes:
@@ -182,7 +243,8 @@ def _write_parquet(obj: Any, opts: Opts) -> bytes:
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(obj), buf)
+    # T4's "snappy_columns": snappy on every column, named so in the format dict
+    pq.write_table(pa.Table.from_pandas(obj), buf, compression="snappy")
     return buf.getvalue()
 
 
@@ -249,11 +311,12 @@ _FORMATS: tuple[Format, ...] = (
     Format("jsonl", ("jsonl", "ndjson"), "list", lambda o: isinstance(o, list | tuple),
            _write_jsonl, _read_jsonl),
     Format("parquet", ("parquet",), "pandas.DataFrame", _is_dataframe,
-           _write_parquet, _read_parquet, aliases=("pyarrow",), by_type=True),
+           _write_parquet, _read_parquet, aliases=("pyarrow",),
+           fields={"compression": "snappy_columns"}, by_type=True),
     Format("csv", ("csv", "tsv", "ssv"), "pandas.DataFrame", _is_dataframe,
-           _write_csv, _read_csv,
-           opts={"fieldsep": ",", "use_header": True, "use_index": False, "encoding": "utf-8"},
-           ext_opts={"tsv": {"fieldsep": "\t"}, "ssv": {"fieldsep": ";"}}),
+           _write_csv, _read_csv, opts=_T4_CSV_OPTS, obj_opts=_csv_index_opts,
+           ext_opts={"csv": {"fieldsep": ","}, "tsv": {"fieldsep": "\t"},
+                     "ssv": {"fieldsep": ";"}}),
     Format("feather", ("feather", "arrow"), "pandas.DataFrame", _is_dataframe,
            _write_feather, _read_feather),
     Format("numpy", ("npy",), "numpy.ndarray", _is_ndarray,
@@ -368,15 +431,19 @@ def serialize(obj: object, key: str) -> tuple[bytes, dict[str, Any]]:
     fmt = _choose_format(obj, key, ext)
     opts = {**fmt.opts, **fmt.ext_opts.get(ext, {})}
     try:
+        opts.update(fmt.obj_opts(obj) if fmt.obj_opts else {})
         data = fmt.write(obj, opts)
     except _CODEC_ERRORS as err:
         raise FormatError(
-            f"cannot write the {type(obj).__name__} for {key!r} as {fmt.name}: {err}", key=key
+            f"cannot write the {type(obj).__name__} for {key!r} as {fmt.name}: {err}. "
+            "Nothing was written.",
+            key=key,
         ) from err
     if compression is not None:
         data = compression.compress(data)
         opts["compression"] = compression.name
-    return data, ({"name": fmt.name, "opts": opts} if opts else {"name": fmt.name})
+    # T4's key order: its own fields and opts first, the name last
+    return data, {**fmt.fields, **({"opts": opts} if opts else {}), "name": fmt.name}
 
 
 # --- deserialize --------------------------------------------------------------------------

@@ -86,6 +86,60 @@ def test_dataframes_and_arrays(bucket, raw):
     assert bucket("t/arr.npy").tolist() == [0, 1, 2, 3, 4]
 
 
+def test_format_dicts_in_the_header_are_t4s(s3_bucket_uri, s3_env):
+    """What T4 0.1.4 wrote for a DataFrame as parquet and as csv, read with plain boto3."""
+    b = t4.Bucket(s3_bucket_uri)
+    df = pd.DataFrame({"x": [1, 2]})
+    b.put("t.parquet", df)
+    b.put("t.csv", df)
+    client, name = s3_env.client(), s3_bucket_uri[5:]
+
+    def fmt(key):
+        return json.loads(client.head_object(Bucket=name, Key=key)["Metadata"]["helium"])
+
+    assert fmt("t.parquet")["format"] == {"compression": "snappy_columns", "name": "parquet"}
+    assert fmt("t.csv")["format"] == {
+        "opts": {
+            "encoding": "utf-8",
+            "index_names_are_keys": False,
+            "na_values": ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN",
+                          "-nan", "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a",
+                          "nan", "null"],
+            "use_header": True,
+            "use_index": False,
+            "fieldsep": ",",
+        },
+        "name": "csv",
+    }  # fmt: skip
+
+
+def test_a_dataframe_index_round_trips_through_csv(bucket, raw):
+    df = pd.DataFrame({"power": [9, 7]}, index=pd.Index(["thor", "loki"], name="hero"))
+    bucket.put("heroes.csv", df)
+    assert raw.read("heroes.csv").decode().splitlines() == ["hero,power", "thor,9", "loki,7"]
+    pd.testing.assert_frame_equal(bucket("heroes.csv"), df)
+
+
+@pytest.mark.parametrize(
+    ("key", "obj", "error"),
+    [
+        ("empty.csv", pd.DataFrame(), "no columns"),
+        ("nan.json", {"a": float("nan")}, "NaN"),
+        ("inf", [float("inf")], "Infinity"),
+    ],
+)
+def test_what_cannot_round_trip_is_refused_before_writing(bucket, raw, key, obj, error):
+    with pytest.raises(t4.FormatError, match=error) as err:
+        bucket.put(key, obj)
+    assert bucket.uri in str(err.value) and key in str(err.value)
+    assert raw.listing() == []
+
+
+def test_an_empty_dataframe_round_trips_as_parquet(bucket):
+    bucket.put("empty.parquet", pd.DataFrame())
+    pd.testing.assert_frame_equal(bucket("empty.parquet"), pd.DataFrame())
+
+
 def test_keys_lists_everything_with_prefix_and_lazily(bucket):
     for key in ["a/1.txt", "a/b/2.txt", "c.txt", "ab.txt"]:
         bucket.put(key, key)

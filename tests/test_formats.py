@@ -34,6 +34,17 @@ DF = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "zé"], "c": [0.5, 1.5, None]
 ARR = np.arange(12, dtype="int32").reshape(3, 4)
 DECOMPRESS = {"gz": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}
 CODEC_NAME = {"gz": "gzip", "bz2": "bz2", "xz": "xz"}
+# The format dicts T4 0.1.4 wrote (quiltdata/t4, api/python/t4/formats.py: ParquetFormatHandler
+# and CSVPandasFormatHandler.defaults, plus the extension's fieldsep), copied here by hand.
+T4_PARQUET = {"compression": "snappy_columns", "name": "parquet"}
+T4_CSV_OPTS = {
+    "encoding": "utf-8",
+    "index_names_are_keys": False,
+    "na_values": ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                  "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"],
+    "use_header": True,
+    "use_index": False,
+}  # fmt: skip
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -68,8 +79,8 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
         (b"\x00\x01", "blob.bin", {"name": "bytes"}),
         (bytearray(b"ab"), "whatever.csv", {"name": "bytes"}),
         (b"raw", "d.parquet.gz", {"name": "bytes"}),
-        (DF, "frame", {"name": "parquet"}),
-        (DF, "frame.parquet", {"name": "parquet"}),
+        (DF, "frame", T4_PARQUET),
+        (DF, "frame.parquet", T4_PARQUET),
         (ARR, "arr", {"name": "numpy"}),
         (ARR, "arr.npy", {"name": "numpy"}),
         ({"x": ARR}, "arrs.npz", {"name": "numpy"}),
@@ -87,12 +98,84 @@ def test_format_dict_written(obj: object, key: str, fmt: dict) -> None:
 )
 def test_csv_format_dict_is_t4s(key: str, sep: str) -> None:
     data, fmt = serialize(DF, key)
-    assert fmt == {
-        "name": "csv",
-        "opts": {"fieldsep": sep, "use_header": True, "use_index": False, "encoding": "utf-8"},
-    }
+    t4_wrote = {"opts": {**T4_CSV_OPTS, "fieldsep": sep}, "name": "csv"}
+    assert json.dumps(fmt) == json.dumps(t4_wrote)  # the same entries, in T4's order
     assert data.decode("utf-8").splitlines()[0] == sep.join(["a", "b", "c"])
     pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(data), sep=sep), DF)
+
+
+def test_parquet_format_dict_is_t4s_and_true() -> None:
+    data, fmt = serialize(DF, "p.parquet")
+    assert json.dumps(fmt) == json.dumps(T4_PARQUET)
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    assert {meta.column(i).compression for i in range(meta.num_columns)} == {"SNAPPY"}
+
+
+INDEXED = {
+    "named": pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="id")),
+    "unnamed, not 0..n-1": pd.DataFrame({"a": [1, 2]}, index=[5, 7]),
+    "strings": pd.DataFrame({"a": [1.5, None]}, index=pd.Index(["r1", "r2"])),
+    "two levels": pd.DataFrame(
+        {"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)], names=["k", "n"])
+    ),
+    "two unnamed levels": pd.DataFrame(
+        {"v": [1, 2]}, index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)])
+    ),
+    "named 0..n-1": pd.DataFrame({"a": [1, 2]}, index=pd.RangeIndex(2, name="row")),
+}
+
+
+@pytest.mark.parametrize("name", list(INDEXED))
+@pytest.mark.parametrize("key", ["t.csv", "t.tsv", "t.csv.gz"])
+def test_csv_keeps_an_index_that_is_not_the_default(name: str, key: str) -> None:
+    """Written with T4's own opts, so T4 reads it the same way: use_index, index_names."""
+    frame = INDEXED[name]
+    data, fmt = serialize(frame, key)
+    opts = fmt["opts"]
+    assert opts["use_index"] is True
+    assert opts.get("index_names", [None]) == list(frame.index.names)
+    pd.testing.assert_frame_equal(deserialize(data, key, fmt), frame)
+    # read as T4's CSV handler reads it (index_col = one column per index name), by hand
+    raw = DECOMPRESS["gz"](data) if key.endswith(".gz") else data
+    levels = len(opts.get("index_names", [None]))
+    got = pd.read_csv(io.BytesIO(raw), sep=opts["fieldsep"], index_col=list(range(levels)))
+    pd.testing.assert_frame_equal(got.rename_axis(list(frame.index.names)), frame)
+
+
+def test_csv_of_the_default_index_writes_no_index() -> None:
+    data, fmt = serialize(DF.iloc[1:].reset_index(drop=True), "t.csv")
+    assert fmt["opts"]["use_index"] is False and "index_names" not in fmt["opts"]
+    assert data.decode().splitlines()[0] == "a,b,c"
+
+
+@pytest.mark.parametrize("key", ["e.parquet", "e.feather", "e", "e.csv"])
+@pytest.mark.parametrize(
+    "frame",
+    [pd.DataFrame(), pd.DataFrame(columns=["a", "b"]), pd.DataFrame(index=[1, 2])],
+    ids=["no columns, no rows", "columns, no rows", "rows, no columns"],
+)
+def test_empty_dataframes_round_trip_or_are_refused(key: str, frame: pd.DataFrame) -> None:
+    if key.endswith(".csv") and len(frame.columns) == 0:
+        with pytest.raises(FormatError, match=r"no columns.*\.parquet.*Nothing was written"):
+            serialize(frame, key)
+        return
+    data, fmt = serialize(frame, key)
+    pd.testing.assert_frame_equal(deserialize(data, key, fmt), frame)
+
+
+@pytest.mark.parametrize(
+    ("obj", "key"),
+    [
+        ({"a": float("nan")}, "x.json"),
+        ([1.0, float("inf")], "x.json"),
+        (float("-inf"), "x"),
+        ([{"a": float("nan")}], "rows.jsonl"),
+    ],
+)
+def test_nan_and_infinity_are_refused_not_written_as_invalid_json(obj: object, key: str) -> None:
+    with pytest.raises(FormatError, match=r"JSON has no NaN or Infinity.*None") as err:
+        serialize(obj, key)
+    assert key in str(err.value) and "Nothing was written" in str(err.value)
 
 
 def test_json_is_compact_utf8() -> None:
