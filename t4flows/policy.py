@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.tasks import exponential_backoff
 
 from t4.errors import T4Error, TransferError, TransientError
+from t4.state import meta_digest
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -46,7 +47,7 @@ RETRIES = 3
 #: The first wait; later waits double (2 s, 4 s, 8 s), each stretched by up to JITTER_FACTOR.
 BACKOFF_SECONDS = 2.0
 JITTER_FACTOR = 0.5
-#: How long a cached ``deserialize`` result may be reused (it is keyed on the ETag anyway).
+#: How long a cached ``deserialize`` result may be reused (it is keyed on ETag and metadata).
 CACHE_EXPIRATION = timedelta(days=7)
 
 
@@ -103,9 +104,11 @@ def retry_options(
 
 
 def etag_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
-    """Cache key for ``deserialize``: the bucket, the key and the object's current ETag.
+    """Cache key for ``deserialize``: the bucket, the key, the object's current ETag and its
+    helium metadata, which together decide the answer.
 
-    The ETag comes from a fresh listing, so a changed object gets a new key and is never
+    The ETag comes from a fresh listing and the metadata from a HEAD, so new bytes or a new
+    format (the same bytes written again as csv instead of bytes) get a new key and are never
     served stale. If the object cannot be looked up, there is no key (no caching) and the
     task itself raises the real error.
     """
@@ -115,11 +118,12 @@ def etag_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str |
         with open_bucket(parameters["bucket"]) as bucket:
             # In UTF-8 byte order the key itself comes first among keys it prefixes.
             first = next(iter(bucket.ls(parameters["key"])), None)
+            if first is None or first.key != parameters["key"] or not first.etag:
+                return None
+            helium = meta_digest(bucket.get_meta(first.key))
             uri = bucket.uri
     except T4Error as err:
         log.debug("no cache key for %r: %s", parameters.get("key"), err)
         return None
-    if first is None or first.key != parameters["key"] or not first.etag:
-        return None
-    ident = "\x00".join([uri, first.key, first.etag, first.version_id or ""])
+    ident = "\x00".join([uri, first.key, first.etag, first.version_id or "", helium])
     return "t4-deserialize-" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:40]

@@ -86,8 +86,9 @@ def fetch(bucket: BucketRef, key: str, dest: str) -> dict[str, Any]:
 def deserialize(bucket: BucketRef, key: str) -> Any:
     """The object as a Python value (dict, str, bytes, DataFrame, ndarray...).
 
-    Cached on the object's ETag: a second call for an unchanged object reads nothing but a
-    listing, and a changed object gets a new cache key, so it is never served stale.
+    Cached on the object's ETag and helium metadata: a second call for an unchanged object
+    reads nothing but a listing and a HEAD, and new bytes or a new format get a new cache
+    key, so it is never served stale.
     Safe to run twice: it only reads.
 
     Example:

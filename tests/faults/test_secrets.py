@@ -100,7 +100,12 @@ def test_nothing_t4_or_prefect_shows_holds_a_credential(
     in the environment: logs, errors, artifacts, task results and run logs are grepped."""
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     from t4flows import delete_dir, fetch, get_meta, list_keys, put_dir, put_object
 
@@ -132,7 +137,9 @@ def test_nothing_t4_or_prefect_shows_holds_a_credential(
     with get_client(sync_client=True) as client:
         run_id = state.state_details.flow_run_id
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-        artifacts = client.read_artifacts(limit=200)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
     seen = "\n".join(
         [
             repr(results),

@@ -8,6 +8,7 @@ import json
 import pytest
 from files import write_tree
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterTaskRunId
 
 import t4
 from t4flows import (
@@ -46,6 +47,20 @@ def test_deserialize_is_cached_on_the_etag(bucket_uri, raw):  # type: ignore[no-
     put_object(bucket_uri, "v.json", {"version": 2, "changed": True})
     fresh = deserialize(bucket_uri, "v.json", return_state=True)
     assert fresh.name != "Cached" and fresh.result() == {"version": 2, "changed": True}
+
+
+def test_deserialize_cache_covers_the_format_not_just_the_bytes(bucket_uri, tmp_path):  # type: ignore[no-untyped-def]
+    """Same bytes, same ETag, another format in the helium metadata: a new answer."""
+    body = b"a,b\n1,2\n"
+    put_object(bucket_uri, "t.csv", body)  # stored with format "bytes"
+    assert deserialize(bucket_uri, "t.csv") == body
+    assert deserialize(bucket_uri, "t.csv", return_state=True).name == "Cached"
+    src = tmp_path / "t.csv"
+    src.write_bytes(body)
+    put_file(bucket_uri, "t.csv", str(src))  # the same bytes, now read by their extension
+    fresh = deserialize(bucket_uri, "t.csv", return_state=True)
+    assert fresh.name != "Cached"
+    assert fresh.result().to_dict("list") == {"a": [1], "b": [2]}
 
 
 def test_directory_tasks_skip_what_is_unchanged(bucket_uri, raw, tmp_path):  # type: ignore[no-untyped-def]
@@ -93,7 +108,9 @@ def test_bulk_task_publishes_table_and_progress(tmp_path):  # type: ignore[no-un
     state = put_dir(str(lake), "p", str(src), return_state=True)
     run_id = state.state_details.task_run_id
     with get_client(sync_client=True) as client:
-        found = [a for a in client.read_artifacts(limit=50) if a.task_run_id == run_id]
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(task_run_id=ArtifactFilterTaskRunId(any_=[run_id]))
+        )
     kinds = {a.type: a for a in found}
     assert set(kinds) == {"table", "progress"}
     assert kinds["progress"].data == 100.0
