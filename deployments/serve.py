@@ -16,17 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prefect import Flow, serve
 from prefect.flows import load_flow_from_entrypoint
+from prefect.schedules import Schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = Path(__file__).resolve().parent / "prefect.yaml"
 
-__all__ = ["PREFECT_YAML", "ROOT", "deployment_specs", "main", "to_deployments"]
+__all__ = ["PREFECT_YAML", "ROOT", "deployment_specs", "main", "to_deployments", "to_schedule"]
 
 
 def deployment_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
@@ -39,17 +41,43 @@ def to_deployments(specs: list[dict[str, Any]]) -> list[Any]:
     deployments = []
     for spec in specs:
         flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / spec["entrypoint"]))
-        crons = [s["cron"] for s in spec.get("schedules") or [] if "cron" in s]
         deployments.append(
             flow.to_deployment(
                 name=spec["name"],
                 description=spec.get("description"),
                 tags=spec.get("tags"),
                 parameters=spec.get("parameters") or {},
-                cron=crons or None,
+                schedules=[to_schedule(s) for s in spec.get("schedules") or []],
             )
         )
     return deployments
+
+
+#: The fields of a ``schedules`` entry in ``prefect.yaml`` that ``prefect deploy`` reads.
+SCHEDULE_FIELDS = frozenset(
+    {"cron", "interval", "rrule", "timezone", "anchor_date", "day_or", "active", "parameters",
+     "slug"}
+)  # fmt: skip
+
+
+def to_schedule(entry: dict[str, Any]) -> Schedule:
+    """One ``schedules`` entry of ``prefect.yaml`` as ``prefect deploy`` reads it: its form
+    (cron, interval in seconds, rrule), timezone, anchor date and ``active`` flag kept.
+
+    Example:
+        >>> to_schedule({"cron": "0 2 * * *", "timezone": "Europe/Oslo"}).timezone
+        'Europe/Oslo'
+    """
+    unknown = sorted(set(entry) - SCHEDULE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown schedule fields {unknown} in {entry}; known: "
+                         f"{sorted(SCHEDULE_FIELDS)}")  # fmt: skip
+    fields = dict(entry)
+    if isinstance(fields.get("interval"), int | float):
+        fields["interval"] = timedelta(seconds=fields["interval"])
+    if isinstance(fields.get("anchor_date"), str):
+        fields["anchor_date"] = datetime.fromisoformat(fields["anchor_date"])
+    return Schedule(**fields)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

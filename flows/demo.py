@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "make_sample"]
+__all__ = ["main", "make_sample", "prepare_prefect"]
 
 QUERY = "user_meta.owner:'ada' AND user_meta.rows:[2 TO 1000]"
 
@@ -108,17 +108,24 @@ def run(out: Path) -> dict[str, Any]:
     return {"publish": published, "search": found, "mirror": [first, second]}
 
 
+def prepare_prefect(out: Path) -> None:
+    """Settings for the demo's Prefect, unless already set: a home under ``out``, quiet logs,
+    and telemetry off (the SDK's ``DO_NOT_TRACK`` and the server's analytics). Prefect reads
+    them when it is first imported, so this runs before any import of it."""
+    os.environ.setdefault("PREFECT_HOME", str(out / "prefect-home"))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A fresh home migrates its database first, which takes a while on a small machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m flows.demo [OUTPUT_DIR]``"""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "demo-output").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # Prefect reads these when it is first imported, so set them before any import of it.
-    os.environ.setdefault("PREFECT_HOME", str(out / "prefect-home"))
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A fresh home migrates its database first, which takes a while on a small machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    prepare_prefect(out)
     started = time.monotonic()
     print(f"t4flows demo in {out} (Prefect home {os.environ['PREFECT_HOME']})")
     result = run(out)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 import t4
 from flows import annotate_and_publish as annotate_module
@@ -14,6 +18,8 @@ from flows import search_then_fetch as search_module
 from flows.annotate_and_publish import annotate_and_publish
 from flows.demo import make_sample
 from flows.search_then_fetch import search_then_fetch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _publish(tmp_path: Path, bucket_uri: str) -> dict:  # type: ignore[type-arg]
@@ -81,3 +87,24 @@ def test_mirror_command_line_runs(tmp_path, capsys):  # type: ignore[no-untyped-
     argv = [str(tmp_path / "src"), (tmp_path / "lake").as_uri(), "--exclude", "*.tmp"]
     assert mirror_module.main(argv) == 0
     assert json.loads(capsys.readouterr().out)["transferred"] == ["a.txt"]
+
+
+def test_prefect_telemetry_is_off_in_the_tests_and_the_demo(prefect_harness, tmp_path):  # type: ignore[no-untyped-def]
+    """The SDK's (``DO_NOT_TRACK``) and the server's (``PREFECT_SERVER_ANALYTICS_ENABLED``)."""
+    from prefect._internal.analytics import is_telemetry_enabled
+
+    assert not is_telemetry_enabled()
+    served = requests.get(f"{prefect_harness}/admin/settings", timeout=30).json()
+    assert served["server"]["analytics_enabled"] is False
+    unset = {"DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_HOME"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    code = (
+        "import sys; from pathlib import Path; from flows.demo import prepare_prefect;"
+        "prepare_prefect(Path(sys.argv[1]));"
+        "from prefect._internal.analytics import is_telemetry_enabled;"
+        "from prefect.settings import get_current_settings;"
+        "print(is_telemetry_enabled(), get_current_settings().server.analytics_enabled)"
+    )
+    demo = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert demo.stdout.split() == ["False", "False"], demo.stderr
