@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
+
+# Prefect's SDK telemetry is decided when prefect is first imported (below), from the
+# environment: so it is turned off here, for this process and every child it starts; the
+# harness's server turns its own analytics off in ``prefect_harness``.
+os.environ["DO_NOT_TRACK"] = "1"
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +108,22 @@ def bucket(bucket_uri: str):  # type: ignore[no-untyped-def]
     b = t4.Bucket(bucket_uri)
     yield b
     b.close()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    """An empty local-folder bucket."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    """A small CSV file to upload."""
+    path = tmp_path / "foo.csv"
+    path.write_text("name,power\nthor,9\nloki,7\n")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -10,52 +10,16 @@ import pty
 import signal
 import struct
 import subprocess
-import sys
 import termios
 from pathlib import Path
 
 import pytest
 import requests
-from servers import TEST_SECRET, S3Server
+from cli import T4, assert_one_line_error, t4
+from servers import S3Server
 
-T4 = str(Path(sys.executable).parent / "t4")
 COMMANDS = ["ls", "fetch", "put", "put-dir", "cat", "meta", "rm", "rm-dir", "search", "index",
             "config", "catalog"]  # fmt: skip
-
-
-def t4(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed command; the environment is the test's (conftest's monkeypatching)."""
-    result = subprocess.run(
-        [T4, *args], cwd=cwd, env=env or os.environ.copy(), capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert TEST_SECRET not in result.stdout + result.stderr, "a credential was printed"
-    return result
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 1, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("t4: error: "), result.stderr
-    for word in words:
-        assert word in lines[0]
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
-    root = tmp_path / "lake"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def csv_file(tmp_path: Path) -> Path:
-    path = tmp_path / "foo.csv"
-    path.write_text("name,power\nthor,9\nloki,7\n")
-    return path
 
 
 # -- help and usage ----------------------------------------------------------------------

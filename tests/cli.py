@@ -1,0 +1,37 @@
+"""Running the installed ``t4`` command as a user would: in a subprocess, with the test's
+environment (conftest's monkeypatching), output captured as text."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import TEST_SECRET
+
+__all__ = ["T4", "assert_one_line_error", "t4"]
+
+T4 = str(Path(sys.executable).parent / "t4")
+
+
+def t4(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed command; the environment is the test's (conftest's monkeypatching)."""
+    result = subprocess.run(
+        [T4, *args], cwd=cwd, env=env or os.environ.copy(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert TEST_SECRET not in result.stdout + result.stderr, "a credential was printed"
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    """Exit code 1, nothing on stdout, one ``t4: error:`` line holding every one of ``words``."""
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("t4: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
