@@ -20,6 +20,7 @@ from t4.errors import (
     LocalPathError,
     T4Error,
     TransferError,
+    TransientError,
     UnsafeOperationError,
 )
 from t4.keys import as_prefix, check_file_key, check_key
@@ -473,14 +474,17 @@ class Bucket:
             self._state.flush()  # what the transfer threads queued, in one commit
         if summary.failed:
             first = next(iter(summary.failed.items()))
+            failures = {k: summary.errors.get(k) or T4Error(v) for k, v in summary.failed.items()}
+            # Advise a rerun only where one can help: when every failure may pass by itself.
+            transient = all(isinstance(err, TransientError) for err in failures.values())
+            then = ", so run it again to retry only what failed" if transient else ""
             raise TransferError(
                 f"{summary.operation} in {self.uri}: {len(summary.failed)} of "
                 f"{len(summary.failed) + len(summary.transferred)} files failed "
-                f"(first: {first[0]!r}: {first[1]}); the rest completed, so run it again "
-                "to retry only what failed",
+                f"(first: {first[0]!r}: {first[1]}); the rest completed{then}",
                 bucket=self.uri,
                 key=first[0],
-                failures={k: T4Error(v) for k, v in summary.failed.items()},
+                failures=failures,
             )
 
     def _flush_index(self, written: _Written) -> None:

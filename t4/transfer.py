@@ -83,6 +83,8 @@ class TransferSummary:
     bytes: int = 0
     seconds: float = 0.0
     requests: dict[str, int] = field(default_factory=dict)
+    #: The exception behind each entry of ``failed`` (not part of ``as_dict``).
+    errors: dict[str, BaseException] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-friendly values (what tasks return).
@@ -152,10 +154,7 @@ def run_plan(
             if show:
                 bar.set_postfix_str(f"{done}/{len(steps)} files", refresh=False)
     summary.seconds += time.monotonic() - started
-    if summary.failed:
-        log.warning("%s", summary.line())
-    else:
-        log.info("%s", summary.line())
+    log.info("%s", summary.line())  # failures are the caller's to report, once
     return summary
 
 
@@ -170,6 +169,7 @@ def _record(
         moved = future.result()
     except (T4Error, OSError) as err:
         summary.failed[step.key] = str(err)
+        summary.errors[step.key] = err
         log.debug("failed %s: %s", step.key, err)
         outcome, moved = "failed", 0
     else:

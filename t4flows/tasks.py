@@ -22,7 +22,7 @@ from typing import Any
 
 from prefect import task
 
-from t4.errors import TransferError
+from t4.errors import TransferError, UnsafeOperationError
 from t4flows import report
 from t4flows.blocks import BucketRef, bucket_label, open_bucket
 from t4flows.policy import CACHE_EXPIRATION, etag_cache_key, retry_options
@@ -219,6 +219,13 @@ def delete_dir(bucket: BucketRef, prefix: str) -> dict[str, Any]:
         ['tmp/a', 'tmp/b']
     """
     with open_bucket(bucket) as b:
+        if isinstance(prefix, str) and prefix in ("", "/"):
+            raise UnsafeOperationError(
+                f"the delete_dir task deletes under a prefix, never all of {b.uri}: "
+                "pass a prefix such as 'tmp/'",
+                bucket=b.uri,
+                key=prefix,
+            )
         summary = b.delete_dir(prefix).as_dict()
     report.publish(summary)
     return summary

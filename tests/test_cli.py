@@ -132,7 +132,7 @@ def test_rm_and_rm_dir(lake: Path) -> None:
 
 def test_rm_dir_of_the_root_needs_opt_in(lake: Path) -> None:
     (lake / "keep.txt").write_text("x")
-    assert_one_line_error(t4("rm-dir", "-b", str(lake)), "allow_root")
+    assert_one_line_error(t4("rm-dir", "-b", str(lake)), "--whole-bucket")
     assert (lake / "keep.txt").exists()
     assert t4("rm-dir", "-q", "--whole-bucket", "-b", str(lake)).returncode == 0
     assert not (lake / "keep.txt").exists()

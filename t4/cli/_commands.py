@@ -58,7 +58,9 @@ def open_bucket(args: argparse.Namespace, uri: str) -> Iterator[Bucket]:
 
 
 def _summary(args: argparse.Namespace, summary: TransferSummary) -> int:
-    render.emit(args, summary.as_dict(), None if args.quiet else summary.line())
+    # The line starts with the operation's Python name: say the command that was typed.
+    line = args.cmd_parser.prog + summary.line().removeprefix(summary.operation)
+    render.emit(args, summary.as_dict(), None if args.quiet else line)
     return 0
 
 
