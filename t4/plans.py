@@ -229,7 +229,7 @@ def fetch_steps(
         if obj.key in identical:
             unchanged.append(obj.key)
         else:
-            steps.append(Step(obj.key, obj.size, _get_step(backend, obj, path)))
+            steps.append(fetch_step(backend, obj, path))
     return steps, unchanged
 
 
@@ -238,14 +238,14 @@ def _size_of(path: Path) -> int | None:
     return None if st is None else st.st_size
 
 
-def _get_step(
-    backend: Backend, obj: ObjectInfo, path: Path
-) -> Callable[[Callable[[int], None]], int]:
+def fetch_step(backend: Backend, obj: ObjectInfo, path: Path) -> Step:
+    """The step that downloads ``obj`` to ``path`` (see ``fetch_file``)."""
+
     def run(progress: Callable[[int], None]) -> int:
         fetch_file(backend, obj.key, path, progress, size=obj.size)
         return obj.size
 
-    return run
+    return Step(obj.key, obj.size, run)
 
 
 def fetch_file(

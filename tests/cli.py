@@ -3,14 +3,18 @@ environment (conftest's monkeypatching), output captured as text."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 from servers import TEST_SECRET
 
-__all__ = ["T4", "assert_one_line_error", "t4"]
+__all__ = ["T4", "assert_one_line_error", "on_a_terminal", "t4"]
 
 T4 = str(Path(sys.executable).parent / "t4")
 
@@ -35,3 +39,27 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
     assert len(lines) == 1 and lines[0].startswith("t4: error: "), result.stderr
     for word in words:
         assert word in lines[0]
+
+
+def on_a_terminal(*args: str) -> str:
+    """Run the command with its stderr on a pseudo-terminal (so progress bars show, as
+    ``TQDM_DISABLE`` is unset here); return what it wrote there. It must succeed."""
+    env = os.environ.copy()
+    env.pop("TQDM_DISABLE", None)
+    parent, child = pty.openpty()
+    # A terminal of zero columns (a fresh pty's size) gets no bar: give it a real size.
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([T4, *args], env=env, stdout=subprocess.DEVNULL, stderr=child)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(parent, 4096)
+        except OSError:  # the pty closes when the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(parent)
+    assert proc.wait(timeout=120) == 0
+    return b"".join(chunks).decode(errors="replace")

@@ -3,6 +3,8 @@ changes nothing (checked through the raw path)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import t4
@@ -20,7 +22,6 @@ import t4
         "",
         "   ",
         42,
-        "/definitely/not/here/t4",
     ],
 )
 def test_bad_bucket_uris(uri):
@@ -34,6 +35,36 @@ def test_a_file_is_not_a_bucket(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(t4.BucketURIError, match="is a file"):
         t4.Bucket(tmp_path / "f")
+
+
+def test_a_bare_name_with_no_folder_suggests_s3(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(t4.BucketURIError, match="'s3://my-bucket'") as err:
+        t4.Bucket("my-bucket")
+    assert "'./my-bucket'" in str(err.value) and not (tmp_path / "my-bucket").exists()
+    (tmp_path / "my-bucket").mkdir()
+    assert t4.Bucket("my-bucket").keys() == []  # a folder of that name is the bucket
+
+
+@pytest.mark.parametrize("form", ["path", "uri", "dot"])
+def test_a_missing_folder_is_created_by_the_first_write(tmp_path, monkeypatch, form):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "new" / "lake"
+    b = t4.Bucket({"path": str(root), "uri": root.as_uri(), "dot": "./new/lake"}[form])
+    reads = [
+        b.keys,
+        lambda: b.get_meta("a.json"),
+        lambda: b.deserialize("a.json"),
+        lambda: b.fetch("a.json", tmp_path / "out"),
+        lambda: b.fetch("d/", tmp_path / "out"),
+    ]
+    for read in reads:
+        with pytest.raises(t4.BucketNotFoundError, match=str(root)):
+            read()
+    assert not root.exists()  # reading creates nothing
+    b.put("a.json", {"a": 1})
+    assert json.loads((root / "a.json").read_text()) == {"a": 1}
+    assert b.keys() == ["a.json"]
 
 
 def test_file_uri_is_a_local_bucket(tmp_path):
@@ -188,3 +219,17 @@ def test_errors_pickle_with_their_context():
     err = t4.KeyNotFoundError("no object 'k' in s3://b", bucket="s3://b", key="k")
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is t4.KeyNotFoundError and back.key == "k" and str(back) == str(err)
+
+
+def test_transfer_error_carries_each_real_error(tmp_path):
+    lake = tmp_path / "lake"
+    (lake / "d").mkdir(parents=True)
+    (lake / "d" / "a.txt").write_text("a")
+    (lake / "d" / "b.txt").write_text("b")
+    (tmp_path / "out" / "a.txt").mkdir(parents=True)  # a folder where a file must land
+    with pytest.raises(t4.TransferError) as err:
+        t4.Bucket(lake).fetch("d", tmp_path / "out")
+    assert list(err.value.failures) == ["d/a.txt"]
+    assert isinstance(err.value.failures["d/a.txt"], t4.DestinationError)
+    assert "run it again" not in str(err.value)  # it would fail the same way again
+    assert (tmp_path / "out" / "b.txt").read_text() == "b"

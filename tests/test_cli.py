@@ -3,19 +3,15 @@ S3 server. Results are checked through ``os`` and plain boto3, not through t4.""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import signal
-import struct
 import subprocess
-import termios
 from pathlib import Path
 
 import pytest
 import requests
-from cli import T4, assert_one_line_error, t4
+from cli import T4, assert_one_line_error, on_a_terminal, t4
 from servers import S3Server
 
 COMMANDS = ["ls", "fetch", "put", "put-dir", "cat", "meta", "rm", "rm-dir", "search", "index",
@@ -261,28 +257,12 @@ def test_profile_option(s3_env: S3Server, s3_bucket_uri: str) -> None:
 
 # -- progress bars and the catalog -------------------------------------------------------
 def _put_dir_stderr(src: Path, lake: Path, *extra: str, tty: bool) -> str:
+    args = ["put-dir", *extra, str(src), "-b", str(lake), "/"]
+    if tty:
+        return on_a_terminal(*args)
     env = os.environ.copy()
     env.pop("TQDM_DISABLE", None)
-    if not tty:
-        return t4("put-dir", *extra, str(src), "-b", str(lake), "/", env=env).stderr
-    parent, child = pty.openpty()
-    # A terminal of zero columns (a fresh pty's size) gets no bar: give it a real size.
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([T4, "put-dir", *extra, str(src), "-b", str(lake), "/"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=child)  # fmt: skip
-    os.close(child)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(parent, 4096)
-        except OSError:  # the pty closes when the process exits
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(parent)
-    assert proc.wait(timeout=60) == 0
-    return b"".join(chunks).decode(errors="replace")
+    return t4(*args, env=env).stderr
 
 
 @pytest.mark.parametrize(("tty", "quiet", "bar"), [(True, False, True), (True, True, False),

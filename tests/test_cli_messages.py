@@ -3,11 +3,13 @@ API's), the retry advice only where a retry can help, and the small confirmation
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from cli import assert_one_line_error, t4
+from cli import assert_one_line_error, on_a_terminal, t4
 from proxy import FaultProxy
 from servers import S3Server
 
@@ -81,3 +83,75 @@ def test_retry_advice_when_the_failures_were_transient(
     assert_one_line_error(result, "d/a.txt", "run it again to retry only what failed")
     said(result)
     assert (tmp_path / "b.txt").read_bytes() == b"d/b.txt"
+
+
+# -- item 16: small gaps -----------------------------------------------------------------
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = t4("--version")
+    assert result.returncode == 0 and result.stdout == f"t4 {version('t4flows')}\n"
+
+
+def test_config_name_prints_one_setting() -> None:
+    assert t4("config", "-q", "navigator_url=https://catalog.example.com").returncode == 0
+    assert t4("config", "default_concurrency=4").returncode == 0
+    one = t4("config", "navigator_url")
+    assert one.returncode == 0 and one.stdout == "https://catalog.example.com\n"
+    assert json.loads(t4("config", "--json", "default_concurrency").stdout) == {
+        "default_concurrency": 4
+    }
+    assert t4("config", "elastic_search_url").returncode == 1  # known, not set: says so
+    assert_one_line_error(t4("config", "elastic_search_url"), "not set", "t4 config")
+    assert_one_line_error(t4("config", "colour"), "colour", "navigator_url")
+
+
+def test_put_of_an_unchanged_file_says_so(lake: Path, csv_file: Path) -> None:
+    first = t4("put", str(csv_file), "-b", str(lake), "foo.csv")
+    assert first.returncode == 0 and first.stdout.startswith("uploaded ")
+    again = t4("put", str(csv_file), "-b", str(lake), "foo.csv")
+    assert again.returncode == 0 and again.stdout.startswith("unchanged "), again.stdout
+    shown = json.loads(t4("put", "--json", str(csv_file), "-b", str(lake), "foo.csv").stdout)
+    assert shown["skipped"] is True and shown["key"] == "foo.csv"
+    csv_file.write_text("name\nodin\n")
+    changed = json.loads(t4("put", "--json", str(csv_file), "-b", str(lake), "foo.csv").stdout)
+    assert changed["skipped"] is False
+    assert (lake / "foo.csv").read_text() == "name\nodin\n"
+
+
+def test_rm_missing_ok_says_nothing_was_there(lake: Path) -> None:
+    gone = t4("rm", "--missing-ok", "-b", str(lake), "nope.txt")
+    assert (
+        gone.returncode == 0
+        and "nope.txt is not in" in gone.stdout
+        and "deleted" not in gone.stdout
+    )
+    assert json.loads(t4("rm", "--json", "--missing-ok", "-b", str(lake), "nope.txt").stdout) == {
+        "deleted": []
+    }
+    (lake / "here.txt").write_text("x")
+    assert t4("rm", "--missing-ok", "-b", str(lake), "here.txt").stdout.startswith("deleted ")
+    assert not (lake / "here.txt").exists()
+
+
+def test_single_file_fetch_times_itself(lake: Path, tmp_path: Path) -> None:
+    (lake / "big.bin").write_bytes(os.urandom(8 * 1024 * 1024))
+    shown = json.loads(t4("fetch", "--json", "-b", str(lake), "big.bin", str(tmp_path)).stdout)
+    assert shown["transferred"] == ["big.bin"] and shown["bytes"] == 8 * 1024 * 1024
+    assert shown["seconds"] > 0  # it was 0.0 whatever the time taken
+
+
+def test_single_large_file_fetch_shows_progress_on_a_terminal(lake: Path, tmp_path: Path) -> None:
+    with (lake / "huge.bin").open("wb") as out:
+        out.truncate(65 * 1024 * 1024)  # past the size that earns a bar (sparse: cheap)
+    stderr = on_a_terminal("fetch", "-b", str(lake), "huge.bin", str(tmp_path / "huge.bin"))
+    assert "fetch" in stderr and "%" in stderr, stderr
+    assert (tmp_path / "huge.bin").stat().st_size == 65 * 1024 * 1024
+
+
+def test_a_missing_folder_bucket_is_made_by_the_first_write(tmp_path: Path, csv_file: Path) -> None:
+    assert_one_line_error(t4("ls", "-b", "./new-lake", cwd=tmp_path), "does not exist")
+    put = t4("put", str(csv_file), "-b", "./new-lake", "foo.csv", cwd=tmp_path)
+    assert put.returncode == 0, put.stderr
+    assert (tmp_path / "new-lake" / "foo.csv").read_text() == csv_file.read_text()
+    assert_one_line_error(t4("ls", "-b", "my-bucket", cwd=tmp_path), "s3://my-bucket")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -41,9 +42,19 @@ def _local(uri: str, settings: S3Settings | None) -> Backend:
         path = Path(uri).expanduser()
     if path.exists() and not path.is_dir():
         raise _bad(uri, "is a file, not a folder")
-    if not path.exists():
-        raise _bad(uri, "names a folder that does not exist; create it first")
+    if not path.exists() and _bare_name(uri):
+        raise BucketURIError(
+            f"there is no folder {uri!r} in {Path.cwd()}: for the S3 bucket write "
+            f"'s3://{uri}'; for a new local folder, './{uri}' (the first write creates it)",
+            bucket=uri,
+        )
+    # A folder that does not exist yet is created by the first write; reads say it is missing.
     return LocalBackend(path.resolve())
+
+
+def _bare_name(text: str) -> bool:
+    """``my-bucket``, not ``./my-bucket``, ``/data/lake``, ``~/lake`` or ``file:///lake``."""
+    return not text.startswith(("file:", ".", "~")) and "/" not in text and os.sep not in text
 
 
 #: URI scheme -> backend factory. A plain path (no scheme) is a local folder.

@@ -122,5 +122,8 @@ class Backend(abc.ABC):
         """Wrap work over many keys: a backend may reuse per-folder checks inside the block."""
         yield
 
+    def prepare_write(self) -> None:  # noqa: B027  # optional hook: a bucket exists or not
+        """Called before a write lists the bucket to plan: a folder bucket makes its folder."""
+
     def close(self) -> None:  # noqa: B027  # optional hook: most backends hold nothing to close
         """Release connections or handles, if the backend holds any."""

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
-from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, T4Error
+from t4.errors import (
+    BucketNotFoundError,
+    DestinationError,
+    InvalidKeyError,
+    KeyNotFoundError,
+    T4Error,
+)
 from t4.keys import relative_parts
 from t4.transfer import PART_MARK, clean_stale_parts
 
@@ -137,6 +143,8 @@ class LocalBackend(Backend):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         start = self._walk_start(prefix)
         if start is None:
+            if not self.root.is_dir():
+                raise self._no_root(prefix)
             return
         found: list[tuple[str, os.stat_result]] = []
         # os.walk never descends into a linked folder, so only ``start`` needed checking.
@@ -273,6 +281,10 @@ class LocalBackend(Backend):
                         self._meta_path(key).unlink()
                 self._prune(path.parent)
 
+    def prepare_write(self) -> None:
+        """The first write into a folder that does not exist yet creates it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+
     # -- helpers ------------------------------------------------------------------------
     def _fresh_tmp_dir(self) -> Path:
         """The folder for writes in flight; on first use, clear what killed runs left there."""
@@ -377,9 +389,20 @@ class LocalBackend(Backend):
                 raise
             folder = folder.parent
 
-    def _missing(self, key: str) -> KeyNotFoundError:
+    def _missing(self, key: str) -> T4Error:
+        if not self.root.is_dir():
+            return self._no_root(key)
         return KeyNotFoundError(
             f"no object {key!r} in {self.uri}; list what is there with keys()",
+            bucket=self.uri,
+            key=key,
+        )
+
+    def _no_root(self, key: str) -> BucketNotFoundError:
+        """The folder is created by the first write; until then, reads say it is not there."""
+        return BucketNotFoundError(
+            f"the folder {self.root} does not exist (yet: the first write creates it); "
+            "check the path",
             bucket=self.uri,
             key=key,
         )

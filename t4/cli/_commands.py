@@ -17,7 +17,9 @@ from urllib.parse import unquote, urlparse
 
 from t4.bucket import Bucket
 from t4.cli import _render as render
+from t4.config import ConfigError, check_setting
 from t4.config import config as t4_config
+from t4.errors import KeyNotFoundError
 from t4.transfer import TransferSummary
 
 
@@ -88,9 +90,13 @@ def put(args: argparse.Namespace) -> int:
         where.key if where.key and not where.key.endswith("/") else where.key + Path(args.file).name
     )
     with open_bucket(args, where.bucket) as bucket:
+        outcomes: list[str] = []
+        bucket.callback = lambda _key, outcome, _moved: outcomes.append(outcome)
         info = bucket.put_file(key, args.file, meta=args.meta)
-        text = f"uploaded {args.file} to {info.key} in {bucket.uri} ({info.size:,} bytes)"
-    render.emit(args, info.as_dict(), None if args.quiet else text)
+        skipped = outcomes == ["skipped"]
+        done = "unchanged (nothing sent):" if skipped else "uploaded"
+        text = f"{done} {args.file} to {info.key} in {bucket.uri} ({info.size:,} bytes)"
+    render.emit(args, {**info.as_dict(), "skipped": skipped}, None if args.quiet else text)
     return 0
 
 
@@ -142,7 +148,14 @@ def meta(args: argparse.Namespace) -> int:
 def rm(args: argparse.Namespace) -> int:
     where = locate(args, args.location)
     with open_bucket(args, where.bucket) as bucket:
-        bucket.delete(where.key, missing_ok=args.missing_ok)
+        try:
+            bucket.delete(where.key)  # looks first, so it can say whether there was one
+        except KeyNotFoundError:
+            if not args.missing_ok:
+                raise
+            text = f"{where.key} is not in {bucket.uri}: nothing to delete"
+            render.emit(args, {"deleted": []}, None if args.quiet else text)
+            return 0
         text = f"deleted {where.key} in {bucket.uri}"
     render.emit(args, {"deleted": [where.key]}, None if args.quiet else text)
     return 0
@@ -181,11 +194,13 @@ def index(args: argparse.Namespace) -> int:
 
 
 def config(args: argparse.Namespace) -> int:
+    if len(args.settings) == 1 and "=" not in args.settings[0]:
+        return _config_one(args, args.settings[0])
     changes: dict[str, Any] = {}
     for item in args.settings:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            args.cmd_parser.error(f"expected NAME=VALUE, got {item!r}")
+            args.cmd_parser.error(f"expected NAME=VALUE, got {item!r} (NAME alone: one at a time)")
         changes[name] = value or None
     settings = t4_config(**changes)
     if args.json:
@@ -194,6 +209,16 @@ def config(args: argparse.Namespace) -> int:
         print("no settings; see t4 config --help", file=sys.stderr)
     for name, value in sorted(settings.items()) if not args.json else ():
         print(f"{name} = {value}")
+    return 0
+
+
+def _config_one(args: argparse.Namespace, name: str) -> int:
+    """``t4 config NAME``: the value alone (for scripts), or exit 1 if it is not set."""
+    check_setting(name, None)  # an unknown name is an error that lists the known ones
+    settings = t4_config()
+    if name not in settings:
+        raise ConfigError(f"{name} is not set; set it with t4 config {name}=VALUE")
+    render.emit(args, {name: settings[name]}, str(settings[name]))
     return 0
 
 

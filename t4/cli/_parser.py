@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(parser, argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"t4 {_version()}")
     subs = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name, summary, example, add_args, run in _COMMANDS:
         sub = subs.add_parser(
@@ -46,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         concurrency=None, json=False, quiet=False, debug=False, run=None,
     )  # fmt: skip
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (t4 ships in the t4flows distribution)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("t4flows")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -181,8 +192,10 @@ def _args_index(p: argparse.ArgumentParser) -> None:
 
 
 def _args_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("settings", nargs="*", metavar="NAME=VALUE",
-                   help="settings to change; NAME= removes one")  # fmt: skip
+    p.add_argument(
+        "settings", nargs="*", metavar="NAME[=VALUE]",
+        help="NAME prints one setting; NAME=VALUE changes it; NAME= removes it",
+    )  # fmt: skip
 
 
 def _args_catalog(p: argparse.ArgumentParser) -> None:
@@ -226,6 +239,7 @@ _COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], 
      "  t4 config navigator_url=http://127.0.0.1:8080   # then, elsewhere: t4 search ...",
      _args_catalog, cmd.catalog),
     ("config", "show t4's persistent settings, or change them",
-     f"  t4 config navigator_url=https://catalog.example.com\n  t4 config navigator_url=\n\n"
+     f"  t4 config navigator_url=https://catalog.example.com\n  t4 config navigator_url\n"
+     f"  t4 config navigator_url=\n\n"
      f"settings:\n{_KNOWN}", _args_config, cmd.config),
 ]  # fmt: skip

@@ -51,7 +51,8 @@ def test_block_credentials_are_used_and_never_shown(auth_server, monkeypatch, ca
 
 
 def test_plain_uri_needs_no_block(tmp_path):  # type: ignore[no-untyped-def]
-    with pytest.raises(t4.BucketURIError), open_bucket(str(tmp_path / "missing-folder")):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(t4.BucketURIError), open_bucket(str(tmp_path / "a-file")):
         pass
     (tmp_path / "lake").mkdir()
     with open_bucket(str(tmp_path / "lake")) as first, open_bucket(str(tmp_path / "lake")) as again:
