@@ -4,6 +4,7 @@ helium metadata, a backend, the transfer engine and the search index."""
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ from t4.errors import (
 )
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans import LocalFile, fetch_step, fetch_steps, identical_files, local_files, upload_steps
+from t4.reader import READ_AHEAD, RangeReader
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
     ProgressCallback,
@@ -164,6 +166,19 @@ class Bucket:
         """
         return identical_files(self._backend, self._state, pairs)
 
+    def head(self, key: str) -> tuple[ObjectInfo, dict[str, Any]]:
+        """The object's size, ETag and modification time, and its helium metadata, in one
+        request and without reading its bytes.
+
+        Example:
+            >>> info, meta = b.head("foo.csv")  # doctest: +SKIP
+            >>> info.size, meta["user_meta"]  # doctest: +SKIP
+            (1234, {'foo': 'bar'})
+        """
+        key = check_file_key(key, self.uri, hint="keys(prefix)")
+        info, raw = self._backend.head(key)
+        return info, helium.decode(raw, bucket=self.uri, key=key)
+
     def get_meta(self, key: str) -> dict[str, Any]:
         """The object's helium metadata: ``{"user_meta": ..., "format": ..., "target": ...}``.
 
@@ -171,9 +186,20 @@ class Bucket:
             >>> b.get_meta("foo.csv")["user_meta"]  # doctest: +SKIP
             {'foo': 'bar'}
         """
-        key = check_file_key(key, self.uri, hint="keys(prefix)")
-        _, raw = self._backend.head(key)
-        return helium.decode(raw, bucket=self.uri, key=key)
+        return self.head(key)[1]
+
+    def open(self, key: str, read_ahead: int = READ_AHEAD) -> io.BufferedReader:
+        """The object as a read-only, seekable binary file that fetches only the byte ranges
+        read (at least ``read_ahead`` bytes a request), for reading the start of a large
+        object: ``pandas.read_csv(f, nrows=5)``, a Parquet footer.
+
+        Example:
+            >>> with b.open("big.csv") as f:  # doctest: +SKIP
+            ...     header = f.readline()
+        """
+        key = check_file_key(key, self.uri, hint="fetch")
+        info, _ = self._backend.head(key)
+        return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
 
     def deserialize(self, key: str) -> Any:
         """The object as a Python value: the format in its metadata wins, else the extension.

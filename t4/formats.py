@@ -36,7 +36,7 @@ import sys
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from t4.errors import DeserializationError, FormatError
 
@@ -44,11 +44,15 @@ __all__ = [
     "FORMAT_TABLE",
     "deserialize",
     "format_name_for_key",
+    "format_of",
     "known_extensions",
+    "read_head",
     "serialize",
 ]
 
 Opts = Mapping[str, Any]
+#: A binary file to read a table's head from: ``Bucket.open``'s, maybe decompressing.
+Readable = BinaryIO | io.BufferedIOBase
 
 # Errors a reader or writer raises on bad input. pyarrow's ArrowInvalid/ArrowTypeError
 # subclass ValueError/TypeError, pandas' ParserError and EmptyDataError subclass ValueError.
@@ -83,6 +87,8 @@ class Format:
         fields: other entries of the format dict, beside ``name`` and ``opts``, as T4 wrote
             them (parquet's ``compression``).
         by_type: whether this format is chosen by the object's type when the key names none.
+        read_head: for tables, the first rows from a binary file without reading the rest,
+            and the total row count where the format records it.
     """
 
     name: str
@@ -97,6 +103,7 @@ class Format:
     obj_opts: Callable[[Any], Opts] | None = None
     fields: Opts = field(default_factory=dict)
     by_type: bool = False
+    read_head: Callable[[Readable, Opts, int], tuple[object, int | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,13 +115,16 @@ class Compression:
     magic: bytes
     compress: Callable[[bytes], bytes]
     decompress: Callable[[bytes], bytes]
+    #: A binary file that decompresses as it is read (for reading only a head).
+    stream: Callable[[BinaryIO], io.BufferedIOBase]
 
 
 _COMPRESSIONS = (
-    Compression("gzip", "gz", b"\x1f\x8b", lambda b: gzip.compress(b, mtime=0), gzip.decompress),
-    Compression("bz2", "bz2", b"BZh", bz2.compress, bz2.decompress),
-    Compression("xz", "xz", b"\xfd7zXZ\x00", lzma.compress, lzma.decompress),
-)
+    Compression("gzip", "gz", b"\x1f\x8b", lambda b: gzip.compress(b, mtime=0), gzip.decompress,
+                lambda f: gzip.GzipFile(fileobj=f)),
+    Compression("bz2", "bz2", b"BZh", bz2.compress, bz2.decompress, bz2.BZ2File),
+    Compression("xz", "xz", b"\xfd7zXZ\x00", lzma.compress, lzma.decompress, lzma.LZMAFile),
+)  # fmt: skip
 
 
 # --- type tests ---------------------------------------------------------------------------
@@ -218,8 +228,17 @@ def _write_csv(obj: Any, opts: Opts) -> bytes:
 
 
 def _read_csv(data: bytes, opts: Opts) -> object:
+    return _csv_frame(io.BytesIO(data), opts)
+
+
+def _csv_head(stream: Readable, opts: Opts, rows: int) -> tuple[object, int | None]:
+    return _csv_frame(stream, opts, rows), None  # the count of rows after them is unknown
+
+
+def _csv_frame(stream: Readable, opts: Opts, rows: int | None = None) -> object:
     """Read CSV with T4's opts, as T4 did: ``use_index`` with ``index_names`` (their count is
-    the number of index columns, or, with ``index_names_are_keys``, the columns to use)."""
+    the number of index columns, or, with ``index_names_are_keys``, the columns to use);
+    only the first ``rows`` rows if given."""
     import pandas as pd
 
     names = opts.get("index_names")
@@ -228,7 +247,8 @@ def _read_csv(data: bytes, opts: Opts) -> object:
     if opts.get("use_index", False):
         index_col = (list(names) if by_key else list(range(len(names)))) if names else [0]
     frame = pd.read_csv(
-        io.BytesIO(data),
+        stream,
+        nrows=rows,
         sep=opts.get("fieldsep", ","),
         header=0 if opts.get("use_header", True) else None,
         index_col=index_col,
@@ -236,6 +256,16 @@ def _read_csv(data: bytes, opts: Opts) -> object:
         encoding=opts.get("encoding", "utf-8"),
     )
     return frame.rename_axis(names) if names and not by_key else frame
+
+
+def _parquet_head(stream: Readable, opts: Opts, rows: int) -> tuple[object, int | None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(stream, pre_buffer=False)  # reads the footer only
+    first = next(table.iter_batches(batch_size=rows), None)  # then the first row group
+    batch = first if first is not None else table.schema_arrow.empty_table()
+    return pa.Table.from_batches([batch]).to_pandas(), table.metadata.num_rows
 
 
 def _write_parquet(obj: Any, opts: Opts) -> bytes:
@@ -312,11 +342,11 @@ _FORMATS: tuple[Format, ...] = (
            _write_jsonl, _read_jsonl),
     Format("parquet", ("parquet",), "pandas.DataFrame", _is_dataframe,
            _write_parquet, _read_parquet, aliases=("pyarrow",),
-           fields={"compression": "snappy_columns"}, by_type=True),
+           fields={"compression": "snappy_columns"}, by_type=True, read_head=_parquet_head),
     Format("csv", ("csv", "tsv", "ssv"), "pandas.DataFrame", _is_dataframe,
            _write_csv, _read_csv, opts=_T4_CSV_OPTS, obj_opts=_csv_index_opts,
            ext_opts={"csv": {"fieldsep": ","}, "tsv": {"fieldsep": "\t"},
-                     "ssv": {"fieldsep": ";"}}),
+                     "ssv": {"fieldsep": ";"}}, read_head=_csv_head),
     Format("feather", ("feather", "arrow"), "pandas.DataFrame", _is_dataframe,
            _write_feather, _read_feather),
     Format("numpy", ("npy",), "numpy.ndarray", _is_ndarray,
@@ -491,6 +521,11 @@ def _from_key(key: str) -> _Resolved:
     return found, {**found.opts, **found.ext_opts.get(ext, {})}, codec
 
 
+def _resolve(key: str, fmt: Mapping[str, Any] | None, head: bytes) -> _Resolved:
+    """The metadata's format if it names one, else the key's."""
+    return _from_metadata(key, fmt, head) if fmt and fmt.get("name") else _from_key(key)
+
+
 def deserialize(data: bytes, key: str, fmt: Mapping[str, Any] | None) -> object:
     """Turn stored bytes back into an object.
 
@@ -510,9 +545,7 @@ def deserialize(data: bytes, key: str, fmt: Mapping[str, Any] | None) -> object:
         >>> deserialize(b'{"a": 1}', "x.json", {"name": "json"})
         {'a': 1}
     """
-    found, opts, codec = (
-        _from_metadata(key, fmt, data) if fmt and fmt.get("name") else _from_key(key)
-    )
+    found, opts, codec = _resolve(key, fmt, data)
     label = found.name + (f"+{codec.name}" if codec else "")
     try:
         raw = codec.decompress(data) if codec else data
@@ -520,4 +553,45 @@ def deserialize(data: bytes, key: str, fmt: Mapping[str, Any] | None) -> object:
     except _CODEC_ERRORS as err:
         raise DeserializationError(
             f"cannot read {key!r} as {label}: {type(err).__name__}: {err}", key=key
+        ) from err
+
+
+def format_of(key: str, fmt: Mapping[str, Any] | None, head: bytes) -> str | None:
+    """The name of the format ``deserialize`` would read the object in, from its key, its
+    helium ``format`` dict and its first bytes; ``None`` when none is known.
+
+    Example:
+        >>> format_of("x.csv.gz", None, b""), format_of("blob", None, b"")
+        ('csv', None)
+    """
+    try:
+        found, _, _ = _resolve(key, fmt, head)
+    except FormatError:
+        return None
+    return found.name
+
+
+def read_head(
+    stream: BinaryIO, key: str, fmt: Mapping[str, Any] | None, rows: int
+) -> tuple[object, int | None] | None:
+    """The first ``rows`` rows of a table read from ``stream`` (from ``Bucket.open``), reading
+    no more of it than they need, and the total row count where the format records it
+    (Parquet's footer); ``None`` for a format that cannot be read in part.
+
+    Example:
+        >>> with b.open("big.csv") as f:  # doctest: +SKIP
+        ...     frame, total = read_head(f, "big.csv", None, 5)
+    """
+    head = stream.peek(8)[:8] if isinstance(stream, io.BufferedReader) else b""
+    found, opts, codec = (
+        _from_metadata(key, fmt, head) if fmt and fmt.get("name") else _from_key(key)
+    )
+    if found.read_head is None:
+        return None
+    try:
+        return found.read_head(codec.stream(stream) if codec else stream, opts, rows)
+    except _CODEC_ERRORS as err:
+        raise DeserializationError(
+            f"cannot read the first rows of {key!r} as {found.name}: {type(err).__name__}: {err}",
+            key=key,
         ) from err

@@ -107,23 +107,20 @@ def etag_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str |
     """Cache key for ``deserialize``: the bucket, the key, the object's current ETag and its
     helium metadata, which together decide the answer.
 
-    The ETag comes from a fresh listing and the metadata from a HEAD, so new bytes or a new
-    format (the same bytes written again as csv instead of bytes) get a new key and are never
-    served stale. If the object cannot be looked up, there is no key (no caching) and the
-    task itself raises the real error.
+    Both come from one fresh HEAD, so new bytes or a new format (the same bytes written again
+    as csv instead of bytes) get a new key and are never served stale. If the object cannot
+    be looked up, there is no key (no caching) and the task itself raises the real error.
     """
     from t4flows.blocks import open_bucket
 
     try:
         with open_bucket(parameters["bucket"]) as bucket:
-            # In UTF-8 byte order the key itself comes first among keys it prefixes.
-            first = next(iter(bucket.ls(parameters["key"])), None)
-            if first is None or first.key != parameters["key"] or not first.etag:
-                return None
-            helium = meta_digest(bucket.get_meta(first.key))
+            info, meta = bucket.head(parameters["key"])
             uri = bucket.uri
     except T4Error as err:
         log.debug("no cache key for %r: %s", parameters.get("key"), err)
         return None
-    ident = "\x00".join([uri, first.key, first.etag, first.version_id or "", helium])
+    if not info.etag:
+        return None
+    ident = "\x00".join([uri, info.key, info.etag, info.version_id or "", meta_digest(meta)])
     return "t4-deserialize-" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:40]

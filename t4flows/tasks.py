@@ -87,7 +87,7 @@ def deserialize(bucket: BucketRef, key: str) -> Any:
     """The object as a Python value (dict, str, bytes, DataFrame, ndarray...).
 
     Cached on the object's ETag and helium metadata: a second call for an unchanged object
-    reads nothing but a listing and a HEAD, and new bytes or a new format get a new cache
+    reads nothing but a HEAD, and new bytes or a new format get a new cache
     key, so it is never served stale.
     Safe to run twice: it only reads.
 

@@ -125,6 +125,11 @@ class FaultProxy:
         return self.counts["requests"]
 
     @property
+    def bytes_sent(self) -> int:
+        """How many body bytes the proxy answered with (``counts.clear()`` starts again)."""
+        return self.counts["bytes"]
+
+    @property
     def faulted(self) -> int:
         """How many requests got a fault so far."""
         return sum(n for name, n in self.counts.items() if name in FAULTS)
@@ -142,6 +147,7 @@ class FaultProxy:
         """The fault for the next request, ``None`` to forward it, or ``"over"`` when spent."""
         with self._lock:
             self.counts["requests"] += 1
+            self.counts[method] += 1  # e.g. counts["GET"]
             if self.counts["requests"] > self.max_requests:
                 return "over"
             if self.only is not None and not self.only(method, path):
@@ -244,7 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data if cut is None else data[:cut])
+            sent = data if cut is None else data[:cut]
+            with self.server.proxy._lock:
+                self.server.proxy.counts["bytes"] += len(sent)
+            self.wfile.write(sent)
         self.wfile.flush()
         if cut is not None:
             self._reset()

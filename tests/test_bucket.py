@@ -3,6 +3,7 @@ and checks results through the independent ``raw`` path."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -329,3 +330,22 @@ def test_set_meta_keeps_format_and_works_on_foreign_objects(bucket, raw):
     assert bucket.get_meta("mine.json")["user_meta"] == {"v": 2}
     assert bucket.get_meta("mine.json")["format"] == {"name": "json"}
     assert bucket("mine.json") == {"a": 1}
+
+
+def test_head_and_open_read_only_what_is_asked(bucket, raw):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    raw.write("blob.bin", data)
+    info, meta = bucket.head("blob.bin")
+    assert (info.key, info.size, meta) == ("blob.bin", len(data), {})
+    with bucket.open("blob.bin", read_ahead=1024) as f:
+        assert f.read(3) == data[:3]
+        f.seek(-5, io.SEEK_END)
+        assert f.read() == data[-5:]
+        f.seek(300_000)
+        assert f.read(70_000) == data[300_000:370_000]
+        f.seek(0)
+        assert f.read() == data
+    empty_info = bucket.put("empty.bin", b"")
+    assert empty_info.size == 0 and bucket.open("empty.bin").read() == b""
+    with pytest.raises(t4.KeyNotFoundError):
+        bucket.open("missing.bin")

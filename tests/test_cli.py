@@ -47,7 +47,7 @@ def test_top_level_help_lists_every_command() -> None:
         ["put", "foo.csv", "s3://b/k", "--meta", "[1, 2]"],
         ["search", "s3://b"],
         ["search", "--bucket", "lake", "thor", "odin"],
-        ["config", "navigator_url"],
+        ["config", "navigator_url", "default_concurrency"],  # NAME alone: one at a time
         ["cat", "--rows", "0", "s3://b/k"],
     ],
 )

@@ -61,6 +61,11 @@ class Backend(abc.ABC):
     def get_bytes(self, key: str) -> bytes:
         """The object's whole content."""
 
+    @abc.abstractmethod
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the object from ``start`` (fewer at its end); ``start``
+        must be inside the object (S3 refuses a range past the end)."""
+
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
         """The object's content and raw user metadata (one request where the backend can)."""
         _, metadata = self.head(key)

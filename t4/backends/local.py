@@ -203,6 +203,15 @@ class LocalBackend(Backend):
         with self._open(key) as src:
             return src.read()
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        path = self.path(key)
+        try:
+            with path.open("rb") as src:
+                src.seek(start)
+                return src.read(length)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise self._missing(key) from None
+
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
         with self._open(key) as src:
             data = src.read()

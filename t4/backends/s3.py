@@ -314,9 +314,18 @@ class S3Backend(Backend):
         found = self._on_fast_path(key, whole)
         if found is not None:
             return found
-        # botocore retries a request, not a body cut short mid-stream: GET again for that.
+        return self._get_object(key)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        return self._get_object(key, Range=f"bytes={start}-{start + length - 1}")[0]
+
+    def _get_object(self, key: str, **extra: str) -> tuple[bytes, dict[str, str]]:
+        """One GET through boto3. botocore retries a request, not a body cut short
+        mid-stream: GET again for that."""
         for attempt in range(1, self.settings.max_attempts + 1):
-            resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
+            resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key, **extra)
             try:
                 return resp["Body"].read(), dict(resp.get("Metadata", {}))
             except (HTTPClientError, IncompleteReadError) as err:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from t4 import formats
+from t4.backends import ObjectInfo
 from t4.bucket import Bucket
 from t4.cli import _render as render
 from t4.config import ConfigError, check_setting
 from t4.config import config as t4_config
 from t4.errors import KeyNotFoundError
+from t4.keys import as_prefix
 from t4.transfer import TransferSummary
 
 
@@ -108,13 +110,24 @@ def put_dir(args: argparse.Namespace) -> int:
         return _summary(args, summary)
 
 
+#: Objects up to this size are read whole (a table's preview then counts all its rows);
+#: larger tables are read only as far as the rows shown.
+READ_WHOLE_UP_TO = 4 * 1024 * 1024
+#: ``--raw`` streams in ranges this large.
+RAW_CHUNK = 8 * 1024 * 1024
+
+
 def cat(args: argparse.Namespace) -> int:
     where = locate(args, args.location)
     with open_bucket(args, where.bucket) as bucket:
+        info, found = _object_or_directory(bucket, where.key)
         if args.raw:
-            _copy_raw(bucket, where.key)
+            with bucket.open(info.key, read_ahead=RAW_CHUNK) as src:
+                sys.stdout.flush()
+                shutil.copyfileobj(src, sys.stdout.buffer, RAW_CHUNK)
+            sys.stdout.buffer.flush()
             return 0
-        obj = bucket.deserialize(where.key)
+        obj = _what_to_show(bucket, info, found, args.rows)
     if args.json:
         render.emit(args, render.jsonable(obj, args.rows), None)
     else:
@@ -122,17 +135,35 @@ def cat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copy_raw(bucket: Bucket, key: str) -> None:
-    # Through fetch, so the bytes stream to disk instead of memory and no format is needed.
-    with tempfile.TemporaryDirectory(prefix="t4-cat-") as tmp:
-        dest = Path(tmp) / "object"
-        bucket.fetch(key, dest)
-        if not dest.is_file():
-            raise IsADirectoryError(f"{key!r} in {bucket.uri} is a directory; use t4 ls")
-        sys.stdout.flush()
-        with dest.open("rb") as src:
-            shutil.copyfileobj(src, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+def _object_or_directory(bucket: Bucket, key: str) -> tuple[ObjectInfo, dict[str, Any]]:
+    """One HEAD; only if it misses, one listing, to tell a directory from nothing at all."""
+    if key and not key.endswith("/"):
+        try:
+            return bucket.head(key)
+        except KeyNotFoundError:
+            if next(iter(bucket.ls(as_prefix(key))), None) is None:
+                raise
+    raise KeyNotFoundError(
+        f"{key or '/'!r} in {bucket.uri} is a directory, not an object: list it with t4 ls, "
+        "download it with t4 fetch",
+        bucket=bucket.uri,
+        key=key,
+    )
+
+
+def _what_to_show(bucket: Bucket, info: ObjectInfo, meta: dict[str, Any], rows: int) -> Any:
+    """Bytes by their size and first bytes; a large table by its first rows; the rest whole."""
+    fmt = meta.get("format") if isinstance(meta.get("format"), dict) else None
+    name = formats.format_of(info.key, fmt, b"")
+    if name in (None, "bytes"):
+        with bucket.open(info.key, read_ahead=render.HEX_BYTES) as src:
+            return render.BytesHead(info.size, src.read(render.HEX_BYTES))
+    if info.size > READ_WHOLE_UP_TO:
+        with bucket.open(info.key) as src:
+            head = formats.read_head(src, info.key, fmt, rows)
+        if head is not None:
+            return render.TableHead(head[0], head[1], info.size)
+    return bucket.deserialize(info.key)
 
 
 def meta(args: argparse.Namespace) -> int:

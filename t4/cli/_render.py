@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -69,15 +70,36 @@ def write_text(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+@dataclass(frozen=True)
+class TableHead:
+    """The first rows of a table too large to read whole; ``rows`` is the total where the
+    format records it (Parquet), else ``None``."""
+
+    frame: Any
+    rows: int | None
+    size: int
+
+
+@dataclass(frozen=True)
+class BytesHead:
+    """An object shown as bytes: its size and its first bytes, the rest unread."""
+
+    size: int
+    head: bytes
+
+
 def preview(obj: Any, rows: int) -> str:
     """A readable rendering: a table's head, an array, text as is, JSON for the rest."""
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
+    if isinstance(obj, TableHead):
+        shown = obj.frame.head(rows)
+        of = f"{obj.rows:,} rows" if obj.rows is not None else f"an object of {obj.size:,} bytes"
+        return f"{_table(shown, pd)}\n[first {len(shown):,} of {of} x {shown.shape[1]} columns]"
+    if isinstance(obj, BytesHead):
+        return f"{bytes_summary(obj.head, obj.size)} (t4 cat --raw writes the bytes)"
     if pd is not None and isinstance(obj, pd.DataFrame):
-        width = shutil.get_terminal_size().columns
-        with pd.option_context("display.width", width, "display.max_columns", 50):
-            table = obj.head(rows).to_string()
-        return f"{table}\n[{len(obj):,} rows x {obj.shape[1]} columns]"
+        return f"{_table(obj.head(rows), pd)}\n[{len(obj):,} rows x {obj.shape[1]} columns]"
     if np is not None and isinstance(obj, np.ndarray):
         return f"{np.array2string(obj, threshold=200)}\n[array {obj.shape} {obj.dtype}]"
     if isinstance(obj, str):
@@ -93,14 +115,26 @@ def preview(obj: Any, rows: int) -> str:
     return json.dumps(obj, indent=2, default=_default)
 
 
-def bytes_summary(data: bytes | bytearray) -> str:
-    more = " ..." if len(data) > HEX_BYTES else ""
-    return f"<{len(data):,} bytes: {bytes(data[:HEX_BYTES]).hex(' ')}{more}>"
+def _table(frame: Any, pd: Any) -> str:
+    width = shutil.get_terminal_size().columns
+    with pd.option_context("display.width", width, "display.max_columns", 50):
+        return str(frame.to_string())
+
+
+def bytes_summary(data: bytes | bytearray, size: int | None = None) -> str:
+    """``<1,234 bytes: 00 01 ...>``: the first bytes of ``data`` (of ``size`` in all)."""
+    size = len(data) if size is None else size
+    more = " ..." if size > HEX_BYTES else ""
+    return f"<{size:,} bytes: {bytes(data[:HEX_BYTES]).hex(' ')}{more}>"
 
 
 def jsonable(obj: Any, rows: int) -> Any:
     """What ``cat --json`` prints: tables as the records of their head, bytes summarised."""
     pd = sys.modules.get("pandas")
+    if isinstance(obj, TableHead):
+        return {**jsonable(obj.frame, rows), "rows": obj.rows, "bytes": obj.size}
+    if isinstance(obj, BytesHead):
+        return {"bytes": obj.size, "head_hex": obj.head[:HEX_BYTES].hex()}
     if pd is not None and isinstance(obj, pd.DataFrame):
         records = json.loads(obj.head(rows).to_json(orient="records", date_format="iso"))
         return {"rows": len(obj), "columns": [str(c) for c in obj.columns], "head": records}
