@@ -141,10 +141,10 @@ class LocalBackend(Backend):
 
     # -- reading ------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            raise self._no_root(prefix)
         start = self._walk_start(prefix)
         if start is None:
-            if not self.root.is_dir():
-                raise self._no_root(prefix)
             return
         found: list[tuple[str, os.stat_result]] = []
         # os.walk never descends into a linked folder, so only ``start`` needed checking.
