@@ -1,4 +1,5 @@
-"""Serve the deployments of ``prefect.yaml`` (schedules included) from one process.
+"""Serve the deployments of ``prefect.yaml`` (schedules and triggers included) from one
+process.
 
 ``prefect.yaml`` stays the one place where deployments are described; this script reads it,
 loads each flow from its entrypoint and hands them all to ``prefect.serve``. Run it against a
@@ -48,6 +49,7 @@ def to_deployments(specs: list[dict[str, Any]]) -> list[Any]:
                 tags=spec.get("tags"),
                 parameters=spec.get("parameters") or {},
                 schedules=[to_schedule(s) for s in spec.get("schedules") or []],
+                triggers=spec.get("triggers"),
             )
         )
     return deployments

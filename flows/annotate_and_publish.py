@@ -16,7 +16,9 @@ Command line::
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from t4.keys import as_prefix
 from t4flows.annotate import annotate_chunk, publish_chunk, read_manifest, source_files
 from t4flows.blocks import BucketRef, bucket_label
 from t4flows.bulk import bounded_map
+from t4flows.tasks import fetch
 
 __all__ = ["annotate_and_publish", "main"]
 
@@ -46,6 +49,7 @@ def annotate_and_publish(
     chunk_size: int = 200,
     parallel: int = 4,
     report_key: str | None = "annotate-and-publish",
+    source_bucket: BucketRef | None = None,
 ) -> dict[str, Any]:
     """Publish the files of ``source_dir`` to ``bucket`` under ``prefix``, annotated.
 
@@ -55,7 +59,8 @@ def annotate_and_publish(
         {'published': ['published/a.csv'], 'unchanged': [], 'invalid': {}, 'failed': {}}
 
     Args:
-        source_dir: the local folder to publish.
+        source_dir: the local folder to publish; with ``source_bucket``, the key prefix of
+            that bucket whose objects are downloaded (``fetch``) and published.
         bucket: ``s3://name``, ``file:///abs/folder``, ``t4-bucket/NAME`` or a block.
         prefix: the key prefix to publish under.
         required: metadata fields every file must have (after merging) to be published.
@@ -63,33 +68,39 @@ def annotate_and_publish(
         defaults: metadata every file starts from.
         chunk_size: files per task run; parallel: task runs at once.
         report_key: the key of the report artifact.
+        source_bucket: publish from this bucket instead of a local folder (as a deployment
+            triggered by objects landing under ``source_dir`` does).
 
     Returns:
         ``published``, ``unchanged`` (keys), ``invalid`` (file -> problems), ``failed``
         (key -> error). Raises ``TransferError`` after the report if any upload failed.
     """
-    root = Path(source_dir).expanduser()
-    manifest_path = Path(manifest).expanduser() if manifest else None
-    by_file = read_manifest(manifest_path) if manifest_path else {}
-    rels = source_files(root, manifest_path)
-    records = _annotate(root, rels, as_prefix(prefix), by_file, defaults, required, chunk_size,
-                        parallel)  # fmt: skip
-    valid = [r for r in records if not r["problems"]]
-    outcomes: dict[str, str] = {}
-    for part in _raise_first(bounded_map(
-        publish_chunk, _split(valid, chunk_size), parallel=parallel, argument="records",
-        bucket=bucket, source_dir=str(root),
-    )):  # fmt: skip
-        outcomes.update(part)
-    result = _result(records, outcomes)
-    _report(bucket_label(bucket), records, outcomes, result, report_key)
-    if result["failed"]:
-        raise TransferError(
-            f"annotate_and_publish: {len(result['failed'])} files failed to "
-            "publish; see the report artifact",
-            bucket=bucket_label(bucket),
-        )
-    return result
+    with contextlib.ExitStack() as stack:
+        root = Path(source_dir).expanduser()
+        if source_bucket is not None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="t4flows-")))
+            fetch(source_bucket, as_prefix(source_dir) or "/", str(root))
+        manifest_path = Path(manifest).expanduser() if manifest else None
+        by_file = read_manifest(manifest_path) if manifest_path else {}
+        rels = source_files(root, manifest_path)
+        records = _annotate(root, rels, as_prefix(prefix), by_file, defaults, required, chunk_size,
+                            parallel)  # fmt: skip
+        valid = [r for r in records if not r["problems"]]
+        outcomes: dict[str, str] = {}
+        for part in _raise_first(bounded_map(
+            publish_chunk, _split(valid, chunk_size), parallel=parallel, argument="records",
+            bucket=bucket, source_dir=str(root),
+        )):  # fmt: skip
+            outcomes.update(part)
+        result = _result(records, outcomes)
+        _report(bucket_label(bucket), records, outcomes, result, report_key)
+        if result["failed"]:
+            raise TransferError(
+                f"annotate_and_publish: {len(result['failed'])} files failed to "
+                "publish; see the report artifact",
+                bucket=bucket_label(bucket),
+            )
+        return result
 
 
 def _split(items: list[Any], size: int) -> list[list[Any]]:

@@ -6,6 +6,10 @@ inside, and returns JSON-friendly values. Transient failures are retried with ex
 backoff and jitter (``t4flows.policy``); a missing key, access denied or bad input fails at
 once with the core's named error.
 
+Prefect learns what each task touched (``t4flows.lineage``): writes and deletes emit
+``t4.object.written`` / ``t4.object.deleted`` events and record the objects as materialized
+assets, bulk tasks one ``t4.bulk.completed`` event; reads declare upstream assets.
+
 Example:
     >>> from prefect import flow
     >>> @flow
@@ -23,7 +27,8 @@ from typing import Any
 from prefect import task
 
 from t4.errors import TransferError, UnsafeOperationError
-from t4flows import report
+from t4.keys import as_prefix
+from t4flows import lineage, report
 from t4flows.blocks import BucketRef, bucket_label, open_bucket
 from t4flows.policy import CACHE_EXPIRATION, etag_cache_key, retry_options
 
@@ -72,6 +77,7 @@ def fetch(bucket: BucketRef, key: str, dest: str) -> dict[str, Any]:
     """
     with open_bucket(bucket) as b:
         summary = b.fetch(key, dest).as_dict()
+        lineage.read(b, summary["transferred"] + summary["skipped"], as_prefix(key))
     report.publish(summary)
     return summary
 
@@ -96,7 +102,9 @@ def deserialize(bucket: BucketRef, key: str) -> Any:
         (100, 4)
     """
     with open_bucket(bucket) as b:
-        return b.deserialize(key)
+        value = b.deserialize(key)
+        lineage.read(b, [key], key)
+    return value
 
 
 @task(name="get_meta", **_RETRY)
@@ -124,7 +132,9 @@ def set_meta(bucket: BucketRef, key: str, meta: dict[str, Any]) -> dict[str, Any
         'a.csv'
     """
     with open_bucket(bucket) as b:
-        return b.set_meta(key, meta).as_dict()
+        info = b.set_meta(key, meta)
+        lineage.written(b, info, meta)
+    return info.as_dict()
 
 
 @task(name="put_file", **_RETRY)
@@ -140,7 +150,9 @@ def put_file(
         >>> put_file("s3://lake", "raw/a.csv", "/data/a.csv", {"owner": "ada"})  # doctest: +SKIP
     """
     with open_bucket(bucket) as b:
-        return b.put_file(key, path, meta).as_dict()
+        info = b.put_file(key, path, meta)
+        lineage.written(b, info, meta)
+    return info.as_dict()
 
 
 @task(name="put_object", **_RETRY)
@@ -156,7 +168,9 @@ def put_object(
         >>> put_object("s3://lake", "conf.json", {"a": 1}, {"stage": "raw"})  # doctest: +SKIP
     """
     with open_bucket(bucket) as b:
-        return b.put(key, obj, meta).as_dict()
+        info = b.put(key, obj, meta)
+        lineage.written(b, info, meta)
+    return info.as_dict()
 
 
 def _count_files(directory: str) -> int:
@@ -185,6 +199,7 @@ def put_dir(
     try:
         with open_bucket(bucket, callback=tracker) as b:
             summary = b.put_dir(key, directory, meta, follow_links=follow_links).as_dict()
+            lineage.written_many(b, summary, as_prefix(key), user_meta=meta)
     except TransferError as err:
         report.publish(tracker.finish(err.failures))
         raise
@@ -205,6 +220,7 @@ def delete_object(bucket: BucketRef, key: str) -> dict[str, Any]:
     """
     with open_bucket(bucket) as b:
         b.delete(key, missing_ok=True)
+        lineage.deleted(b, key)
     return {"key": key, "deleted": True}
 
 
@@ -227,6 +243,7 @@ def delete_dir(bucket: BucketRef, prefix: str) -> dict[str, Any]:
                 key=prefix,
             )
         summary = b.delete_dir(prefix).as_dict()
+        lineage.written_many(b, summary, as_prefix(prefix), removed=True)
     report.publish(summary)
     return summary
 

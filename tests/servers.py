@@ -114,6 +114,14 @@ class Raw:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
+    def delete(self, key: str) -> None:
+        """Delete an object the way another tool would."""
+        if self.client is not None:
+            self.client.delete_object(Bucket=self.name, Key=key)
+            return
+        assert self.root is not None
+        (self.root / key).unlink()
+
     def helium(self, key: str) -> str | None:
         assert self.client is not None, "only S3 exposes raw metadata headers"
         return self.client.head_object(Bucket=self.name, Key=key)["Metadata"].get("helium")

@@ -1,0 +1,182 @@
+"""What Prefect learns about the data a task touched: events, and assets for lineage.
+
+Events: every write emits ``t4.object.written`` and every delete ``t4.object.deleted``, whose
+resource is the object's URI (``s3://bucket/key``, ``file:///folder/key``) with labels
+``t4.bucket`` and ``t4.key``, and whose payload holds its ``size``, ``etag`` and
+``user_meta``. A bulk task emits one ``t4.bulk.completed`` (resource: the prefix's URI) with
+its counts, and one event per object only when it wrote at most ``FEW`` of them, so a
+100,000-file upload is one event, not 100,000. Automations and deployment triggers match
+them (``match: {t4.key: "incoming/*"}``).
+
+Assets: inside a task run, what a task wrote becomes a materialized asset (the same URI as the
+event's resource, ``size``, ``etag`` and ``user_meta`` as its metadata), what it read an
+upstream asset, so Prefect's asset graph shows ``raw/x.csv -> clean/x.parquet`` when a flow
+reads one and writes the other. Past ``FEW`` objects, one asset names the prefix.
+
+Example:
+    >>> object_uri("s3://lake", "raw/a.csv")
+    's3://lake/raw/a.csv'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prefect.assets import Asset, AssetProperties
+from prefect.context import AssetContext
+from prefect.events import emit_event
+from prefect.types.names import validate_valid_asset_key
+
+import t4
+from t4.backends import ObjectInfo
+from t4.errors import T4Error
+
+__all__ = [
+    "FEW",
+    "deleted",
+    "object_uri",
+    "read",
+    "watched",
+    "written",
+    "written_many",
+]
+
+log = logging.getLogger(__name__)
+
+#: Up to this many objects, a bulk task reports each; past it, only its prefix.
+FEW = 10
+
+
+def object_uri(bucket_uri: str, key: str) -> str:
+    """The URI that names ``key`` of the bucket at ``bucket_uri`` in events and assets."""
+    return f"{bucket_uri.rstrip('/')}/{key}"
+
+
+def written(
+    b: t4.Bucket, info: ObjectInfo | Mapping[str, Any], user_meta: Mapping[str, Any] | None
+) -> None:
+    """One object was written: its event, and its materialized asset inside a task run."""
+    found = info.as_dict() if isinstance(info, ObjectInfo) else dict(info)
+    facts = {"size": found["size"], "etag": found["etag"], "user_meta": dict(user_meta or {})}
+    _event("t4.object.written", b.uri, found["key"], facts)
+    _materialized(b.uri, [found["key"]], facts)
+
+
+def deleted(b: t4.Bucket, key: str) -> None:
+    """One object was deleted: its event, and its asset marked deleted inside a task run."""
+    _event("t4.object.deleted", b.uri, key, {})
+    _materialized(b.uri, [key], {"deleted": True})
+
+
+def written_many(
+    b: t4.Bucket,
+    summary: Mapping[str, Any],
+    prefix: str,
+    *,
+    removed: bool = False,
+    user_meta: Mapping[str, Any] | None = None,
+) -> None:
+    """A bulk task wrote (or, ``removed``, deleted) ``summary["transferred"]`` under
+    ``prefix``: one ``t4.bulk.completed``; per-object events and assets up to ``FEW``, else
+    one asset for the prefix.
+
+    ``user_meta`` is what the task applied to every object; without it, each of the few
+    objects' metadata is read back (at most ``FEW`` listings and heads).
+    """
+    keys = list(summary["transferred"])
+    counts = {
+        "operation": summary["operation"],
+        "transferred": len(keys),
+        "skipped": len(summary["skipped"]),
+        "failed": len(summary["failed"]),
+        "bytes": summary["bytes"],
+    }
+    _event("t4.bulk.completed", b.uri, prefix, counts, label="t4.prefix")
+    if not keys:
+        return
+    if len(keys) > FEW:
+        _materialized(b.uri, [prefix], {**counts, "deleted": removed})
+        return
+    for key in keys:
+        if removed:
+            deleted(b, key)
+            continue
+        try:
+            info = next((i for i in b.ls(key) if i.key == key), None)
+            meta = user_meta if user_meta is not None else b.get_meta(key).get("user_meta")
+        except T4Error as err:  # the write is done; a lost report must not redo it
+            log.warning("no event for %s: %s", object_uri(b.uri, key), err)
+            continue
+        if info is not None:
+            written(b, info, meta)
+
+
+def read(b: t4.Bucket, keys: Iterable[str], prefix: str) -> None:
+    """Inside a task run, declare what the task read as upstream assets: each key, or past
+    ``FEW`` keys, the ``prefix`` they were read from."""
+    ctx = AssetContext.get()
+    keys = list(keys)
+    if ctx is None or not keys:
+        return
+    if len(keys) > FEW:
+        keys = [prefix]
+    for key in keys:
+        asset = _asset(b.uri, key)
+        if asset is not None:
+            ctx.direct_asset_dependencies.add(asset)
+    ctx.update_tracked_assets()
+
+
+def watched(bucket_uri: str, change: str, info: Mapping[str, Any]) -> None:
+    """An object that another tool wrote (``change``: ``new`` or ``changed``) or deleted
+    (``deleted``), as ``watch_prefix`` saw it: the same events as a write or delete here."""
+    name = "t4.object.deleted" if change == "deleted" else "t4.object.written"
+    facts = {"change": change, "size": info.get("size"), "etag": info.get("etag")}
+    _event(name, bucket_uri, str(info["key"]), facts)
+
+
+def _event(
+    name: str, bucket_uri: str, key: str, payload: dict[str, Any], *, label: str = "t4.key"
+) -> None:
+    resource = {
+        "prefect.resource.id": object_uri(bucket_uri, key),
+        "prefect.resource.name": key or bucket_uri,
+        "t4.bucket": bucket_uri,
+        label: key,
+    }
+    try:
+        emit_event(name, resource=resource, payload=payload)
+    except Exception as err:  # telling Prefect must never fail the write it reports on
+        log.warning("event %s for %s not sent: %s", name, resource["prefect.resource.id"], err)
+
+
+def _materialized(bucket_uri: str, keys: list[str], metadata: dict[str, Any]) -> None:
+    ctx = AssetContext.get()
+    if ctx is None:
+        return
+    for key in keys:
+        asset = _asset(bucket_uri, key)
+        if asset is None:
+            continue
+        ctx.downstream_assets.add(asset)
+        ctx.add_asset_metadata(asset.key, metadata)
+    ctx.update_tracked_assets()
+
+
+def _asset(bucket_uri: str, key: str) -> Asset | None:
+    """The asset for ``key``; a key Prefect cannot hold as an asset key (spaces, ``%``...)
+    is named by its closest folder that it can, else it has none."""
+    while True:
+        uri = object_uri(bucket_uri, key)
+        try:
+            validate_valid_asset_key(uri)
+        except ValueError:
+            if not key.rstrip("/"):
+                log.debug("no asset key for %s", uri)
+                return None
+            key = key.rstrip("/").rpartition("/")[0]
+            key = key + "/" if key else ""
+            continue
+        return Asset(key=uri, properties=AssetProperties(name=key or bucket_uri))

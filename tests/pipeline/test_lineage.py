@@ -1,0 +1,176 @@
+"""Events and assets, read back from the real Prefect API of the session's harness: what a
+write, a delete and a bulk task emit, what a flow that reads A and writes B shows as asset
+lineage, and the changes ``watch_prefix`` turns into events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventResourceFilter,
+)
+from prefect.events.schemas.events import ReceivedEvent
+from prefect.types._datetime import now
+from servers import Raw
+
+import t4
+from flows.watch_prefix import watch_prefix
+from t4flows import (
+    delete_dir,
+    delete_object,
+    deserialize,
+    put_dir,
+    put_file,
+    put_object,
+    set_meta,
+)
+from t4flows.lineage import FEW, object_uri
+
+
+def events_about(
+    uri: str, names: list[str], until: Callable[[list[ReceivedEvent]], bool], since: Any
+) -> list[ReceivedEvent]:
+    """The events named ``names`` whose resource is under ``uri``, once ``until`` holds (the
+    API stores events a moment after they are sent: poll, for at most two minutes)."""
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while True:
+            query = EventFilter(  # built each time: its "until" defaults to the moment it is made
+                occurred=EventOccurredFilter(since=since),
+                event=EventNameFilter(name=names),
+                resource=EventResourceFilter(id_prefix=[uri]),
+            )
+            found = list(client.read_events(filter=query, limit=50).events)
+            if until(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+
+def by_resource(events: list[ReceivedEvent], name: str) -> dict[str, ReceivedEvent]:
+    return {e.resource.id: e for e in events if e.event == name}
+
+
+def test_writes_and_deletes_emit_events(bucket_uri: str, raw: Raw, tmp_path: Path) -> None:
+    since = now("UTC")
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n")
+
+    @flow
+    def writes() -> str:
+        put_file(bucket_uri, "in/a.csv", str(tmp_path / "a.csv"), {"owner": "ada"})
+        put_object(bucket_uri, "in/b.json", {"b": 1})
+        set_meta(bucket_uri, "in/b.json", {"stage": "raw"})
+        delete_object(bucket_uri, "in/b.json")
+        return t4.Bucket(bucket_uri).uri
+
+    uri = writes()
+    names = ["t4.object.written", "t4.object.deleted"]
+    events = events_about(uri, names, lambda found: len(found) >= 4, since)
+    written = [e for e in events if e.event == "t4.object.written"]
+    a = by_resource(events, "t4.object.written")[object_uri(uri, "in/a.csv")]
+    assert a.payload["size"] == len(raw.read("in/a.csv"))
+    assert a.payload["user_meta"] == {"owner": "ada"} and a.payload["etag"]
+    assert a.resource["t4.key"] == "in/a.csv" and a.resource["t4.bucket"] == uri
+    assert any(r.role == "task-run" for r in a.related)  # Prefect ties it to the run
+    b_meta = [e.payload["user_meta"] for e in written if e.resource["t4.key"] == "in/b.json"]
+    assert sorted(map(str, b_meta)) == ["{'stage': 'raw'}", "{}"]
+    assert object_uri(uri, "in/b.json") in by_resource(events, "t4.object.deleted")
+
+
+def test_bulk_tasks_emit_one_event_past_the_limit(bucket_uri: str, tmp_path: Path) -> None:
+    since = now("UTC")
+    few, many = tmp_path / "few", tmp_path / "many"
+    for folder, count in ((few, 3), (many, FEW + 5)):
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"f{i:02}.txt").write_text(f"file {i}")
+
+    @flow
+    def bulk() -> str:
+        put_dir(bucket_uri, "few", str(few), {"batch": 1})
+        put_dir(bucket_uri, "many", str(many))
+        delete_dir(bucket_uri, "many/")
+        return t4.Bucket(bucket_uri).uri
+
+    uri = bulk()
+    names = ["t4.object.written", "t4.object.deleted", "t4.bulk.completed"]
+    events = events_about(
+        uri, names, lambda found: sum(e.event == "t4.bulk.completed" for e in found) >= 3, since
+    )
+    per_object = [e for e in events if e.event != "t4.bulk.completed"]
+    assert sorted(e.resource["t4.key"] for e in per_object) == ["few/f00.txt", "few/f01.txt",
+                                                                "few/f02.txt"]  # fmt: skip
+    assert all(e.payload["user_meta"] == {"batch": 1} for e in per_object)
+    bulk_events = sorted(
+        (e.resource["t4.prefix"], e.payload["operation"], e.payload["transferred"])
+        for e in events
+        if e.event == "t4.bulk.completed"
+    )
+    assert bulk_events == [
+        ("few/", "put_dir", 3),
+        ("many/", "delete_dir", FEW + 5),
+        ("many/", "put_dir", FEW + 5),
+    ]
+
+
+def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(bucket_uri: str, raw: Raw) -> None:
+    since = now("UTC")
+    raw.write("raw/x.csv", b"a,b\n1,2\n3,4\n")
+
+    @flow
+    def clean() -> str:
+        table = deserialize(bucket_uri, "raw/x.csv")
+        put_object(bucket_uri, "clean/x.parquet", table, {"rows": 2})
+        return t4.Bucket(bucket_uri).uri
+
+    uri = clean()
+    a, b = object_uri(uri, "raw/x.csv"), object_uri(uri, "clean/x.parquet")
+    names = ["prefect.asset.materialization.succeeded", "prefect.asset.referenced"]
+    events = events_about(uri, names, lambda found: len(found) >= 2, since)
+    made = by_resource(events, "prefect.asset.materialization.succeeded")
+    assert set(made) == {b}
+    upstream = [r.id for r in made[b].related if r.role == "asset"]
+    assert upstream == [a]
+    assert made[b].payload["user_meta"] == {"rows": 2}
+    assert made[b].payload["size"] == len(raw.read("clean/x.parquet"))
+    assert made[b].payload["etag"]
+    assert a in by_resource(events, "prefect.asset.referenced")
+
+
+def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw: Raw) -> None:
+    raw.write("incoming/keep.csv", b"1")
+    raw.write("incoming/change.csv", b"1")
+    raw.write("incoming/gone.csv", b"1")
+    raw.write("elsewhere/x.csv", b"1")
+    first = watch_prefix(bucket_uri, "incoming/")
+    assert first == {"first_run": True, "new": [], "changed": [], "deleted": []}
+
+    since = now("UTC")
+    raw.write("incoming/new.csv", b"2")
+    raw.write("incoming/change.csv", b"22")
+    raw.delete("incoming/gone.csv")
+    raw.write("elsewhere/y.csv", b"2")
+    second = watch_prefix(bucket_uri, "incoming/")
+    assert second == {
+        "first_run": False,
+        "new": ["incoming/new.csv"],
+        "changed": ["incoming/change.csv"],
+        "deleted": ["incoming/gone.csv"],
+    }
+    uri = t4.Bucket(bucket_uri).uri
+    names = ["t4.object.written", "t4.object.deleted"]
+    events = events_about(object_uri(uri, ""), names, lambda found: len(found) >= 3, since)
+    seen = sorted((e.event, e.resource["t4.key"], e.payload.get("change")) for e in events)
+    assert seen == [
+        ("t4.object.deleted", "incoming/gone.csv", "deleted"),
+        ("t4.object.written", "incoming/change.csv", "changed"),
+        ("t4.object.written", "incoming/new.csv", "new"),
+    ]
+    assert watch_prefix(bucket_uri, "incoming/")["new"] == []  # the listing was recorded
