@@ -17,6 +17,7 @@ import csv
 import hashlib
 import json
 import mimetypes
+import posixpath
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,7 @@ import t4
 from t4 import formats
 from t4.errors import T4Error, TransientError
 from t4.keys import posix_rel
+from t4flows import lineage
 from t4flows.blocks import BucketRef, open_bucket
 from t4flows.policy import retry_options
 
@@ -210,7 +212,27 @@ def publish_chunk(
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             list(pool.map(one, records))
+        lineage.written_many(b, _as_summary(records, outcomes), _shared_prefix(records))
     return outcomes
+
+
+def _as_summary(records: list[dict[str, Any]], outcomes: dict[str, str]) -> dict[str, Any]:
+    published = sorted(k for k, o in outcomes.items() if o == "published")
+    sizes = {r["key"]: r["meta"].get("size", 0) for r in records}
+    return {
+        "operation": "publish",
+        "transferred": published,
+        "skipped": sorted(k for k, o in outcomes.items() if o == "unchanged"),
+        "failed": {k: o for k, o in outcomes.items() if o.startswith("failed")},
+        "bytes": sum(sizes.get(k, 0) for k in published),
+    }
+
+
+def _shared_prefix(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return ""
+    shared = posixpath.commonpath([posixpath.dirname(r["key"]) for r in records])
+    return shared + "/" if shared else ""
 
 
 def _publish_one(

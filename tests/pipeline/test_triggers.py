@@ -51,14 +51,16 @@ land()
 """
 
 
-def poll(what: str, check: Callable[[], Any], proc: subprocess.Popen[bytes], seconds: float) -> Any:
+def poll(
+    what: str, check: Callable[[], Any], proc: subprocess.Popen[bytes] | None, seconds: float
+) -> Any:
     """``check()``'s first truthy value; fails after ``seconds`` or if ``proc`` died."""
     deadline = time.monotonic() + seconds
     while True:
         found = check()
         if found:
             return found
-        if proc.poll() is not None or time.monotonic() > deadline:
+        if (proc and proc.poll() is not None) or time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.5)
 
@@ -156,3 +158,12 @@ def test_an_object_landing_runs_the_triggered_deployment(prefect_server, tmp_pat
         log.close()
     assert run["parameters"]["source_dir"] == "incoming/"
     assert (lake / "published" / "a.csv").read_text() == "x,y\n1,2\n"
+
+    def published_event() -> Any:  # the publish task announces what it wrote, in turn
+        wanted = {"name": ["t4.object.written"]}, {"id": [f"{uri}/published/a.csv"]}
+        query = {"filter": {"event": wanted[0], "resource": wanted[1]}, "limit": 10}
+        page = api_json("POST", f"{api}/events/filter", query) or {"events": []}
+        return page["events"]
+
+    event = poll("the published object's event", published_event, None, 60)[0]
+    assert event["payload"]["user_meta"]["media_type"] == "text/csv"
