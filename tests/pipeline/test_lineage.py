@@ -27,6 +27,7 @@ from t4flows import (
     delete_dir,
     delete_object,
     deserialize,
+    fetch,
     put_dir,
     put_file,
     put_object,
@@ -100,11 +101,22 @@ def test_bulk_tasks_emit_one_event_past_the_limit(bucket_uri: str, tmp_path: Pat
         return t4.Bucket(bucket_uri).uri
 
     uri = bulk()
-    names = ["t4.object.written", "t4.object.deleted", "t4.bulk.completed"]
-    events = events_about(
-        uri, names, lambda found: sum(e.event == "t4.bulk.completed" for e in found) >= 3, since
+    names = ["t4.object.written", "t4.object.deleted", "t4.bulk.completed",
+             "prefect.asset.materialization.succeeded"]  # fmt: skip
+
+    def all_arrived(found: list[ReceivedEvent]) -> bool:
+        kinds = [e.event for e in found]
+        return kinds.count("t4.bulk.completed") >= 3 and kinds.count(names[-1]) >= 5
+
+    events = events_about(uri, names, all_arrived, since)
+    assets = sorted(
+        (e.resource.id.removeprefix(uri + "/"), e.payload.get("deleted"))
+        for e in events
+        if e.event == "prefect.asset.materialization.succeeded"
     )
-    per_object = [e for e in events if e.event != "t4.bulk.completed"]
+    assert assets == [("few/f00.txt", None), ("few/f01.txt", None), ("few/f02.txt", None),
+                      ("many/", False), ("many/", True)]  # fmt: skip
+    per_object = [e for e in events if e.event.startswith("t4.object.")]
     assert sorted(e.resource["t4.key"] for e in per_object) == ["few/f00.txt", "few/f01.txt",
                                                                 "few/f02.txt"]  # fmt: skip
     assert all(e.payload["user_meta"] == {"batch": 1} for e in per_object)
@@ -120,28 +132,36 @@ def test_bulk_tasks_emit_one_event_past_the_limit(bucket_uri: str, tmp_path: Pat
     ]
 
 
-def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(bucket_uri: str, raw: Raw) -> None:
+def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(
+    bucket_uri: str, raw: Raw, tmp_path: Path
+) -> None:
     since = now("UTC")
     raw.write("raw/x.csv", b"a,b\n1,2\n3,4\n")
+    raw.write("raw/y.txt", b"y")
 
     @flow
     def clean() -> str:
         table = deserialize(bucket_uri, "raw/x.csv")
-        put_object(bucket_uri, "clean/x.parquet", table, {"rows": 2})
-        return t4.Bucket(bucket_uri).uri
+        # kept alive: Prefect links a plain dict to the task that returned it by id(), so a
+        # new dict at a freed one's address would look like that task's result
+        wrote = put_object(bucket_uri, "clean/x.parquet", table, {"rows": 2})
+        got = fetch(bucket_uri, "raw/y.txt", str(tmp_path / "y.txt"), return_state=True)
+        put_object(bucket_uri, "clean/y.json", {"seen": True}, wait_for=[got])
+        return f"{t4.Bucket(bucket_uri).uri}" if wrote else ""
 
     uri = clean()
     a, b = object_uri(uri, "raw/x.csv"), object_uri(uri, "clean/x.parquet")
+    y, y_out = object_uri(uri, "raw/y.txt"), object_uri(uri, "clean/y.json")
     names = ["prefect.asset.materialization.succeeded", "prefect.asset.referenced"]
-    events = events_about(uri, names, lambda found: len(found) >= 2, since)
+    events = events_about(uri, names, lambda found: len(found) >= 4, since)
     made = by_resource(events, "prefect.asset.materialization.succeeded")
-    assert set(made) == {b}
-    upstream = [r.id for r in made[b].related if r.role == "asset"]
-    assert upstream == [a]
+    assert set(made) == {b, y_out}
+    assert [r.id for r in made[b].related if r.role == "asset"] == [a]
+    assert [r.id for r in made[y_out].related if r.role == "asset"] == [y]
     assert made[b].payload["user_meta"] == {"rows": 2}
     assert made[b].payload["size"] == len(raw.read("clean/x.parquet"))
     assert made[b].payload["etag"]
-    assert a in by_resource(events, "prefect.asset.referenced")
+    assert {a, y} <= set(by_resource(events, "prefect.asset.referenced"))
 
 
 def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw: Raw) -> None:
