@@ -29,6 +29,7 @@ from t4.errors import (
     TransferError,
     TransientError,
     UnsafeOperationError,
+    VersionsUnsupportedError,
 )
 from t4.transfer import TransferSummary
 
@@ -51,6 +52,7 @@ __all__ = [
     "TransferSummary",
     "TransientError",
     "UnsafeOperationError",
+    "VersionsUnsupportedError",
     "config",
 ]
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t4 import formats
 from t4 import meta as helium
 from t4.backends import Backend, LocalBackend, ObjectInfo, S3Settings, open_backend
+from t4.backends.base import ObjectVersion
 from t4.config import ConfigError
 from t4.errors import (
     KeyNotFoundError,
@@ -166,9 +168,10 @@ class Bucket:
         """
         return identical_files(self._backend, self._state, pairs)
 
-    def head(self, key: str) -> tuple[ObjectInfo, dict[str, Any]]:
-        """The object's size, ETag and modification time, and its helium metadata, in one
-        request and without reading its bytes.
+    def head(self, key: str, version_id: str | None = None) -> tuple[ObjectInfo, dict[str, Any]]:
+        """The object's size, ETag, modification time and version id, and its helium
+        metadata, in one request and without reading its bytes (``version_id``: that
+        version, in a versioned S3 bucket).
 
         Example:
             >>> info, meta = b.head("foo.csv")  # doctest: +SKIP
@@ -176,17 +179,22 @@ class Bucket:
             (1234, {'foo': 'bar'})
         """
         key = check_file_key(key, self.uri, hint="keys(prefix)")
-        info, raw = self._backend.head(key)
+        if version_id is None:
+            info, raw = self._backend.head(key)
+        else:
+            info, raw = self._backend.head_version(key, version_id)
         return info, helium.decode(raw, bucket=self.uri, key=key)
 
-    def get_meta(self, key: str) -> dict[str, Any]:
+    def get_meta(self, key: str, version_id: str | None = None) -> dict[str, Any]:
         """The object's helium metadata: ``{"user_meta": ..., "format": ..., "target": ...}``.
+
+        ``version_id`` reads that version of the object (versioned S3 buckets only).
 
         Example:
             >>> b.get_meta("foo.csv")["user_meta"]  # doctest: +SKIP
             {'foo': 'bar'}
         """
-        return self.head(key)[1]
+        return self.head(key, version_id)[1]
 
     def open(self, key: str, read_ahead: int = READ_AHEAD) -> io.BufferedReader:
         """The object as a read-only, seekable binary file that fetches only the byte ranges
@@ -201,35 +209,69 @@ class Bucket:
         info, _ = self._backend.head(key)
         return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
 
-    def deserialize(self, key: str) -> Any:
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        """The object's bytes as stored, whatever its format (``version_id``: that version).
+
+        Example:
+            >>> b.get_bytes("notes/readme.md")[:7]  # doctest: +SKIP
+            b'# Notes'
+        """
+        return self._get(check_file_key(key, self.uri, hint="fetch"), version_id)[0]
+
+    def deserialize(self, key: str, version_id: str | None = None) -> Any:
         """The object as a Python value: the format in its metadata wins, else the extension.
+
+        ``version_id`` reads that version of the object (versioned S3 buckets only).
 
         Example:
             >>> df = b.deserialize("tables/x.parquet")  # doctest: +SKIP
         """
         key = check_file_key(key, self.uri, hint="fetch")
-        data, raw = self._backend.get(key)
+        data, raw = self._get(key, version_id)
         fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
         with self._naming_bucket():
             return formats.deserialize(data, key, fmt if isinstance(fmt, dict) else None)
 
-    def __call__(self, key: str) -> Any:
+    def __call__(self, key: str, version_id: str | None = None) -> Any:
         """Sugar for ``deserialize``: ``b("x.json")``."""
-        return self.deserialize(key)
+        return self.deserialize(key, version_id)
 
-    def fetch(self, key: str, dest: str | Path) -> TransferSummary:
+    def _get(self, key: str, version_id: str | None) -> tuple[bytes, dict[str, str]]:
+        if version_id is None:
+            return self._backend.get(key)
+        return self._backend.get_version(key, version_id)
+
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        """Every version and delete marker under ``prefix``, lazily (versioned S3 buckets):
+        key, version_id, size, last_modified, is_latest, is_delete_marker. A local-folder
+        bucket keeps no versions and raises ``VersionsUnsupportedError``.
+
+        Example:
+            >>> [(v.key, v.version_id, v.is_latest) for v in b.versions("a.csv")]  # doctest: +SKIP
+            [('a.csv', '3HL4kqtJ', True), ('a.csv', 'bWxvY2sx', False)]
+        """
+        if prefix:
+            check_key(prefix, self.uri)
+        return self._backend.versions(prefix)
+
+    def fetch(self, key: str, dest: str | Path, version_id: str | None = None) -> TransferSummary:
         """Download a file, or every object under a directory key, to ``dest``.
 
         A key that names no object but is a prefix of some is fetched as a directory, with or
         without the trailing ``/``. A file fetched to an existing folder, or to a path ending
         in ``/``, lands as ``folder/basename``. Files already identical locally are skipped;
         each file appears whole or not at all; no key can write outside ``dest``.
+        ``version_id`` fetches that version of one file (versioned S3 buckets only).
 
         Example:
             >>> b.fetch("path/to/directory", "local/")  # doctest: +SKIP
         """
         key = check_key(key, self.uri)
         dest_path = Path(dest).expanduser()
+        if version_id is not None:
+            key = check_file_key(key, self.uri, hint="fetch without version_id")
+            info, _ = self._backend.head_version(key, version_id)
+            return self._fetch_file(info, dest_path, str(dest).endswith(("/", "\\")), version_id)
         if not key.endswith("/"):
             try:
                 info, _ = self._backend.head(key)
@@ -239,7 +281,9 @@ class Bucket:
                 return self._fetch_file(info, dest_path, str(dest).endswith(("/", "\\")))
         return self._fetch_dir(as_prefix(key), dest_path)
 
-    def _fetch_file(self, info: ObjectInfo, dest: Path, as_folder: bool) -> TransferSummary:
+    def _fetch_file(
+        self, info: ObjectInfo, dest: Path, as_folder: bool, version_id: str | None = None
+    ) -> TransferSummary:
         if as_folder or dest.is_dir():
             dest = dest / info.key.rsplit("/", 1)[-1]
         summary = TransferSummary("fetch", self.uri)
@@ -252,7 +296,7 @@ class Bucket:
             note_skipped(summary, [info.key], self.callback)
             return summary
         # Through the engine, as a directory's files go: the same progress bar and timing.
-        run_plan(summary, [fetch_step(self._backend, info, dest)], concurrency=1,
+        run_plan(summary, [fetch_step(self._backend, info, dest, version_id)], concurrency=1,
                  progress=self.progress, callback=self.callback)  # fmt: skip
         if summary.errors:  # one file: its own error, not a bulk one
             raise summary.errors[info.key]
@@ -346,7 +390,6 @@ class Bucket:
         files = local_files(
             source, prefix, bucket=self.uri, follow_links=follow_links, skip=own_root
         )
-        summary = TransferSummary("put_dir", self.uri)
 
         def meta_for(item: LocalFile) -> dict[str, Any]:
             carried = helium.read_xattr(item.path) or {}
@@ -357,17 +400,62 @@ class Bucket:
             for item in files:  # refuse bad metadata and keys before anything is written
                 helium.encode(meta_for(item), bucket=self.uri, key=item.key)
                 self._check_writable(item.key)
-            written = _Written()
-            self._backend.prepare_write()
-            steps, unchanged = upload_steps(
-                self._backend, prefix, files, meta_for, self._state, written
-            )
-            note_skipped(summary, unchanged, self.callback)
-            try:
-                self._run(summary, steps)
-            finally:
-                self._flush_index(written)
+            return self._upload("put_dir", prefix, files, meta_for)
+
+    def put_files(
+        self,
+        files: dict[str, str | Path],
+        meta: dict[str, dict[str, Any]] | None = None,
+    ) -> TransferSummary:
+        """Upload many local files, each to its own key, in parallel like ``put_dir``.
+
+        ``files`` maps key -> local path; ``meta`` maps key -> that object's user metadata
+        (default ``{}``). Unchanged files are skipped.
+
+        Example:
+            >>> b.put_files({"a/x.csv": "/disk/x.csv"}, {"a/x.csv": {"rows": 3}})  # doctest: +SKIP
+        """
+        with self._backend.bulk():
+            items = []
+            for key, path in files.items():
+                source = Path(path).expanduser()
+                key = check_file_key(key, self.uri)
+                self._check_writable(key)
+                if not source.is_file():
+                    raise LocalPathError(
+                        f"{source} is not a file; nothing was uploaded", bucket=self.uri, key=key
+                    )
+                helium.encode(self._wanted(meta, key), bucket=self.uri, key=key)
+                st = source.stat()
+                items.append(LocalFile(source, key, st.st_size, st.st_mtime_ns))
+            # one listing covers every key: the folder part of their common start
+            common = os.path.commonprefix([i.key for i in items])  # noqa: RUF071  # cut below
+            prefix = as_prefix(common.rpartition("/")[0])
+            return self._upload("put_files", prefix, items, lambda i: self._wanted(meta, i.key))
+
+    def _upload(
+        self,
+        operation: str,
+        prefix: str,
+        files: list[LocalFile],
+        meta_for: Callable[[LocalFile], dict[str, Any]],
+    ) -> TransferSummary:
+        """Upload ``files`` (all under ``prefix``, listed once) through the planned engine."""
+        summary = TransferSummary(operation, self.uri)
+        written = _Written()
+        self._backend.prepare_write()
+        steps, unchanged = upload_steps(
+            self._backend, prefix, files, meta_for, self._state, written
+        )
+        note_skipped(summary, unchanged, self.callback)
+        try:
+            self._run(summary, steps)
+        finally:
+            self._flush_index(written)
         return summary
+
+    def _wanted(self, meta: dict[str, dict[str, Any]] | None, key: str) -> dict[str, Any]:
+        return helium.helium((meta or {}).get(key), None, bucket=self.uri, key=key)
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
         """Replace the object's user metadata, keeping its format; no bytes are re-sent.

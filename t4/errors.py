@@ -16,7 +16,11 @@ a user would already catch::
      ├── AccessDeniedError        (PermissionError)     credentials refused, or not allowed
      ├── TransientError           (ConnectionError)     5xx, throttling, timeouts: worth retrying
      ├── CatalogError                                   the search catalog answered badly
-     └── TransferError                                  some files of a bulk transfer failed
+     ├── TransferError                                  some files of a bulk transfer failed
+     ├── VersionsUnsupportedError (ValueError)          a store without object versions
+     ├── PackageNotFoundError     (KeyError, FileNotFoundError)  no such package or version
+     ├── PackageConflictError                           ``latest`` moved since the browse
+     └── HashMismatchError        (ValueError)          bytes that do not match their hash
 
 Each error carries ``bucket`` and ``key`` (``None`` where they do not apply) so callers can
 act on them without parsing the message.
@@ -32,15 +36,19 @@ __all__ = [
     "DeserializationError",
     "DestinationError",
     "FormatError",
+    "HashMismatchError",
     "InvalidKeyError",
     "KeyNotFoundError",
     "LocalPathError",
     "MetadataError",
+    "PackageConflictError",
+    "PackageNotFoundError",
     "QuerySyntaxError",
     "T4Error",
     "TransferError",
     "TransientError",
     "UnsafeOperationError",
+    "VersionsUnsupportedError",
 ]
 
 
@@ -143,3 +151,19 @@ class TransferError(T4Error):
     ):
         super().__init__(message, **kw)
         self.failures = failures or {}
+
+
+class VersionsUnsupportedError(T4Error, ValueError):
+    """Object versions asked of a store that keeps none (a local folder)."""
+
+
+class PackageNotFoundError(T4Error, KeyError, FileNotFoundError):
+    """No package of that name, or no version with that top hash, in the registry."""
+
+
+class PackageConflictError(T4Error):
+    """The package's ``latest`` moved since it was browsed: pushing would hide that version."""
+
+
+class HashMismatchError(T4Error, ValueError):
+    """Bytes whose hash is not the one the package manifest records for them."""

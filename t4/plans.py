@@ -238,11 +238,14 @@ def _size_of(path: Path) -> int | None:
     return None if st is None else st.st_size
 
 
-def fetch_step(backend: Backend, obj: ObjectInfo, path: Path) -> Step:
-    """The step that downloads ``obj`` to ``path`` (see ``fetch_file``)."""
+def fetch_step(
+    backend: Backend, obj: ObjectInfo, path: Path, version_id: str | None = None
+) -> Step:
+    """The step that downloads ``obj`` (that version, if given) to ``path`` (see
+    ``fetch_file``)."""
 
     def run(progress: Callable[[int], None]) -> int:
-        fetch_file(backend, obj.key, path, progress, size=obj.size)
+        fetch_file(backend, obj.key, path, progress, size=obj.size, version_id=version_id)
         return obj.size
 
     return Step(obj.key, obj.size, run)
@@ -255,8 +258,10 @@ def fetch_file(
     progress: Callable[[int], None] | None = None,
     *,
     size: int | None = None,
+    version_id: str | None = None,
 ) -> dict[str, Any]:
-    """Download one object to ``path``, whole or not at all, with its helium xattr."""
+    """Download one object (that version, if given) to ``path``, whole or not at all, with
+    its helium xattr."""
     if path.is_dir():
         raise DestinationError(
             f"cannot write {key!r} from {backend.uri} to {path}: a folder is there",
@@ -265,7 +270,10 @@ def fetch_file(
         )
     try:
         with atomic_write_target(path) as tmp:
-            raw = backend.download(key, tmp, progress, size=size)
+            if version_id is None:
+                raw = backend.download(key, tmp, progress, size=size)
+            else:
+                raw = backend.download_version(key, version_id, tmp, progress)
             meta = helium.decode(raw, bucket=backend.uri, key=key)
             helium.write_xattr(tmp, meta)
     except (NotADirectoryError, FileExistsError, IsADirectoryError) as err:

@@ -349,3 +349,16 @@ def test_head_and_open_read_only_what_is_asked(bucket, raw):
     assert empty_info.size == 0 and bucket.open("empty.bin").read() == b""
     with pytest.raises(t4.KeyNotFoundError):
         bucket.open("missing.bin")
+
+
+def test_put_files_uploads_each_file_to_its_key_and_skips_unchanged(bucket, raw, tmp_path):
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    (tmp_path / "y.txt").write_text("why")
+    files = {"pkg/data/x.csv": tmp_path / "x.csv", "pkg/notes/y.txt": tmp_path / "y.txt"}
+    summary = bucket.put_files(files, {"pkg/data/x.csv": {"rows": 1}})
+    assert sorted(summary.transferred) == sorted(files)
+    assert raw.listing() == sorted(files)
+    assert raw.read("pkg/notes/y.txt") == b"why"
+    assert bucket.get_meta("pkg/data/x.csv")["user_meta"] == {"rows": 1}
+    again = bucket.put_files(files, {"pkg/data/x.csv": {"rows": 1}})
+    assert again.transferred == [] and sorted(again.skipped) == sorted(files)

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from t4.errors import VersionsUnsupportedError
+
 #: Called with the number of bytes moved since the last call.
 ByteCallback = Callable[[int], None]
 
@@ -41,6 +43,31 @@ class ObjectInfo:
             "etag": self.etag,
             "last_modified": self.last_modified.isoformat(),
             "version_id": self.version_id,
+        }
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of an object, or a delete marker, in a versioned bucket."""
+
+    key: str
+    version_id: str
+    size: int
+    last_modified: datetime
+    is_latest: bool
+    is_delete_marker: bool = False
+    etag: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values (the time as ISO 8601), for ``--json`` and task results."""
+        return {
+            "key": self.key,
+            "version_id": self.version_id,
+            "size": self.size,
+            "last_modified": self.last_modified.isoformat(),
+            "is_latest": self.is_latest,
+            "is_delete_marker": self.is_delete_marker,
+            "etag": self.etag,
         }
 
 
@@ -129,6 +156,34 @@ class Backend(abc.ABC):
 
     def prepare_write(self) -> None:  # noqa: B027  # optional hook: a bucket exists or not
         """Called before a write lists the bucket to plan: a folder bucket makes its folder."""
+
+    # -- object versions: only versioned stores override these --------------------------
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        """Every version and delete marker of the keys under ``prefix``, newest first per key."""
+        raise self.no_versions(prefix)
+
+    def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
+        """``head`` of one version of ``key``."""
+        raise self.no_versions(key)
+
+    def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
+        """``get`` of one version of ``key``."""
+        raise self.no_versions(key)
+
+    def download_version(
+        self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
+    ) -> dict[str, str]:
+        """``download`` of one version of ``key``."""
+        raise self.no_versions(key)
+
+    def no_versions(self, key: str) -> VersionsUnsupportedError:
+        """The error for asking a store without object versions about one."""
+        return VersionsUnsupportedError(
+            f"{self.uri} keeps no object versions (asked about {key!r}): read the current "
+            "object without version_id, or use a versioned S3 bucket",
+            bucket=self.uri,
+            key=key,
+        )
 
     def close(self) -> None:  # noqa: B027  # optional hook: most backends hold nothing to close
         """Release connections or handles, if the backend holds any."""

@@ -34,7 +34,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from t4.backends.base import Backend, ByteCallback, ObjectInfo
+from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion
 from t4.backends.s3_fast import FastPath, Unsupported, write_body
 from t4.backends.s3_large import LargeTransfers
 from t4.config import ConfigError
@@ -387,15 +387,19 @@ class S3Backend(Backend):
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         if len(data) <= MULTIPART_THRESHOLD:
-            stored = self._on_fast_path(
-                key, lambda fast: ObjectInfo(key, len(data), fast.put(key, data, metadata), _now())
-            )
+
+            def put(fast: FastPath) -> ObjectInfo:
+                etag, version = fast.put(key, data, metadata)
+                return ObjectInfo(key, len(data), etag, _now(), _version(version))
+
+            stored = self._on_fast_path(key, put)
             if stored is not None:
                 return stored
         resp = self._call(
             self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
         )
-        return ObjectInfo(key, len(data), resp.get("ETag", "").strip('"') or None, _now())
+        etag = resp.get("ETag", "").strip('"') or None
+        return ObjectInfo(key, len(data), etag, _now(), _version(resp.get("VersionId")))
 
     def upload(
         self,
@@ -473,6 +477,47 @@ class S3Backend(Backend):
             )
             raise self._translate(fake, first.get("Key"))
 
+    # -- object versions ----------------------------------------------------------------
+    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        paginator = self.client.get_paginator("list_object_versions")
+        pages = iter(paginator.paginate(Bucket=self.name, Prefix=prefix))
+        while (page := self._next_page(pages)) is not None:
+            found = [(v, False) for v in page.get("Versions", [])]
+            found += [(m, True) for m in page.get("DeleteMarkers", [])]
+            found.sort(key=lambda item: (item[0]["Key"], -item[0]["LastModified"].timestamp()))
+            for item, marker in found:
+                yield ObjectVersion(
+                    key=item["Key"],
+                    version_id=item["VersionId"],
+                    size=int(item.get("Size", 0)),
+                    last_modified=item["LastModified"],
+                    is_latest=bool(item.get("IsLatest")),
+                    is_delete_marker=marker,
+                    etag=item.get("ETag", "").strip('"') or None,
+                )
+
+    def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
+        resp = self._call(
+            self.client.head_object, key, Bucket=self.name, Key=key, VersionId=version_id
+        )
+        return self._info(key, resp), dict(resp.get("Metadata", {}))
+
+    def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
+        resp = self._call(
+            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
+        )
+        return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
+
+    def download_version(
+        self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
+    ) -> dict[str, str]:
+        resp = self._call(
+            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
+        )
+        chunks = resp["Body"].iter_chunks(1 << 20)
+        metadata = dict(resp.get("Metadata", {}))
+        return write_body(path, _read_all(self, key, chunks), metadata, callback)
+
     def close(self) -> None:
         self._large.close()
         self.client.close()
@@ -504,7 +549,7 @@ class S3Backend(Backend):
             size=int(resp.get("ContentLength", 0)),
             etag=resp.get("ETag", "").strip('"') or None,
             last_modified=resp.get("LastModified") or _now(),
-            version_id=resp.get("VersionId"),
+            version_id=_version(resp.get("VersionId")),
         )
 
 
@@ -515,6 +560,21 @@ def _reraise(err: Exception) -> Callable[[], Any]:
         raise err
 
     return again
+
+
+def _read_all(backend: S3Backend, key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A body's chunks, a connection broken mid-way raised as ``t4.errors``."""
+    while True:
+        try:
+            chunk = backend._call(lambda: next(chunks), key)
+        except StopIteration:
+            return
+        yield chunk
+
+
+def _version(version: str | None) -> str | None:
+    """S3 says ``null`` for an object written while the bucket was not versioned."""
+    return None if version in (None, "", "null") else version
 
 
 def _now() -> datetime:

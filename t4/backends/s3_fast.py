@@ -95,12 +95,12 @@ class FastPath:
         )
         return cls(bucket, uri, store)
 
-    def put(self, key: str, data: bytes, metadata: dict[str, str]) -> str | None:
-        """Store ``data`` with user metadata in one request; the new ETag."""
+    def put(self, key: str, data: bytes, metadata: dict[str, str]) -> tuple[str | None, str | None]:
+        """Store ``data`` with user metadata in one request; the new ETag and version id."""
         with self._errors(key):
             result = obstore.put(self.store, key, data, attributes=metadata, use_multipart=False)
         etag = result.get("e_tag")
-        return etag.strip('"') if etag else None
+        return (etag.strip('"') if etag else None), result.get("version")
 
     def get(self, key: str) -> tuple[Iterator[bytes] | bytes, int, dict[str, str]]:
         """The object's content (bytes if small, else an iterator of chunks), its size and its
