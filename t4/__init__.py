@@ -20,10 +20,13 @@ from t4.errors import (
     DeserializationError,
     DestinationError,
     FormatError,
+    HashMismatchError,
     InvalidKeyError,
     KeyNotFoundError,
     LocalPathError,
     MetadataError,
+    PackageConflictError,
+    PackageNotFoundError,
     QuerySyntaxError,
     T4Error,
     TransferError,
@@ -31,6 +34,7 @@ from t4.errors import (
     UnsafeOperationError,
     VersionsUnsupportedError,
 )
+from t4.packages import Package, PackageEntry, list_package_versions, list_packages
 from t4.transfer import TransferSummary
 
 __all__ = [
@@ -42,10 +46,15 @@ __all__ = [
     "DeserializationError",
     "DestinationError",
     "FormatError",
+    "HashMismatchError",
     "InvalidKeyError",
     "KeyNotFoundError",
     "LocalPathError",
     "MetadataError",
+    "Package",
+    "PackageConflictError",
+    "PackageEntry",
+    "PackageNotFoundError",
     "QuerySyntaxError",
     "T4Error",
     "TransferError",
@@ -54,6 +63,8 @@ __all__ = [
     "UnsafeOperationError",
     "VersionsUnsupportedError",
     "config",
+    "list_package_versions",
+    "list_packages",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

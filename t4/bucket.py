@@ -209,6 +209,18 @@ class Bucket:
         info, _ = self._backend.head(key)
         return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
 
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        """One object's size, ETag, time and version id (``version_id``: that version).
+
+        Example:
+            >>> b.head("foo.csv").size  # doctest: +SKIP
+            1234
+        """
+        key = check_file_key(key, self.uri, hint="keys(prefix)")
+        if version_id is None:
+            return self._backend.head(key)[0]
+        return self._backend.head_version(key, version_id)[0]
+
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         """The object's bytes as stored, whatever its format (``version_id``: that version).
 

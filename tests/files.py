@@ -6,7 +6,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_tree", "write_tree"]
+__all__ = ["PACKAGE_FILES", "read_tree", "write_tree"]
+
+#: A package's worth of awkward names: walk order (``data/a.csv`` < ``data-x.txt`` <
+#: ``data.txt``), characters S3 URLs must quote, non-ASCII, an empty file.
+PACKAGE_FILES = {
+    "README.md": b"# hello\n",
+    "data/a.csv": b"a,b\n1,2\n",
+    "data-x.txt": b"dash",
+    "data.txt": b"dot",
+    "Z.txt": b"upper",
+    "data/odd #1 ?&%+=.txt": b"odd",
+    "data/\u00fcn\u00ef c\u00f8d\u00e9 \u2713.txt": "unicode \u2713".encode(),
+    "nested/deep/empty.bin": b"",
+}
 
 
 def write_tree(root: Path, files: dict[str, str] | dict[str, bytes]) -> Path:

@@ -1,0 +1,304 @@
+"""Package operations against registries: build, push, browse, install, fetch, and the
+registry listings. Bytes move through ``t4.Bucket`` (its planned, parallel engine); hashes
+are computed here from the bytes, cached for local files by path, size and mtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from t4.bucket import Bucket
+from t4.errors import InvalidKeyError, PackageConflictError
+from t4.keys import safe_join
+from t4.packages import hashing
+from t4.packages.manifest import PhysicalKey, Record, load
+from t4.packages.registry import Registry, default_local_registry, validate_name
+from t4.packages.stores import Stores
+from t4.state import TransferState
+from t4.transfer import concurrency_from_env
+
+if TYPE_CHECKING:
+    from t4.packages.package import Package
+
+__all__ = [
+    "browse",
+    "build",
+    "fetch",
+    "install",
+    "list_package_versions",
+    "list_packages",
+    "push",
+]
+
+log = logging.getLogger("t4.packages")
+
+RegistryLike = str | Path | Bucket | None
+
+
+def fill_hashes(pkg: Package, stores: Stores) -> None:
+    """Give every entry without a hash its ``sha2-256-chunked`` hash, from its bytes."""
+    missing = [(lk, r) for lk, r in pkg._entries.items() if r.hash is None]
+    if not missing:
+        return
+    local = [(lk, r, PhysicalKey.from_url(r.physical_key)) for lk, r in missing]
+    files = [(r, pk) for _, r, pk in local if pk.bucket is None]
+    if files:
+        state = TransferState()
+        try:
+            values = state.file_etags(
+                [Path(pk.path) for _, pk in files],
+                hashing.CHUNKED,
+                lambda p: hashing.hash_file(p)["value"],
+            )
+        finally:
+            state.close()
+        for (record, _), value in zip(files, values, strict=True):
+            record.hash = {"type": hashing.CHUNKED, "value": value}
+    remote = [(r, pk) for _, r, pk in local if pk.bucket is not None]
+
+    def one(item: tuple[Record, PhysicalKey]) -> None:
+        record, pk = item
+        record.hash = stores.hash(pk, record.size)
+
+    _parallel(one, remote)
+
+
+def _parallel(fn: Any, items: Iterable[Any]) -> None:
+    items = list(items)
+    if len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency_from_env(None)) as pool:
+        for _ in pool.map(fn, items):
+            pass
+
+
+def _copy_of(pkg: Package, header: dict[str, Any]) -> Package:
+    from t4.packages.package import Package
+
+    out = Package()
+    out._meta = header
+    return out
+
+
+def browse(name: str, registry: RegistryLike = None, top_hash: str | None = None) -> Package:
+    """The package version ``top_hash`` (full, or a unique prefix of 6+ characters), or the
+    latest one, read from ``registry`` (default: the local registry)."""
+    from t4.packages.package import Package
+
+    with Registry(registry) as reg:
+        wanted = reg.resolve(top_hash) if top_hash else reg.require_latest(validate_name(name))
+        header, dir_meta, entries = load(reg.manifest(wanted), where=f"{reg.uri} {wanted}")
+        pkg = Package()
+        pkg._meta, pkg._dir_meta, pkg._entries = header, dir_meta, entries
+        pkg._origin = (reg.uri, name, wanted)
+        return pkg
+
+
+def build(
+    pkg: Package, name: str, registry: RegistryLike = None, message: str | None = None
+) -> str:
+    """Write the package, as it is (physical keys unchanged), to ``registry`` (default: the
+    local registry) under ``name``; returns its top hash."""
+    validate_name(name)
+    _check_message(message)
+    with Registry(registry) as reg, Stores(reg.bucket) as stores:
+        fill_hashes(pkg, stores)
+        pkg._meta["message"] = message
+        top = pkg.top_hash
+        reg.publish(name, top, pkg.manifest_bytes())
+    pkg._origin = (reg.uri, name, top)
+    return top
+
+
+def push(
+    pkg: Package,
+    name: str,
+    registry: RegistryLike = None,
+    dest: str | None = None,
+    message: str | None = None,
+    force: bool = False,
+    dedupe: bool = False,
+) -> Package:
+    """Copy the package's bytes into the registry and publish a new version of ``name``.
+
+    Order: data, then the manifest, then the timestamp pointer, then ``latest``. A version
+    whose top hash is already ``latest`` is not pushed again (``dedupe`` is always on).
+    """
+    validate_name(name)
+    _check_message(message)
+    with Registry(registry) as reg, Stores(reg.bucket) as stores:
+        header = {**pkg._meta, "message": message}
+        staged = _copy_of(pkg, header)
+        staged._entries = {lk: Record(r.physical_key, r.size, r.hash, r.meta)
+                           for lk, r in pkg._entries.items()}  # fmt: skip
+        fill_hashes(staged, stores)
+        for lk, record in staged._entries.items():
+            pkg._entries[lk].hash = record.hash
+        top = staged.top_hash
+        latest = reg.latest(name)
+        if latest == top:
+            log.info(
+                "package %s@%s is already latest in %s; nothing pushed", name, top[:7], reg.uri
+            )
+            return browse(name, reg.bucket, top)
+        _check_conflict(pkg, name, reg, latest, force)
+        prefix = _dest_prefix(reg, name, dest)
+        _upload(staged, reg.bucket, prefix, stores)
+        if not force:
+            _check_conflict(pkg, name, reg, reg.latest(name), force)
+        reg.publish(name, top, staged.manifest_bytes())
+        staged._origin = (reg.uri, name, top)
+        log.info("package %s@%s pushed to %s", name, reg.short_hash(top), reg.uri)
+        return staged
+
+
+def _check_message(message: object) -> None:
+    if message is not None and not isinstance(message, str):
+        raise InvalidKeyError(f"the message must be a string or None, got {message!r}")
+
+
+def _check_conflict(
+    pkg: Package, name: str, reg: Registry, latest: str | None, force: bool
+) -> None:
+    if force or latest is None:
+        return
+    origin = pkg._origin[2] if pkg._origin else None
+    if latest != origin:
+        raise PackageConflictError(
+            f"package {name} in {reg.uri} is at {latest[:7]} but this package was browsed "
+            f"from {origin[:7] if origin else 'nothing'}: pushing would hide that version. "
+            "Browse the latest, apply your change, and push again, or pass force=True",
+            bucket=reg.uri,
+            key=name,
+        )
+
+
+def _dest_prefix(reg: Registry, name: str, dest: str | None) -> str:
+    if dest is None:
+        return name + "/"
+    pk = PhysicalKey.from_url(dest) if "://" in dest and not dest.startswith("file://") else None
+    if pk is None or f"s3://{pk.bucket}" != reg.uri:
+        raise InvalidKeyError(f"dest {dest!r} must be a prefix in the registry {reg.uri}")
+    return pk.path.rstrip("/") + "/" if pk.path else ""
+
+
+def _upload(staged: Package, bucket: Bucket, prefix: str, stores: Stores) -> None:
+    """Copy every entry not already in the registry bucket to ``prefix + logical key`` and
+    point the entry there (at the version written, in a versioned bucket)."""
+    in_place = bucket.uri[5:] if bucket.uri.startswith("s3://") else None
+    local: dict[str, str | Path] = {}
+    remote: list[tuple[str, PhysicalKey]] = []
+    for lk, record in staged._entries.items():
+        pk = PhysicalKey.from_url(record.physical_key)
+        if in_place is not None and pk.bucket == in_place:
+            continue  # already in the registry's bucket: quilt3 leaves it where it is
+        (remote.append((prefix + lk, pk)) if pk.bucket else local.__setitem__(prefix + lk, pk.path))
+    if not local and not remote:
+        return
+    with _Staging(remote, stores) as fetched:
+        bucket.put_files({**local, **fetched})
+    versions = stores.latest_versions(bucket, prefix)
+    root = None if in_place else Path(bucket.uri.removeprefix("file://"))
+    for lk, record in staged._entries.items():
+        key = prefix + lk
+        if key not in local and key not in dict(remote):
+            continue
+        if root is not None:
+            record.physical_key = str(PhysicalKey.from_path(root / key))
+        else:
+            record.physical_key = str(PhysicalKey(in_place, key, versions.get(key)))
+
+
+class _Staging:
+    """Entries from other buckets, fetched to a scratch folder for the upload."""
+
+    def __init__(self, remote: list[tuple[str, PhysicalKey]], stores: Stores):
+        self.remote = remote
+        self.stores = stores
+        self._tmp: Any = None
+
+    def __enter__(self) -> dict[str, str | Path]:
+        import tempfile
+
+        if not self.remote:
+            return {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="t4-push-")
+        folder = Path(self._tmp.name)
+        paths: dict[str, str | Path] = {
+            key: folder / str(i) for i, (key, _) in enumerate(self.remote)
+        }
+        _parallel(lambda item: self.stores.copy(item[1], Path(paths[item[0]])), self.remote)
+        return paths
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Package:
+    """Copy every entry to ``dest/<logical key>``; returns the package pointing there."""
+    root = Path(dest).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    out = _copy_of(pkg, dict(pkg._meta))
+    targets = []
+    for lk, record in pkg._records():
+        path = safe_join(root, lk, bucket=str(root), key=lk)
+        targets.append((PhysicalKey.from_url(record.physical_key), path))
+        out._entries[lk] = Record(
+            str(PhysicalKey.from_path(path)), record.size, record.hash, record.meta
+        )
+    own = stores is None
+    stores = stores or Stores()
+    try:
+        _parallel(lambda item: stores.copy(*item), targets)
+    finally:
+        if own:
+            stores.close()
+    return out
+
+
+def install(
+    name: str,
+    registry: RegistryLike = None,
+    dest: str | Path | None = None,
+    top_hash: str | None = None,
+) -> Package:
+    """Browse the version, copy its files to ``dest`` (default: here), and record the same
+    manifest (same top hash) in the default local registry, as quilt3 does."""
+    pkg = browse(name, registry, top_hash)
+    with Registry(registry) as reg, Stores(reg.bucket) as stores:
+        fetch(pkg, dest if dest is not None else ".", stores)
+        manifest = reg.manifest(pkg._origin[2] if pkg._origin else pkg.top_hash)
+    local = Registry(default_local_registry())
+    with local:
+        if local.uri != reg.uri:
+            local.publish(name, pkg.top_hash, manifest)
+    return pkg
+
+
+def list_packages(registry: RegistryLike = None) -> list[str]:
+    """Every package name in ``registry`` (default: the local registry).
+
+    Example:
+        >>> t4.list_packages("s3://bucket")  # doctest: +SKIP
+        ['team/data']
+    """
+    with Registry(registry) as reg:
+        return list(reg.packages())
+
+
+def list_package_versions(name: str, registry: RegistryLike = None) -> list[tuple[str, str]]:
+    """``(pointer, top hash)`` for each version of ``name``: timestamps, then ``latest``.
+
+    Example:
+        >>> t4.list_package_versions("team/data", "s3://bucket")  # doctest: +SKIP
+        [('1796165611', '2eafad3...'), ('latest', '2eafad3...')]
+    """
+    with Registry(registry) as reg:
+        return reg.versions(name)

@@ -1,0 +1,440 @@
+"""``Package``: a named, versioned, immutable set of logical keys, shaped like quilt3's.
+
+A package is built in memory (``set``, ``set_dir``, ``set_meta``, ``delete``), then written
+to a registry (``build``, ``push``) or read from one (``browse``, ``install``). Entries are
+kept flat, by logical key, in slotted records: 100,000 entries cost little more than their
+manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from t4 import formats
+from t4.errors import HashMismatchError, InvalidKeyError, KeyNotFoundError, LocalPathError
+from t4.packages import hashing
+from t4.packages.manifest import (
+    PhysicalKey,
+    Record,
+    dump_lines,
+    top_hash,
+    validate_logical_key,
+    walk_order,
+)
+from t4.packages.stores import Stores
+
+__all__ = ["Package", "PackageEntry"]
+
+
+class PackageEntry:
+    """One file of a package: where its bytes are, their size and hash, and its metadata.
+
+    Example:
+        >>> entry = pkg["data/a.csv"]  # doctest: +SKIP
+        >>> entry.size, entry.meta, entry.get()  # doctest: +SKIP
+        (8, {'rows': 1}, 's3://bucket/team/data/data/a.csv')
+        >>> df = entry()  # deserialised through t4's format registry  # doctest: +SKIP
+    """
+
+    __slots__ = ("_record", "logical_key")
+
+    def __init__(self, logical_key: str, record: Record):
+        self.logical_key = logical_key
+        self._record = record
+
+    @property
+    def physical_key(self) -> PhysicalKey:
+        return PhysicalKey.from_url(self._record.physical_key)
+
+    @property
+    def size(self) -> int:
+        return self._record.size
+
+    @property
+    def hash(self) -> dict[str, str] | None:
+        return self._record.hash
+
+    @property
+    def meta(self) -> Any:
+        """The entry's user metadata (``{}`` when none)."""
+        return self._record.meta.get("user_meta", {})
+
+    def set_meta(self, meta: Any) -> PackageEntry:
+        """Replace the entry's user metadata."""
+        self._record.meta["user_meta"] = meta
+        return self
+
+    def get(self) -> str:
+        """The URL of the entry's bytes (``s3://...?versionId=...`` or ``file:///...``)."""
+        return self._record.physical_key
+
+    def get_bytes(self) -> bytes:
+        """The entry's bytes, checked against its hash."""
+        with Stores() as stores:
+            data = stores.read(self.physical_key)
+        if self.hash is not None:
+            hashing.check(
+                self.hash,
+                lambda kind: hashing.hash_bytes(data, kind),
+                what=f"package entry {self.logical_key!r} ({self.get()})",
+            )
+        return data
+
+    def deserialize(self) -> Any:
+        """The entry as a Python object: its recorded format wins, else the extension."""
+        fmt = self._record.meta.get("format")
+        return formats.deserialize(
+            self.get_bytes(), self.logical_key, fmt if isinstance(fmt, dict) else None
+        )
+
+    def __call__(self) -> Any:
+        return self.deserialize()
+
+    def fetch(self, dest: str | Path | None = None) -> PackageEntry:
+        """Copy the bytes to ``dest`` (default: the key's file name here); returns an entry
+        pointing at the copy."""
+        path = Path(dest if dest is not None else self.logical_key.rsplit("/", 1)[-1])
+        if path.is_dir() or str(dest).endswith("/"):
+            path = path / self.logical_key.rsplit("/", 1)[-1]
+        with Stores() as stores:
+            stores.copy(self.physical_key, path)
+        record = Record(str(PhysicalKey.from_path(path)), self.size, self.hash, self._record.meta)
+        return PackageEntry(self.logical_key, record)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PackageEntry) and self._record.same_content(other._record)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def __repr__(self) -> str:
+        return f"PackageEntry({self.get()!r})"
+
+
+class Package:
+    """A package of logical keys, each naming bytes somewhere, with metadata.
+
+    Example:
+        >>> p = t4.Package()  # doctest: +SKIP
+        >>> p.set_dir("data", "./data", meta={"source": "lab"})  # doctest: +SKIP
+        >>> p.set("README.md", "./README.md", meta={"kind": "doc"})  # doctest: +SKIP
+        >>> p.push("team/data", registry="s3://bucket", message="first")  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._meta: dict[str, Any] = {"version": "v0"}
+        self._entries: dict[str, Record] = {}
+        self._dir_meta: dict[str, Any] = {}
+        #: (registry URI, name, top hash) this package was browsed or pushed as.
+        self._origin: tuple[str, str, str] | None = None
+
+    # -- reading ------------------------------------------------------------------------
+    @property
+    def meta(self) -> Any:
+        """The package's user metadata (``{}`` when none)."""
+        return self._meta.get("user_meta", {})
+
+    @property
+    def message(self) -> str | None:
+        """The message of the push or build that made this version."""
+        return self._meta.get("message")
+
+    def __contains__(self, logical_key: str) -> bool:
+        key = logical_key.rstrip("/")
+        return key in self._entries or any(k.startswith(key + "/") for k in self._entries)
+
+    def __getitem__(self, logical_key: str) -> PackageEntry | Package:
+        """The entry at ``logical_key``, or the directory under it as a package."""
+        key = logical_key.strip("/")
+        if key in self._entries:
+            return PackageEntry(key, self._entries[key])
+        prefix = key + "/"
+        sub = Package()
+        for lk, record in self._entries.items():
+            if lk.startswith(prefix):
+                sub._entries[lk[len(prefix) :]] = record
+        if not sub._entries:
+            raise KeyNotFoundError(f"no entry or directory {logical_key!r} in the package")
+        if self._dir_meta.get(prefix):
+            sub._meta["user_meta"] = self._dir_meta[prefix]
+        return sub
+
+    def get(self, logical_key: str) -> str:
+        """The URL of the bytes at ``logical_key``: ``pkg[logical_key].get()``."""
+        entry = self[logical_key]
+        if not isinstance(entry, PackageEntry):
+            raise InvalidKeyError(f"{logical_key!r} is a directory of the package, not an entry")
+        return entry.get()
+
+    def keys(self) -> list[str]:
+        """The names at the top level of the package (files and directories)."""
+        seen: dict[str, None] = {}
+        for lk in sorted(self._entries, key=walk_order):
+            seen.setdefault(lk.split("/", 1)[0], None)
+        return list(seen)
+
+    def walk(self) -> Iterator[tuple[str, PackageEntry]]:
+        """Every ``(logical_key, entry)``, in quilt3's walk order."""
+        for lk in sorted(self._entries, key=walk_order):
+            yield lk, PackageEntry(lk, self._entries[lk])
+
+    def _records(self) -> Iterator[tuple[str, Record]]:
+        for lk in sorted(self._entries, key=walk_order):
+            yield lk, self._entries[lk]
+
+    def _walk_dir_meta(self) -> list[tuple[str, Any]]:
+        return [
+            (k, m)
+            for k, m in sorted(self._dir_meta.items(), key=lambda i: walk_order(i[0][:-1]))
+            if m
+        ]
+
+    @property
+    def top_hash(self) -> str:
+        """The package's top hash (every entry must have a hash: build or push first)."""
+        return top_hash(self._meta, self._records())
+
+    def manifest_bytes(self) -> bytes:
+        """The manifest exactly as quilt3 writes it."""
+        return b"".join(dump_lines(self._meta, self._walk_dir_meta(), self._records()))
+
+    def diff(self, other: Package) -> tuple[list[str], list[str], list[str]]:
+        """``(added, modified, deleted)`` logical keys going from this package to ``other``
+        (where bytes live does not count; size, hash and meta do).
+
+        Example:
+            >>> added, modified, deleted = old.diff(new)  # doctest: +SKIP
+        """
+        theirs = dict(other._entries)
+        modified, deleted = [], []
+        for lk, record in self._records():
+            other_record = theirs.pop(lk, None)
+            if other_record is None:
+                deleted.append(lk)
+            elif not record.same_content(other_record):
+                modified.append(lk)
+        return sorted(theirs), modified, deleted
+
+    # -- changing -----------------------------------------------------------------------
+    def set_meta(self, meta: Any) -> Package:
+        """Set the package's user metadata (part of the top hash, as in quilt3)."""
+        self._meta["user_meta"] = meta
+        return self
+
+    def set(self, logical_key: str, entry: Any = None, meta: Any = None) -> Package:
+        """Set ``logical_key`` to a local file, an ``s3://`` URL (pinned to its current
+        version), a ``PackageEntry``, or a Python object (serialised through t4's formats).
+        With no ``entry``, the logical key is taken as a local path."""
+        lk = validate_logical_key(logical_key)
+        if entry is None:
+            entry = lk
+        if isinstance(entry, PackageEntry):
+            record = Record(entry.get(), entry.size, entry.hash, dict(entry._record.meta))
+        elif isinstance(entry, str | os.PathLike):
+            record = self._record_for(str(entry))
+        else:
+            record = _serialized(lk, entry)
+        if meta is not None:
+            record.meta["user_meta"] = meta
+        self._check_no_clash(lk)
+        self._entries[lk] = record
+        return self
+
+    def _record_for(self, where: str) -> Record:
+        if where.startswith("s3://"):
+            pk = PhysicalKey.from_url(where)
+            with Stores() as stores:
+                size, version = stores.size_and_version(pk)
+            if pk.version_id is None and version:
+                pk = PhysicalKey(pk.bucket, pk.path, version)
+            return Record(str(pk), size, None, {})
+        path = Path(PhysicalKey.from_url(where).path if where.startswith("file://") else where)
+        if not path.expanduser().is_file():
+            raise LocalPathError(f"{where} is not a file; set_dir adds a folder")
+        pk = PhysicalKey.from_path(path.expanduser())
+        return Record(str(pk), os.stat(pk.path).st_size, None, {})
+
+    def _check_no_clash(self, lk: str) -> None:
+        parts = lk.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in self._entries:
+                raise InvalidKeyError(f"{lk!r}: {'/'.join(parts[:i])!r} is already a file")
+        if any(k.startswith(lk + "/") for k in self._entries):
+            raise InvalidKeyError(f"{lk!r} is a directory of the package; delete it first")
+
+    def set_dir(
+        self, logical_key: str, path: str | Path | None = None, meta: Any = None
+    ) -> Package:
+        """Add every file under a local folder or an ``s3://bucket/prefix/`` (each object's
+        current version pinned) under ``logical_key`` (``"/"`` for the root); ``meta`` is
+        that directory's metadata (the package's own for the root, as in quilt3)."""
+        lk = logical_key.strip("/")
+        if lk in ("", "."):
+            lk = ""
+            self._meta["user_meta"] = meta
+        else:
+            validate_logical_key(lk)
+            self._dir_meta[lk + "/"] = meta
+        prefix = lk + "/" if lk else ""
+        source = str(path if path is not None else lk)
+        for rel, record in _folder_records(source):
+            self._entries[validate_logical_key(prefix + rel)] = record
+        return self
+
+    def delete(self, logical_key: str) -> Package:
+        """Remove an entry, or a whole directory of entries."""
+        key = logical_key.strip("/")
+        if key in self._entries:
+            del self._entries[key]
+            return self
+        doomed = [k for k in self._entries if k.startswith(key + "/")]
+        if not doomed:
+            raise KeyNotFoundError(f"no entry or directory {logical_key!r} in the package")
+        for k in doomed:
+            del self._entries[k]
+        self._dir_meta = {k: m for k, m in self._dir_meta.items() if not k.startswith(key + "/")}
+        return self
+
+    # -- registries ---------------------------------------------------------------------
+    def build(self, name: str, registry: Any = None, message: str | None = None) -> str:
+        """Write this package as it is (its files stay where they are) to ``registry``
+        (default: the local registry, where quilt3 keeps it); returns the top hash.
+
+        Example:
+            >>> p.build("team/data", message="local snapshot")  # doctest: +SKIP
+            '2eafad3c...'
+        """
+        from t4.packages import ops
+
+        return ops.build(self, name, registry, message)
+
+    def push(
+        self,
+        name: str,
+        registry: Any = None,
+        dest: str | None = None,
+        message: str | None = None,
+        *,
+        force: bool = False,
+        dedupe: bool = False,
+    ) -> Package:
+        """Copy the files into ``registry`` (under ``dest``, default ``<registry>/<name>/``)
+        and publish a new version: data, then the manifest, then the timestamp pointer, then
+        ``latest``. If ``latest`` moved since this package was browsed, raises
+        ``PackageConflictError`` unless ``force``. A version whose top hash is already
+        ``latest`` is not pushed again. Returns the pushed package.
+
+        Example:
+            >>> p.push("team/data", registry="s3://bucket", message="v2")  # doctest: +SKIP
+        """
+        from t4.packages import ops
+
+        return ops.push(self, name, registry, dest, message, force, dedupe)
+
+    @classmethod
+    def browse(cls, name: str, registry: Any = None, top_hash: str | None = None) -> Package:
+        """The latest version of ``name`` in ``registry`` (default: the local registry), or
+        the version ``top_hash`` (the full hash or a unique prefix of 6+ characters).
+
+        Example:
+            >>> t4.Package.browse("team/data", "s3://b", top_hash="2eafad")  # doctest: +SKIP
+        """
+        from t4.packages import ops
+
+        return ops.browse(name, registry, top_hash)
+
+    @classmethod
+    def install(
+        cls,
+        name: str,
+        registry: Any = None,
+        dest: str | Path | None = None,
+        top_hash: str | None = None,
+    ) -> Package:
+        """Copy a version's files to ``dest`` and record it in the local registry.
+
+        Example:
+            >>> t4.Package.install("team/data", "s3://bucket", dest="./data")  # doctest: +SKIP
+        """
+        from t4.packages import ops
+
+        return ops.install(name, registry, dest, top_hash)
+
+    def fetch(self, dest: str | Path = ".") -> Package:
+        """Copy every entry to ``dest/<logical key>``; returns the package pointing there.
+
+        Example:
+            >>> local = pkg.fetch("./copy")  # doctest: +SKIP
+        """
+        from t4.packages import ops
+
+        return ops.fetch(self, dest)
+
+    def verify(self, src: str | Path, extra_files_ok: bool = False) -> bool:
+        """True if the folder ``src`` holds exactly the package's bytes (each file hashed),
+        and no other files unless ``extra_files_ok``.
+
+        Example:
+            >>> pkg.verify("./installed")  # doctest: +SKIP
+            True
+        """
+        root = Path(src)
+        for lk, record in self._records():
+            path = root / lk
+            if not path.is_file() or path.stat().st_size != record.size:
+                return False
+            try:
+                hashing.check(
+                    record.hash, lambda kind, p=path: hashing.hash_file(p, kind), what=str(path)
+                )
+            except HashMismatchError:
+                return False
+        if extra_files_ok:
+            return True
+        found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        return found <= set(self._entries)
+
+
+def _folder_records(source: str) -> Iterator[tuple[str, Record]]:
+    """(relative key, record) for every file under a local folder or an S3 prefix."""
+    if source.startswith("s3://"):
+        pk = PhysicalKey.from_url(source)
+        prefix = pk.path if not pk.path or pk.path.endswith("/") else pk.path + "/"
+        assert pk.bucket is not None
+        with Stores() as stores:
+            bucket = stores.bucket(pk.bucket)
+            versions = stores.latest_versions(bucket, prefix)
+            for info in bucket.ls(prefix):
+                if info.key.endswith("/"):
+                    continue
+                url = str(PhysicalKey(pk.bucket, info.key, versions.get(info.key)))
+                yield info.key[len(prefix) :], Record(url, info.size, None, {})
+        return
+    folder = Path(PhysicalKey.from_url(source).path if source.startswith("file://") else source)
+    folder = folder.expanduser()
+    if not folder.is_dir():
+        raise LocalPathError(f"the folder {folder} does not exist; nothing was added")
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_file():
+                pk = PhysicalKey.from_path(path)
+                rel = path.relative_to(folder).as_posix()
+                yield rel, Record(str(pk), os.stat(pk.path).st_size, None, {})
+
+
+def _serialized(logical_key: str, obj: Any) -> Record:
+    """Serialise ``obj`` to a scratch file (its format chosen as ``Bucket.put`` does)."""
+    data, fmt = formats.serialize(obj, logical_key)
+    folder = Path(platformdirs.user_data_dir("t4", "t4flows")) / "tempfiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = Path(logical_key).suffix
+    path = folder / f"{uuid.uuid4()}{suffix}"
+    path.write_bytes(data)
+    meta = {"format": fmt, "target": fmt["name"]}
+    return Record(str(PhysicalKey.from_path(path)), len(data), None, meta)
