@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from t4.cli import _commands as cmd
+from t4.cli._package import add_package_command
 from t4.config import KNOWN_SETTINGS
 
 LOCATIONS = """\
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(sub, argparse.SUPPRESS)
         add_args(sub)
         sub.set_defaults(run=run, cmd_parser=sub)
+    add_package_command(subs, _add_common, _json_object)
     parser.set_defaults(
         bucket=None, endpoint_url=None, profile=None, region=None, path_style=False,
         concurrency=None, json=False, quiet=False, debug=False, run=None,

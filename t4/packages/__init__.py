@@ -11,6 +11,7 @@ from __future__ import annotations
 from t4.packages.ops import list_package_versions, list_packages
 from t4.packages.package import Package, PackageEntry
 from t4.packages.registry import default_local_registry
+from t4.packages.snapshot import publish, snapshot
 
 __all__ = [
     "Package",
@@ -18,4 +19,6 @@ __all__ = [
     "default_local_registry",
     "list_package_versions",
     "list_packages",
+    "publish",
+    "snapshot",
 ]

@@ -64,10 +64,10 @@ def fill_hashes(pkg: Package, stores: Stores) -> None:
         record, pk = item
         record.hash = stores.hash(pk, record.size)
 
-    _parallel(one, remote)
+    parallel(one, remote)
 
 
-def _parallel(fn: Any, items: Iterable[Any]) -> None:
+def parallel(fn: Any, items: Iterable[Any]) -> None:
     items = list(items)
     if len(items) <= 1:
         for item in items:
@@ -111,7 +111,7 @@ def build(
         fill_hashes(pkg, stores)
         pkg._meta["message"] = message
         top = pkg.top_hash
-        reg.publish(name, top, pkg.manifest_bytes())
+        reg.publish(name, top, pkg.manifest_bytes(), pkg._meta)
     pkg._origin = (reg.uri, name, top)
     return top
 
@@ -152,7 +152,7 @@ def push(
         _upload(staged, reg.bucket, prefix, stores)
         if not force:
             _check_conflict(pkg, name, reg, reg.latest(name), force)
-        reg.publish(name, top, staged.manifest_bytes())
+        reg.publish(name, top, staged.manifest_bytes(), header)
         staged._origin = (reg.uri, name, top)
         log.info("package %s@%s pushed to %s", name, reg.short_hash(top), reg.uri)
         return staged
@@ -233,7 +233,7 @@ class _Staging:
         paths: dict[str, str | Path] = {
             key: folder / str(i) for i, (key, _) in enumerate(self.remote)
         }
-        _parallel(lambda item: self.stores.copy(item[1], Path(paths[item[0]])), self.remote)
+        parallel(lambda item: self.stores.copy(item[1], Path(paths[item[0]])), self.remote)
         return paths
 
     def __exit__(self, *exc: object) -> None:
@@ -256,7 +256,7 @@ def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Packa
     own = stores is None
     stores = stores or Stores()
     try:
-        _parallel(lambda item: stores.copy(*item), targets)
+        parallel(lambda item: stores.copy(*item), targets)
     finally:
         if own:
             stores.close()
@@ -278,7 +278,7 @@ def install(
     local = Registry(default_local_registry())
     with local:
         if local.uri != reg.uri:
-            local.publish(name, pkg.top_hash, manifest)
+            local.publish(name, pkg.top_hash, manifest, pkg._meta)
     return pkg
 
 

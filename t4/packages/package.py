@@ -282,7 +282,7 @@ class Package:
             self._dir_meta[lk + "/"] = meta
         prefix = lk + "/" if lk else ""
         source = str(path if path is not None else lk)
-        for rel, record in _folder_records(source):
+        for rel, record in folder_records(source):
             self._entries[validate_logical_key(prefix + rel)] = record
         return self
 
@@ -400,7 +400,7 @@ class Package:
         return found <= set(self._entries)
 
 
-def _folder_records(source: str) -> Iterator[tuple[str, Record]]:
+def folder_records(source: str) -> Iterator[tuple[str, Record]]:
     """(relative key, record) for every file under a local folder or an S3 prefix."""
     if source.startswith("s3://"):
         pk = PhysicalKey.from_url(source)

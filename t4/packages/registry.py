@@ -14,11 +14,19 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
+from t4 import meta as helium
 from t4.bucket import Bucket
-from t4.errors import InvalidKeyError, KeyNotFoundError, PackageNotFoundError, T4Error
+from t4.errors import (
+    InvalidKeyError,
+    KeyNotFoundError,
+    MetadataError,
+    PackageNotFoundError,
+    T4Error,
+)
 
 __all__ = ["Registry", "default_local_registry", "validate_name"]
 
@@ -157,16 +165,31 @@ class Registry:
         return top_hash
 
     # -- writing (in the order that keeps readers safe) -----------------------------------
-    def publish(self, name: str, top_hash: str, manifest: bytes) -> None:
+    def publish(self, name: str, top_hash: str, manifest: bytes, header: dict[str, Any]) -> None:
         """Write the manifest, then a timestamp pointer, then ``latest``: a reader following
         ``latest`` never finds a missing manifest, and a write that dies half-way leaves
-        ``latest`` as it was."""
+        ``latest`` as it was. The manifest carries the package's name, message, top hash and
+        user_meta as its helium metadata, so the bucket's search finds packages."""
         validate_name(name)
         if not _HASH.match(top_hash):
             raise T4Error(f"not a top hash: {top_hash!r}")
-        self.bucket.put(_MANIFESTS + top_hash, manifest)
+        self.bucket.put(_MANIFESTS + top_hash, manifest, meta=_document(name, top_hash, header))
         self.bucket.put(_pointer(name, str(int(time.time()))), top_hash.encode())
         self.bucket.put(_pointer(name, "latest"), top_hash.encode())
+
+
+def _document(name: str, top_hash: str, header: dict[str, Any]) -> dict[str, Any]:
+    """What search sees of a package version; its user_meta only if it fits S3's 2 KiB."""
+    doc: dict[str, Any] = {"package": name, "top_hash": top_hash}
+    message = header.get("message")
+    if isinstance(message, str):
+        doc["message"] = message[:512]
+    with_meta = {**doc, "user_meta": header.get("user_meta")}
+    try:
+        helium.encode(helium.helium(with_meta, None, bucket="", key=""), bucket="", key="")
+    except MetadataError:
+        return doc
+    return with_meta
 
 
 def _pointer(name: str, pointer: str) -> str:

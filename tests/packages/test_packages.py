@@ -279,3 +279,15 @@ def test_large_package_builds_browses_and_diffs(tmp_path):
     added, modified, deleted = pkg.diff(back)
     assert added == ["new.json"] and modified == [] and len(deleted) == 1000
     assert len(Path(registry / ".quilt/packages" / top).read_bytes().splitlines()) == 100_001
+
+
+def test_packages_are_searchable_in_the_registry(registry, source):
+    pkg = t4.Package().set_dir("/", source).set_meta({"owner": "ada", "topic": "thunder"})
+    pushed = pkg.push("team/data", registry=registry, message="quarterly figures")
+    with t4.Bucket(registry) as b:
+        hits = b.search("user_meta.package:'team/data'")
+        assert [h["key"] for h in hits] == [f".quilt/packages/{pushed.top_hash}"]
+        assert hits[0]["meta"]["top_hash"] == pushed.top_hash
+        assert hits[0]["meta"]["user_meta"] == {"owner": "ada", "topic": "thunder"}
+        assert [h["key"] for h in b.search("quarterly")] == [hits[0]["key"]]
+        assert [h["key"] for h in b.search("user_meta.user_meta.owner:'ada'")] == [hits[0]["key"]]
