@@ -45,9 +45,10 @@ def test_push_twice_pushes_once_and_reports_the_diff(tmp_path):
     assert listing["top_hash"] == third["top_hash"]
     assert [e["logical_key"] for e in listing["listing"]] == ["a.txt", "c.txt"]
     dest = tmp_path / "out"
-    installed = install_package("team/data", str(registry), str(dest), top_hash=first["short_hash"])
-    assert installed["top_hash"] == first["top_hash"]
-    assert (dest / "d/b.txt").read_text() == "b" and (dest / "a.txt").read_text() == "a"
+    installed = install_package("team/data", str(registry), str(dest))
+    assert installed["top_hash"] == third["top_hash"] and installed["entries"] == 2
+    assert (dest / "a.txt").read_text() == "changed" and (dest / "c.txt").read_text() == "new"
+    assert install_package("team/data", str(registry), str(dest)) == installed
 
 
 def test_build_package_keeps_files_in_place(tmp_path):
