@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from t4flows.blocks import BucketRef, T4BucketBlock, open_bucket
+from t4flows.packages import browse_package, build_package, install_package, push_package
 from t4flows.policy import is_transient, retry_on_transient, retry_options
 from t4flows.tasks import (
     delete_dir,
@@ -32,15 +33,19 @@ from t4flows.tasks import (
 __all__ = [
     "BucketRef",
     "T4BucketBlock",
+    "browse_package",
+    "build_package",
     "delete_dir",
     "delete_object",
     "deserialize",
     "fetch",
     "get_meta",
     "index_bucket",
+    "install_package",
     "is_transient",
     "list_keys",
     "open_bucket",
+    "push_package",
     "put_dir",
     "put_file",
     "put_object",

@@ -57,6 +57,7 @@ def _isolated_env(
     monkeypatch.setenv("T4_CONFIG_DIR", str(home / "t4-config"))
     monkeypatch.setenv("T4_CACHE_DIR", str(home / "t4-cache"))
     monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))  # the local package registry
 
 
 @pytest.fixture
