@@ -27,7 +27,15 @@ from t4.errors import (
     UnsafeOperationError,
 )
 from t4.keys import as_prefix, check_file_key, check_key
-from t4.plans import LocalFile, fetch_step, fetch_steps, identical_files, local_files, upload_steps
+from t4.plans import (
+    LocalFile,
+    fetch_file_steps,
+    fetch_step,
+    fetch_steps,
+    identical_files,
+    local_files,
+    upload_steps,
+)
 from t4.reader import READ_AHEAD, RangeReader
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
@@ -209,18 +217,6 @@ class Bucket:
         info, _ = self._backend.head(key)
         return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
-        """One object's size, ETag, time and version id (``version_id``: that version).
-
-        Example:
-            >>> b.head("foo.csv").size  # doctest: +SKIP
-            1234
-        """
-        key = check_file_key(key, self.uri, hint="keys(prefix)")
-        if version_id is None:
-            return self._backend.head(key)[0]
-        return self._backend.head_version(key, version_id)[0]
-
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         """The object's bytes as stored, whatever its format (``version_id``: that version).
 
@@ -328,6 +324,26 @@ class Bucket:
             summary = TransferSummary("fetch", self.uri)
             note_skipped(summary, unchanged, self.callback)
             self._run(summary, steps)
+        return summary
+
+    def fetch_files(
+        self, files: dict[str, str | Path], versions: dict[str, str] | None = None
+    ) -> TransferSummary:
+        """Download many objects, each to its own local path, in parallel, after one listing;
+        ``versions`` maps a key to the version to fetch (versioned S3 buckets). Files already
+        identical locally are skipped; each file appears whole or not at all.
+
+        Example:
+            >>> b.fetch_files({"a/x.csv": "copy/x.csv", "b/y.txt": "y.txt"})  # doctest: +SKIP
+        """
+        targets = {
+            check_file_key(key, self.uri, hint="fetch"): Path(path).expanduser()
+            for key, path in files.items()
+        }
+        summary = TransferSummary("fetch_files", self.uri)
+        steps, unchanged = fetch_file_steps(self._backend, targets, versions or {}, self._state)
+        note_skipped(summary, unchanged, self.callback)
+        self._run(summary, steps)
         return summary
 
     # -- writing ------------------------------------------------------------------------

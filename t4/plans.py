@@ -233,6 +233,46 @@ def fetch_steps(
     return steps, unchanged
 
 
+def fetch_file_steps(
+    backend: Backend,
+    targets: dict[str, Path],
+    versions: dict[str, str],
+    state: TransferState,
+) -> tuple[list[Step], list[str]]:
+    """Steps that download each key to its own path (the version in ``versions``, if any),
+    and the keys already identical there: one listing of the keys' common folder, then one
+    GET per file that differs."""
+    common = os.path.commonprefix(list(targets))  # noqa: RUF071  # cut to a folder below
+    prefix = common.rpartition("/")[0] + "/" if "/" in common else ""
+    listing = {o.key: o for o in backend.list(prefix) if o.key in targets}
+    clean_stale_parts(path.parent for path in targets.values())
+    current = [(listing[k], p) for k, p in targets.items() if k in listing and k not in versions]
+    identical = identical_files(
+        backend, state, [(obj, path) for obj, path in current if _size_of(path) == obj.size]
+    )
+    steps, unchanged = [], []
+    for key, path in targets.items():
+        if key in identical:
+            unchanged.append(key)
+            continue
+        obj = listing.get(key)
+        if obj is None and key not in versions:
+            raise backend.missing(key)
+        size = obj.size if obj is not None and key not in versions else None
+        steps.append(Step(key, size or 0, _file_step(backend, key, path, size, versions.get(key))))
+    return steps, unchanged
+
+
+def _file_step(
+    backend: Backend, key: str, path: Path, size: int | None, version_id: str | None
+) -> Callable[[Callable[[int], None]], int]:
+    def run(progress: Callable[[int], None]) -> int:
+        fetch_file(backend, key, path, progress, size=size, version_id=version_id)
+        return path.stat().st_size
+
+    return run
+
+
 def _size_of(path: Path) -> int | None:
     st = _regular_stat(path)
     return None if st is None else st.st_size

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from t4.errors import VersionsUnsupportedError
+from t4.errors import KeyNotFoundError, VersionsUnsupportedError
 
 #: Called with the number of bytes moved since the last call.
 ByteCallback = Callable[[int], None]
@@ -175,6 +175,14 @@ class Backend(abc.ABC):
     ) -> dict[str, str]:
         """``download`` of one version of ``key``."""
         raise self.no_versions(key)
+
+    def missing(self, key: str) -> KeyNotFoundError:
+        """The error for a key that names no object."""
+        return KeyNotFoundError(
+            f"no object {key!r} in {self.uri}; list what is there with keys()",
+            bucket=self.uri,
+            key=key,
+        )
 
     def no_versions(self, key: str) -> VersionsUnsupportedError:
         """The error for asking a store without object versions about one."""

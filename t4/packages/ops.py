@@ -256,7 +256,7 @@ def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Packa
     own = stores is None
     stores = stores or Stores()
     try:
-        parallel(lambda item: stores.copy(*item), targets)
+        stores.copy_many(targets)
     finally:
         if own:
             stores.close()

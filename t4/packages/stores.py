@@ -64,7 +64,7 @@ class Stores:
         """The size behind ``pk`` and, for an S3 object, its current version id if any."""
         if pk.bucket is None:
             return _local(pk).stat().st_size, None
-        info = self.bucket(pk.bucket).head(pk.path, pk.version_id)
+        info, _ = self.bucket(pk.bucket).head(pk.path, pk.version_id)
         return info.size, info.version_id
 
     def copy(self, pk: PhysicalKey, dest: Path) -> None:
@@ -74,6 +74,31 @@ class Stores:
                 shutil.copyfile(_local(pk), tmp)
             return
         self.bucket(pk.bucket).fetch(pk.path, dest, version_id=pk.version_id)
+
+    def copy_many(self, items: list[tuple[PhysicalKey, Path]]) -> None:
+        """``copy`` for many: S3 objects through each bucket's bulk fetch (one listing, one
+        GET per file that differs), local files in parallel."""
+        by_bucket: dict[str, list[tuple[PhysicalKey, Path]]] = {}
+        local = []
+        for pk, dest in items:
+            if pk.bucket is None:
+                local.append((pk, dest))
+            else:
+                by_bucket.setdefault(pk.bucket, []).append((pk, dest))
+        again = []  # a key at two logical keys: fetched once, the rest one by one after
+        for name, pairs in by_bucket.items():
+            files: dict[str, str | Path] = {}
+            versions: dict[str, str] = {}
+            for pk, dest in pairs:
+                if pk.path in files:
+                    again.append((pk, dest))
+                    continue
+                files[pk.path] = dest
+                if pk.version_id:
+                    versions[pk.path] = pk.version_id
+            self.bucket(name).fetch_files(files, versions)
+        for pk, dest in local + again:
+            self.copy(pk, dest)
 
     @contextmanager
     def local_copy(self, pk: PhysicalKey) -> Iterator[Path]:
