@@ -5,7 +5,8 @@ folders) and W2 (4 x 64 MiB), and times t4, boto3 in 16 threads and s5cmd upload
 downloading each, alternating the clients within each repetition; downloads are checked byte
 for byte. Then the no-change re-run of W1 with every request counted by a proxy, and t4's
 peak RSS during W2 (in a child process), and the mirror flow against the core's put_dir on
-W1 (``bench.mirror_bench``). Prints a table of medians and ratios (t4 time /
+W1 (``bench.mirror_bench``), and package push and install of W1 by t4 and quilt3 8.0.0
+(``bench.package_bench``). Prints a table of medians and ratios (t4 time /
 other time) and writes it to ``bench/RESULTS.md``.
 """
 
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import mirror_bench
+from bench import mirror_bench, package_bench
 from bench.seaweed import Seaweed, seaweed
 from bench.tools import (
     Boto3Client,
@@ -244,6 +245,7 @@ def report(results: dict[str, Any], extra: dict[str, Any], reps: int) -> str:
         "docs/performance.md).",
         "",
         *mirror_bench.report_lines(extra["mirror"], reps),
+        *package_bench.report_lines(extra["packages"], reps),
         "## Search (a separate benchmark)",
         "",
         "`.venv/bin/python -m bench.search_bench` (100,000 objects, 200 mixed queries), "
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
                 "rerun": rerun_counts(server, work, w1),
                 "rss_mb": t4_peak_rss(server, work, w2),
                 "mirror": mirror_bench.measure(server, work, BUCKET, w1, args.reps),
+                "packages": package_bench.measure(server, work, BUCKET, w1, args.reps),
             }
     finally:
         os.environ.clear()

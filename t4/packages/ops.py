@@ -78,7 +78,7 @@ def parallel(fn: Any, items: Iterable[Any]) -> None:
             pass
 
 
-def _copy_of(pkg: Package, header: dict[str, Any]) -> Package:
+def _with_header(header: dict[str, Any]) -> Package:
     from t4.packages.package import Package
 
     out = Package()
@@ -134,7 +134,7 @@ def push(
     _check_message(message)
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
         header = {**pkg._meta, "message": message}
-        staged = _copy_of(pkg, header)
+        staged = _with_header(header)
         staged._entries = {lk: Record(r.physical_key, r.size, r.hash, r.meta)
                            for lk, r in pkg._entries.items()}  # fmt: skip
         fill_hashes(staged, stores)
@@ -245,7 +245,7 @@ def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Packa
     """Copy every entry to ``dest/<logical key>``; returns the package pointing there."""
     root = Path(dest).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    out = _copy_of(pkg, dict(pkg._meta))
+    out = _with_header(dict(pkg._meta))
     targets = []
     for lk, record in pkg._records():
         path = safe_join(root, lk, bucket=str(root), key=lk)
