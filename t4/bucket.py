@@ -341,9 +341,10 @@ class Bucket:
             for key, path in files.items()
         }
         summary = TransferSummary("fetch_files", self.uri)
-        steps, unchanged = fetch_file_steps(self._backend, targets, versions or {}, self._state)
-        note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps)
+        with self._backend.bulk():
+            steps, unchanged = fetch_file_steps(self._backend, targets, versions or {}, self._state)
+            note_skipped(summary, unchanged, self.callback)
+            self._run(summary, steps)
         return summary
 
     # -- writing ------------------------------------------------------------------------
