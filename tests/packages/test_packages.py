@@ -262,7 +262,8 @@ def test_a_package_made_with_t4_0_1_4_sha256_hashes_reads(s3_bucket_uri, s3_env)
 
 
 def test_large_package_builds_browses_and_diffs(tmp_path):
-    """100,000 entries: the manifest is the only large thing held; timings are in bench/."""
+    """100,000 entries build, browse, push unchanged and diff; the manifest is the only large
+    thing held (timings belong in bench/)."""
     registry = tmp_path / "reg"
     pkg = t4.Package()
     url = (tmp_path / "x").as_uri()
@@ -274,6 +275,8 @@ def test_large_package_builds_browses_and_diffs(tmp_path):
     top = pkg.build("big/pkg", registry=registry, message="big")
     back = t4.Package.browse("big/pkg", registry)
     assert back.top_hash == top
+    assert back.push("big/pkg", registry=registry, message="big").top_hash == top  # unchanged
+    assert len(t4.list_package_versions("big/pkg", registry)) <= 2  # no new version written
     back.delete("d0")
     back.set("new.json", {"n": 1})
     added, modified, deleted = pkg.diff(back)
