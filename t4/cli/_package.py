@@ -15,6 +15,7 @@ from t4.cli import _render as render
 from t4.cli._commands import open_bucket
 from t4.packages import Package, default_local_registry, list_package_versions, list_packages
 from t4.packages import publish as publish_package
+from t4.packages.manifest import PhysicalKey
 
 __all__ = ["add_package_command"]
 
@@ -88,7 +89,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _registry(args: argparse.Namespace, given: str | None = None) -> Iterator[Bucket]:
     where = given or args.registry or str(default_local_registry())
     if not where.startswith("s3://"):
-        Path(where.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
+        local = PhysicalKey.from_url(where).path if where.startswith("file://") else where
+        Path(local).expanduser().mkdir(parents=True, exist_ok=True)
     with open_bucket(args, where) as bucket:
         yield bucket
 

@@ -204,7 +204,7 @@ def _upload(staged: Package, bucket: Bucket, prefix: str, stores: Stores) -> Non
     with _Staging(remote, stores) as fetched:
         bucket.put_files({**local, **fetched})
     versions = stores.latest_versions(bucket, prefix)
-    root = None if in_place else Path(bucket.uri.removeprefix("file://"))
+    root = None if in_place else Path(PhysicalKey.from_url(bucket.uri).path)
     for lk, record in staged._entries.items():
         key = prefix + lk
         if key not in local and key not in dict(remote):

@@ -27,6 +27,7 @@ from t4.errors import (
     PackageNotFoundError,
     T4Error,
 )
+from t4.packages.manifest import PhysicalKey
 
 __all__ = ["Registry", "default_local_registry", "validate_name"]
 
@@ -71,7 +72,8 @@ class Registry:
             where = default_local_registry()
         text = str(where).rstrip("/") if str(where) not in ("/", "") else str(where)
         if "://" not in text or text.startswith("file://"):
-            folder = Path(text.removeprefix("file://")).expanduser()
+            local = PhysicalKey.from_url(text).path if text.startswith("file://") else text
+            folder = Path(local).expanduser()
             folder.mkdir(parents=True, exist_ok=True)
             text = str(folder)
         self.bucket, self._owned = Bucket(text), True

@@ -294,3 +294,11 @@ def test_packages_are_searchable_in_the_registry(registry, source):
         assert hits[0]["meta"]["user_meta"] == {"owner": "ada", "topic": "thunder"}
         assert [h["key"] for h in b.search("quarterly")] == [hits[0]["key"]]
         assert [h["key"] for h in b.search("user_meta.user_meta.owner:'ada'")] == [hits[0]["key"]]
+
+
+def test_a_folder_registry_with_spaces_in_its_path(tmp_path, source):
+    registry = tmp_path / "my registry ü"
+    pushed = t4.Package().set_dir("/", source).push("team/data", registry=registry.as_uri())
+    assert (registry / "team/data/README.md").read_bytes() == FILES["README.md"]
+    assert pushed.get("README.md") == (registry / "team/data/README.md").as_uri()
+    assert t4.Package.browse("team/data", registry)["README.md"].get_bytes() == FILES["README.md"]
