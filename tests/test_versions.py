@@ -76,7 +76,7 @@ def test_versions_lists_versions_and_delete_markers(versioned):
 def test_a_missing_version_is_key_not_found(versioned):
     b, _, _ = versioned
     b.put("a.txt", "x")
-    with pytest.raises(t4.T4Error):
+    with pytest.raises(t4.KeyNotFoundError, match=r"a\.txt"):
         b.deserialize("a.txt", version_id="nosuchversion")
 
 

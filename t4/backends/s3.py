@@ -59,7 +59,7 @@ T = TypeVar("T")
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _MAX_PARTS = 10_000
 
-_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
 _NO_BUCKET = {"NoSuchBucket"}
 _DENIED = {
     "AccessDenied",
