@@ -164,6 +164,26 @@ def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(
     assert {a, y} <= set(by_resource(events, "prefect.asset.referenced"))
 
 
+def test_a_cached_read_keeps_its_upstream(bucket_uri: str, raw: Raw) -> None:
+    raw.write("raw/z.json", b'{"z": 1}')
+
+    @flow
+    def copy_z() -> tuple[str, str]:
+        read = deserialize(bucket_uri, "raw/z.json", return_state=True)
+        value = read.result()
+        put_object(bucket_uri, "out/z.json", value)
+        return t4.Bucket(bucket_uri).uri, str(read.name)
+
+    assert copy_z()[1] == "Completed"
+    since = now("UTC")
+    uri, second = copy_z()
+    assert second == "Cached"  # the task body did not run
+    name = "prefect.asset.materialization.succeeded"
+    made = by_resource(events_about(uri, [name], lambda found: len(found) >= 1, since), name)
+    out = made[object_uri(uri, "out/z.json")]
+    assert [r.id for r in out.related if r.role == "asset"] == [object_uri(uri, "raw/z.json")]
+
+
 def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw: Raw) -> None:
     raw.write("incoming/keep.csv", b"1")
     raw.write("incoming/change.csv", b"1")
