@@ -275,9 +275,10 @@ def test_delete_and_delete_dir(bucket, raw):
     bucket.delete("foo.csv")
     assert "foo.csv" not in raw.listing()
     summary = bucket.delete_dir("foo")
-    assert sorted(summary.transferred) == ["foo/a.txt", "foo/b/c.txt"]
+    assert sorted(summary.deleted) == ["foo/a.txt", "foo/b/c.txt"]
+    assert summary.transferred == []
     assert raw.listing() == ["foobar.txt"]
-    assert bucket.delete_dir("foo/").transferred == []  # already gone: fine
+    assert bucket.delete_dir("foo/").deleted == []  # already gone: fine
 
 
 def test_delete_dir_removes_markers_in_batches(s3_bucket_uri, s3_env):

@@ -121,14 +121,15 @@ def test_bulk_tasks_emit_one_event_past_the_limit(bucket_uri: str, tmp_path: Pat
                                                                 "few/f02.txt"]  # fmt: skip
     assert all(e.payload["user_meta"] == {"batch": 1} for e in per_object)
     bulk_events = sorted(
-        (e.resource["t4.prefix"], e.payload["operation"], e.payload["transferred"])
+        (e.resource["t4.prefix"], e.payload["operation"], e.payload["transferred"],
+         e.payload["deleted"])
         for e in events
         if e.event == "t4.bulk.completed"
-    )
+    )  # fmt: skip
     assert bulk_events == [
-        ("few/", "put_dir", 3),
-        ("many/", "delete_dir", FEW + 5),
-        ("many/", "put_dir", FEW + 5),
+        ("few/", "put_dir", 3, 0),
+        ("many/", "delete_dir", 0, FEW + 5),
+        ("many/", "put_dir", FEW + 5, 0),
     ]
 
 
