@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
 from t4.config import config
 from t4.errors import (
@@ -17,6 +18,7 @@ from t4.errors import (
     BucketNotFoundError,
     BucketURIError,
     CatalogError,
+    ConfigError,
     DeserializationError,
     DestinationError,
     FormatError,
@@ -43,6 +45,7 @@ __all__ = [
     "BucketNotFoundError",
     "BucketURIError",
     "CatalogError",
+    "ConfigError",
     "DeserializationError",
     "DestinationError",
     "FormatError",
@@ -51,6 +54,7 @@ __all__ = [
     "KeyNotFoundError",
     "LocalPathError",
     "MetadataError",
+    "ObjectInfo",
     "Package",
     "PackageConflictError",
     "PackageEntry",

@@ -4,57 +4,48 @@ helium metadata, a backend, the transfer engine and the search index."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
-import os
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from t4 import formats
 from t4 import meta as helium
-from t4.backends import Backend, LocalBackend, ObjectInfo, S3Settings, open_backend
+from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
-from t4.config import ConfigError
+from t4.bulk import BulkMethods, Written
 from t4.errors import (
+    ConfigError,
     KeyNotFoundError,
-    LocalPathError,
     T4Error,
-    TransferError,
-    TransientError,
     UnsafeOperationError,
 )
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans import (
-    LocalFile,
-    fetch_file_steps,
-    fetch_step,
+    Upload,
     fetch_steps,
     identical_files,
-    local_files,
     upload_steps,
 )
 from t4.reader import READ_AHEAD, RangeReader
+from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
     ProgressCallback,
     TransferSummary,
     concurrency_from_env,
     note_skipped,
-    run_plan,
 )
-
-if TYPE_CHECKING:
-    from t4.search import EmbeddedIndex
+from t4.walk import walk
 
 __all__ = ["Bucket"]
 
 log = logging.getLogger(__name__)
 
 
-class Bucket:
+class Bucket(BulkMethods):
     """An S3 bucket or a local folder, read and written the way T4 did.
 
     Args:
@@ -104,13 +95,18 @@ class Bucket:
         self.progress = progress
         self.callback = callback
         self._state = TransferState()
-        self._index: EmbeddedIndex | None = None
-        self._index_lock = threading.Lock()
+        self._search = IndexKeeper(self._backend)
 
     @property
     def uri(self) -> str:
         """The bucket's canonical URI: ``s3://name`` or ``file:///abs/folder``."""
         return self._backend.uri
+
+    @property
+    def index_path(self) -> Path:
+        """Where this bucket's embedded search index lives (one file per bucket and
+        endpoint), e.g. to serve it with ``t4.search.catalog.CatalogServer``."""
+        return self._search.path
 
     def __repr__(self) -> str:
         return f"Bucket({self.uri!r})"
@@ -130,9 +126,7 @@ class Bucket:
         """
         self._backend.close()
         self._state.close()
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        self._search.close()
 
     # -- reading ------------------------------------------------------------------------
     def keys(self, prefix: str = "") -> list[str]:
@@ -204,19 +198,6 @@ class Bucket:
         """
         return self.head(key, version_id)[1]
 
-    def open(self, key: str, read_ahead: int = READ_AHEAD) -> io.BufferedReader:
-        """The object as a read-only, seekable binary file that fetches only the byte ranges
-        read (at least ``read_ahead`` bytes a request), for reading the start of a large
-        object: ``pandas.read_csv(f, nrows=5)``, a Parquet footer.
-
-        Example:
-            >>> with b.open("big.csv") as f:  # doctest: +SKIP
-            ...     header = f.readline()
-        """
-        key = check_file_key(key, self.uri, hint="fetch")
-        info, _ = self._backend.head(key)
-        return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
-
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         """The object's bytes as stored, whatever its format (``version_id``: that version).
 
@@ -225,24 +206,6 @@ class Bucket:
             b'# Notes'
         """
         return self._get(check_file_key(key, self.uri, hint="fetch"), version_id)[0]
-
-    def deserialize(self, key: str, version_id: str | None = None) -> Any:
-        """The object as a Python value: the format in its metadata wins, else the extension.
-
-        ``version_id`` reads that version of the object (versioned S3 buckets only).
-
-        Example:
-            >>> df = b.deserialize("tables/x.parquet")  # doctest: +SKIP
-        """
-        key = check_file_key(key, self.uri, hint="fetch")
-        data, raw = self._get(key, version_id)
-        fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
-        with self._naming_bucket():
-            return formats.deserialize(data, key, fmt if isinstance(fmt, dict) else None)
-
-    def __call__(self, key: str, version_id: str | None = None) -> Any:
-        """Sugar for ``deserialize``: ``b("x.json")``."""
-        return self.deserialize(key, version_id)
 
     def _get(self, key: str, version_id: str | None) -> tuple[bytes, dict[str, str]]:
         if version_id is None:
@@ -262,13 +225,45 @@ class Bucket:
             check_key(prefix, self.uri)
         return self._backend.versions(prefix)
 
+    def open(self, key: str, read_ahead: int = READ_AHEAD) -> io.BufferedReader:
+        """The object as a read-only, seekable binary file that fetches only the byte ranges
+        read (at least ``read_ahead`` bytes a request), for reading the start of a large
+        object: ``pandas.read_csv(f, nrows=5)``, a Parquet footer.
+
+        Example:
+            >>> with b.open("big.csv") as f:  # doctest: +SKIP
+            ...     header = f.readline()
+        """
+        key = check_file_key(key, self.uri, hint="fetch")
+        info, _ = self._backend.head(key)
+        return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
+
+    def deserialize(self, key: str, version_id: str | None = None) -> Any:
+        """The object as a Python value: the format in its metadata wins, else the extension.
+
+        ``version_id`` reads that version of the object (versioned S3 buckets only).
+
+        Example:
+            >>> df = b.deserialize("tables/x.parquet")  # doctest: +SKIP
+        """
+        key = check_file_key(key, self.uri, hint="fetch")
+        data, raw = self._get(key, version_id)
+        fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
+        with self._naming_bucket():
+            return formats.deserialize(data, key, fmt if isinstance(fmt, dict) else None)
+
+    def __call__(self, key: str, version_id: str | None = None) -> Any:
+        """Sugar for ``deserialize``: ``b("x.json")``."""
+        return self.deserialize(key, version_id)
+
     def fetch(self, key: str, dest: str | Path, version_id: str | None = None) -> TransferSummary:
         """Download a file, or every object under a directory key, to ``dest``.
 
         A key that names no object but is a prefix of some is fetched as a directory, with or
         without the trailing ``/``. A file fetched to an existing folder, or to a path ending
         in ``/``, lands as ``folder/basename``. Files already identical locally are skipped;
-        each file appears whole or not at all; no key can write outside ``dest``.
+        each file appears whole or not at all; no key can write outside ``dest``. One file
+        costs one HEAD and one GET; a failure of that file raises its own error.
         ``version_id`` fetches that version of one file (versioned S3 buckets only).
 
         Example:
@@ -279,72 +274,34 @@ class Bucket:
         if version_id is not None:
             key = check_file_key(key, self.uri, hint="fetch without version_id")
             info, _ = self._backend.head_version(key, version_id)
-            return self._fetch_file(info, dest_path, str(dest).endswith(("/", "\\")), version_id)
+            if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
+                dest_path = dest_path / info.key.rsplit("/", 1)[-1]
+            return self._fetch_one(info, dest_path)
         if not key.endswith("/"):
             try:
                 info, _ = self._backend.head(key)
             except KeyNotFoundError:
                 pass
             else:
-                return self._fetch_file(info, dest_path, str(dest).endswith(("/", "\\")))
-        return self._fetch_dir(as_prefix(key), dest_path)
+                if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
+                    dest_path = dest_path / info.key.rsplit("/", 1)[-1]
+                return self._fetch_one(info, dest_path)
+        prefix = as_prefix(key)
+        listing = list(self._backend.list(prefix))
+        if not any(not o.key.endswith("/") for o in listing):
+            raise KeyNotFoundError(
+                f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
+                "list what is there with keys()",
+                bucket=self.uri,
+                key=prefix,
+            )
+        return self.fetch_keys(listing, dest_path, prefix=prefix)
 
-    def _fetch_file(
-        self, info: ObjectInfo, dest: Path, as_folder: bool, version_id: str | None = None
-    ) -> TransferSummary:
-        if as_folder or dest.is_dir():
-            dest = dest / info.key.rsplit("/", 1)[-1]
+    def _fetch_one(self, info: ObjectInfo, dest: Path) -> TransferSummary:
         summary = TransferSummary("fetch", self.uri)
-        same = (
-            dest.is_file()
-            and dest.stat().st_size == info.size
-            and bool(self.same_files([(info, dest)]))
-        )
-        if same:
-            note_skipped(summary, [info.key], self.callback)
-            return summary
-        # Through the engine, as a directory's files go: the same progress bar and timing.
-        run_plan(summary, [fetch_step(self._backend, info, dest, version_id)], concurrency=1,
-                 progress=self.progress, callback=self.callback)  # fmt: skip
-        if summary.errors:  # one file: its own error, not a bulk one
-            raise summary.errors[info.key]
-        return summary
-
-    def _fetch_dir(self, prefix: str, dest: Path) -> TransferSummary:
-        with self._backend.bulk():
-            steps, unchanged = fetch_steps(self._backend, prefix, dest, self._state)
-            if not steps and not unchanged:
-                raise KeyNotFoundError(
-                    f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
-                    "list what is there with keys()",
-                    bucket=self.uri,
-                    key=prefix,
-                )
-            dest.mkdir(parents=True, exist_ok=True)
-            summary = TransferSummary("fetch", self.uri)
-            note_skipped(summary, unchanged, self.callback)
-            self._run(summary, steps)
-        return summary
-
-    def fetch_files(
-        self, files: dict[str, str | Path], versions: dict[str, str] | None = None
-    ) -> TransferSummary:
-        """Download many objects, each to its own local path, in parallel, after one listing;
-        ``versions`` maps a key to the version to fetch (versioned S3 buckets). Files already
-        identical locally are skipped; each file appears whole or not at all.
-
-        Example:
-            >>> b.fetch_files({"a/x.csv": "copy/x.csv", "b/y.txt": "y.txt"})  # doctest: +SKIP
-        """
-        targets = {
-            check_file_key(key, self.uri, hint="fetch"): Path(path).expanduser()
-            for key, path in files.items()
-        }
-        summary = TransferSummary("fetch_files", self.uri)
-        with self._backend.bulk():
-            steps, unchanged = fetch_file_steps(self._backend, targets, versions or {}, self._state)
-            note_skipped(summary, unchanged, self.callback)
-            self._run(summary, steps)
+        steps, unchanged = fetch_steps(self._backend, [(info, dest)], self._state)
+        note_skipped(summary, unchanged, self.callback)
+        self._run(summary, steps, single=True)
         return summary
 
     # -- writing ------------------------------------------------------------------------
@@ -363,13 +320,16 @@ class Bucket:
         wanted = helium.helium(meta, fmt, bucket=self.uri, key=key)
         info = self._backend.put_bytes(key, data, helium.encode(wanted, bucket=self.uri, key=key))
         self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
-        self._index_put([(info, wanted, data)])
+        self._search.written([(info, wanted.get("user_meta") or {}, data)])
         return info
 
     def put_file(
         self, key: str, path: str | Path, meta: dict[str, Any] | None = None
     ) -> ObjectInfo:
         """Upload one local file. A key ending in ``/`` gets the file's name appended.
+
+        An unchanged file (same bytes and metadata) is not sent again. Costs one HEAD of the
+        key, then the upload; a failure raises the upload's own error.
 
         Example:
             >>> b.put_file("foo.csv", "/disk/foo.csv", meta={"foo": "bar"})  # doctest: +SKIP
@@ -378,23 +338,25 @@ class Bucket:
         if isinstance(key, str) and key.endswith("/"):
             key = key + source.name
         key = check_file_key(key, self.uri)
-        self._check_writable(key)
-        if not source.is_file():
-            what = "is a folder: use put_dir" if source.is_dir() else "does not exist"
-            raise LocalPathError(f"{source} {what}; nothing was uploaded", bucket=self.uri, key=key)
+        self._backend.check_writable(key)
+        item = Upload.of(source, key, bucket=self.uri)
         wanted = helium.helium(meta, None, bucket=self.uri, key=key)
-        summary = TransferSummary("put_file", self.uri)
-        item = LocalFile(source, key, source.stat().st_size)
-        written = _Written()
         self._backend.prepare_write()
+        found = self._backend.lookup(key)
+        remote = {key: found} if found is not None else {}
+        summary = TransferSummary("put_file", self.uri)
+        written = Written()
         steps, unchanged = upload_steps(
-            self._backend, key, [item], lambda _: wanted, self._state, written
+            self._backend, remote, [item], lambda _: wanted, self._state, written
         )
         note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps)
-        self._flush_index(written)
-        info, _ = self._backend.head(key)
-        return info
+        try:
+            self._run(summary, steps, single=True)
+        finally:
+            self._index_written(written)
+        if written.items:
+            return written.items[0][0]
+        return remote[key]
 
     def put_dir(
         self,
@@ -406,102 +368,51 @@ class Bucket:
     ) -> TransferSummary:
         """Upload every file under ``directory`` to keys under ``key``, in parallel.
 
-        ``meta`` is applied to every file, over any helium metadata the file carries in its
-        extended attribute. Unchanged files are skipped; links that lead outside
-        ``directory`` are not followed unless ``follow_links``.
+        Without ``meta``, each file's helium metadata (from its extended attribute, as
+        ``fetch`` leaves it) goes up as it is, ``format`` and ``target`` included, or ``{}``;
+        with ``meta``, ``meta``'s entries are laid over the file's ``user_meta``. Unchanged
+        files are skipped (also on a machine that never uploaded them: the bytes are compared
+        by ETag, the metadata by one HEAD, and nothing is sent). Links that lead outside
+        ``directory`` are not followed unless ``follow_links``; link loops never are. A
+        ``directory`` that does not exist is a ``LocalPathError``.
 
         Example:
             >>> b.put_dir("stuff", "/disk/folder/", meta={"origin": "unknown"})  # doctest: +SKIP
         """
         prefix = as_prefix(check_key(key, self.uri)) if key else ""
-        source = Path(directory).expanduser()
-        own_root = self._backend.root if isinstance(self._backend, LocalBackend) else None
-        files = local_files(
-            source, prefix, bucket=self.uri, follow_links=follow_links, skip=own_root
+        files = walk(
+            directory,
+            follow_links=follow_links,
+            skip=self._backend.local_root,
+            bucket=self.uri,
         )
-
-        def meta_for(item: LocalFile) -> dict[str, Any]:
-            carried = helium.read_xattr(item.path) or {}
-            user_meta = meta if meta is not None else carried.get("user_meta", {})
-            return helium.helium(user_meta, None, bucket=self.uri, key=item.key)
-
-        with self._backend.bulk():
-            for item in files:  # refuse bad metadata and keys before anything is written
-                helium.encode(meta_for(item), bucket=self.uri, key=item.key)
-                self._check_writable(item.key)
-            return self._upload("put_dir", prefix, files, meta_for)
-
-    def put_files(
-        self,
-        files: dict[str, str | Path],
-        meta: dict[str, dict[str, Any]] | None = None,
-    ) -> TransferSummary:
-        """Upload many local files, each to its own key, in parallel like ``put_dir``.
-
-        ``files`` maps key -> local path; ``meta`` maps key -> that object's user metadata
-        (default ``{}``). Unchanged files are skipped.
-
-        Example:
-            >>> b.put_files({"a/x.csv": "/disk/x.csv"}, {"a/x.csv": {"rows": 3}})  # doctest: +SKIP
-        """
-        with self._backend.bulk():
-            items = []
-            for key, path in files.items():
-                source = Path(path).expanduser()
-                key = check_file_key(key, self.uri)
-                self._check_writable(key)
-                if not source.is_file():
-                    raise LocalPathError(
-                        f"{source} is not a file; nothing was uploaded", bucket=self.uri, key=key
-                    )
-                helium.encode(self._wanted(meta, key), bucket=self.uri, key=key)
-                st = source.stat()
-                items.append(LocalFile(source, key, st.st_size, st.st_mtime_ns))
-            # one listing covers every key: the folder part of their common start
-            common = os.path.commonprefix([i.key for i in items])  # noqa: RUF071  # cut below
-            prefix = as_prefix(common.rpartition("/")[0])
-            return self._upload("put_files", prefix, items, lambda i: self._wanted(meta, i.key))
-
-    def _upload(
-        self,
-        operation: str,
-        prefix: str,
-        files: list[LocalFile],
-        meta_for: Callable[[LocalFile], dict[str, Any]],
-    ) -> TransferSummary:
-        """Upload ``files`` (all under ``prefix``, listed once) through the planned engine."""
-        summary = TransferSummary(operation, self.uri)
-        written = _Written()
+        pairs = [(f.path, prefix + f.rel) for f in files]
         self._backend.prepare_write()
-        steps, unchanged = upload_steps(
-            self._backend, prefix, files, meta_for, self._state, written
-        )
-        note_skipped(summary, unchanged, self.callback)
-        try:
-            self._run(summary, steps)
-        finally:
-            self._flush_index(written)
-        return summary
-
-    def _wanted(self, meta: dict[str, dict[str, Any]] | None, key: str) -> dict[str, Any]:
-        return helium.helium((meta or {}).get(key), None, bucket=self.uri, key=key)
+        listing = self._backend.list(prefix)
+        return self._put_many("put_dir", pairs, meta, listing, from_xattr=True)
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
         """Replace the object's user metadata, keeping its format; no bytes are re-sent.
+
+        Costs one HEAD, one copy in place, and (for text-like keys, to index them) one
+        ranged GET of the first bytes: never the whole object.
 
         Example:
             >>> b.set_meta("foo.csv", {"stage": "clean"}).key  # doctest: +SKIP
             'foo.csv'
         """
         key = check_file_key(key, self.uri)
-        current = self.get_meta(key)
+        current_info, raw = self._backend.head(key)
+        current = helium.decode(raw, bucket=self.uri, key=key)
         wanted = {
             **current,
             "user_meta": helium.helium(meta, None, bucket=self.uri, key=key)["user_meta"],
         }
         info = self._backend.set_metadata(key, helium.encode(wanted, bucket=self.uri, key=key))
+        info = dataclasses.replace(info, size=current_info.size)
         self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
-        self._index_put([(info, wanted, self._text_head(key))])
+        head = self._search.head_of_object(info)
+        self._search.written([(info, wanted["user_meta"], head)])
         return info
 
     # -- deleting -----------------------------------------------------------------------
@@ -514,17 +425,21 @@ class Bucket:
         key = check_file_key(key, self.uri, hint="delete_dir")
         if not missing_ok:
             self._backend.head(key)
-        self._backend.delete_many([key])
+        failed = self._backend.delete_many([key])
         self._state.forget(self.uri, [key])
-        self._index_remove([key])
+        self._search.removed([key])
+        if key in failed:
+            raise failed[key]
 
     def delete_dir(self, prefix: str, *, allow_root: bool = False) -> TransferSummary:
         """Delete every object under ``prefix`` (markers included), 1,000 keys a request.
 
         ``""`` or ``"/"`` would delete the whole bucket and is refused unless ``allow_root``.
+        The summary lists what was removed in ``deleted``.
 
         Example:
-            >>> b.delete_dir("foo/")  # doctest: +SKIP
+            >>> b.delete_dir("foo/").deleted  # doctest: +SKIP
+            ['foo/a.csv', 'foo/b.csv']
         """
         if not isinstance(prefix, str):
             check_key(prefix, self.uri)
@@ -536,16 +451,9 @@ class Bucket:
                 bucket=self.uri,
                 key="",
             )
-        summary = TransferSummary("delete_dir", self.uri)
         keys = [obj.key for obj in self._backend.list(prefix)]
-        self._backend.delete_many(keys)
-        summary.transferred.extend(keys)
-        self._state.forget(self.uri, keys)
-        self._index_remove(keys)
-        if self.callback:
-            for k in keys:
-                self.callback(k, "deleted", 0)
-        log.info("%s", summary.line())
+        summary = self.delete_many(keys)
+        summary.operation = "delete_dir"
         return summary
 
     # -- search -------------------------------------------------------------------------
@@ -562,150 +470,32 @@ class Bucket:
         """
         from t4 import search
 
-        return search.search(self.uri, self._crawled_index, query, limit)
+        return search.search(self.uri, self._search.crawled, query, limit)
 
     def index(self, reindex: bool = False) -> dict[str, int]:
-        """Bring the embedded search index up to date with the bucket (by ETag), or rebuild it.
+        """Bring the embedded search index up to date with the bucket, or rebuild it.
 
         Writes through t4 update the index as they happen; this catches up with objects
-        written by other tools. The first search of a bucket runs it once by itself.
+        written by other tools: new, deleted, and changed ones (by ETag and modification
+        time, so a metadata-only change is caught too). The first search of a bucket runs
+        it once by itself.
 
         Example:
             >>> b.index()  # doctest: +SKIP
             {'added': 3, 'updated': 0, 'removed': 0, 'unchanged': 120, 'vanished': 0}
         """
-        from t4 import search
-
-        index = self._open_index()
-        summary = search.crawl(index, self._backend, full=reindex)
-        _crawled_mark(index).touch()
-        return summary
-
-    def _crawled_index(self) -> EmbeddedIndex:
-        index = self._open_index()
-        if not _crawled_mark(index).exists():
-            self.index()
-        return index
+        return self._search.crawl(full=reindex)
 
     # -- internals ----------------------------------------------------------------------
-    def _check_writable(self, key: str) -> None:
-        """A folder bucket refuses keys that are not safe paths: say so before the transfer
-        starts, as an ``InvalidKeyError``, not as one failed file of it."""
-        if isinstance(self._backend, LocalBackend):
-            self._backend.path(key)
-
     @contextlib.contextmanager
     def _naming_bucket(self) -> Iterator[None]:
-        """Formats know keys, not buckets: add the bucket to their errors."""
+        """Formats know keys, not buckets: name the bucket in their errors."""
         try:
             yield
         except T4Error as err:
-            if err.bucket is None:
-                err.bucket = self.uri
-                err.message = f"{self.uri}: {err.message}"
-                err.args = (err.message,)
-            raise
-
-    def _run(self, summary: TransferSummary, steps: list[Any]) -> None:
-        try:
-            run_plan(
-                summary,
-                steps,
-                concurrency=self.concurrency,
-                progress=self.progress,
-                callback=self.callback,
-            )
-        finally:
-            self._state.flush()  # what the transfer threads queued, in one commit
-        if summary.failed:
-            first = next(iter(summary.failed.items()))
-            failures = {k: summary.errors.get(k) or T4Error(v) for k, v in summary.failed.items()}
-            # Advise a rerun only where one can help: when every failure may pass by itself.
-            transient = all(isinstance(err, TransientError) for err in failures.values())
-            then = ", so run it again to retry only what failed" if transient else ""
-            raise TransferError(
-                f"{summary.operation} in {self.uri}: {len(summary.failed)} of "
-                f"{len(summary.failed) + len(summary.transferred)} files failed "
-                f"(first: {first[0]!r}: {first[1]}); the rest completed{then}",
-                bucket=self.uri,
-                key=first[0],
-                failures=failures,
-            )
-
-    def _flush_index(self, written: _Written) -> None:
-        from t4.search import TEXT_BYTES, is_text_like
-
-        items = []
-        for info, wanted, path in written.items:
-            head = None
-            if is_text_like(info.key):
-                with path.open("rb") as src:
-                    head = src.read(TEXT_BYTES)
-            items.append((info, wanted, head))
-        self._index_put(items)
-
-    def _open_index(self) -> EmbeddedIndex:
-        with self._index_lock:
-            if self._index is None:
-                from t4.search import EmbeddedIndex, index_path_for
-
-                root = self._backend.root if isinstance(self._backend, LocalBackend) else None
-                self._index = EmbeddedIndex(index_path_for(self.uri, root))
-            return self._index
-
-    def _index_put(self, items: list[tuple[ObjectInfo, dict[str, Any], bytes | None]]) -> None:
-        if not items:
-            return
-        from t4.search import Document, text_of
-
-        docs = [
-            Document(
-                key=info.key,
-                size=info.size,
-                etag=info.etag,
-                last_modified=info.last_modified,
-                version_id=info.version_id,
-                user_meta=dict(wanted.get("user_meta") or {}),
-                text=text_of(info.key, head) if head is not None else None,
-            )
-            for info, wanted, head in items
-        ]
-        self._index_safely(lambda index: index.upsert(docs))
-
-    def _text_head(self, key: str) -> bytes | None:
-        from t4.search import TEXT_BYTES, is_text_like
-
-        return self._backend.get_bytes(key)[:TEXT_BYTES] if is_text_like(key) else None
-
-    def _index_remove(self, keys: list[str]) -> None:
-        if keys:
-            self._index_safely(lambda index: index.remove(keys))
-
-    def _index_safely(self, change: Any) -> None:
-        # The write itself succeeded; a stale index is repaired by the next index().
-        try:
-            change(self._open_index())
-        except (sqlite3.Error, OSError, T4Error) as err:
-            log.warning(
-                "search index of %s not updated (%s); run index() to catch up", self.uri, err
-            )
-
-
-class _Written:
-    """Collects what the upload threads wrote, for one batched index update afterwards."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[ObjectInfo, dict[str, Any], Path]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
-        with self._lock:
-            self.items.append((info, wanted, path))
-
-
-def _crawled_mark(index: EmbeddedIndex) -> Path:
-    """Beside the index: present once a crawl has caught up with objects others wrote."""
-    return index.path.with_name(index.path.name + ".crawled")
+            if err.bucket is not None:
+                raise
+            raise type(err)(f"{self.uri}: {err.message}", bucket=self.uri, key=err.key) from err
 
 
 _CREDENTIAL_NAMES = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")

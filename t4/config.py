@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from t4.errors import T4Error
+from t4.errors import ConfigError
 
-__all__ = ["KNOWN_SETTINGS", "ConfigError", "cache_dir", "check_setting", "config", "config_path"]
+__all__ = ["KNOWN_SETTINGS", "cache_dir", "check_setting", "config", "config_path"]
 
 #: Every setting t4 understands, with what it means.
 KNOWN_SETTINGS: dict[str, str] = {
@@ -24,10 +24,6 @@ KNOWN_SETTINGS: dict[str, str] = {
     "default_concurrency": "how many transfers run at once (an integer, default 16)",
 }
 _URL_SETTINGS = ("navigator_url", "elastic_search_url")
-
-
-class ConfigError(T4Error, ValueError):
-    """A setting t4 does not know, or a value it cannot use."""
 
 
 def config_path() -> Path:

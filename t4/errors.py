@@ -15,24 +15,37 @@ a user would already catch::
      ├── DestinationError         (ValueError)          a local destination that cannot be written
      ├── AccessDeniedError        (PermissionError)     credentials refused, or not allowed
      ├── TransientError           (ConnectionError)     5xx, throttling, timeouts: worth retrying
+     ├── ConfigError              (ValueError)          a setting t4 does not know or cannot use
      ├── CatalogError                                   the search catalog answered badly
-     ├── TransferError                                  some files of a bulk transfer failed
+     │    ├── CatalogUnreachableError (ConnectionError) no answer, or a 5xx
+     │    └── CatalogConfigError  (ValueError)          config.json missing, malformed, no bucket
+     ├── TransferError                                  some files of a bulk transfer failed;
+     │                                                  ``failures`` holds each file's own error
      ├── VersionsUnsupportedError (ValueError)          a store without object versions
      ├── PackageNotFoundError     (KeyError, FileNotFoundError)  no such package or version
      ├── PackageConflictError                           ``latest`` moved since the browse
      └── HashMismatchError        (ValueError)          bytes that do not match their hash
 
 Each error carries ``bucket`` and ``key`` (``None`` where they do not apply) so callers can
-act on them without parsing the message.
+act on them without parsing the message. ``s3_error`` is the one table from S3's error codes
+(and HTTP statuses) to this tree, shared by every S3 client t4 uses.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from t4.transfer import TransferSummary
 
 __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
     "BucketURIError",
+    "CatalogConfigError",
     "CatalogError",
+    "CatalogUnreachableError",
+    "ConfigError",
     "DeserializationError",
     "DestinationError",
     "FormatError",
@@ -49,6 +62,7 @@ __all__ = [
     "TransientError",
     "UnsafeOperationError",
     "VersionsUnsupportedError",
+    "s3_error",
 ]
 
 
@@ -135,22 +149,132 @@ class TransientError(T4Error, ConnectionError):
     """A failure that may pass: a 5xx, throttling, a timeout, a dropped connection."""
 
 
+class ConfigError(T4Error, ValueError):
+    """A setting t4 does not know, or a value it cannot use."""
+
+
 class CatalogError(T4Error):
     """The search catalog or Elasticsearch endpoint could not answer the query."""
 
 
+class CatalogUnreachableError(CatalogError, ConnectionError):
+    """The catalog or search endpoint did not answer, or answered with a server error."""
+
+
+class CatalogConfigError(CatalogError, ValueError):
+    """The catalog's config.json is missing or malformed, or does not list the bucket."""
+
+
 class TransferError(T4Error):
-    """Some files of a bulk transfer failed; ``failures`` maps each key to its error."""
+    """Some files of a bulk transfer failed, after the rest were done.
+
+    ``failures`` maps each failed key to the error that file raised (a ``TransientError``,
+    an ``AccessDeniedError``, an ``OSError``...), so a caller can tell a failure worth
+    retrying from one that is not; ``summary`` is the whole ``TransferSummary`` (what was
+    transferred, skipped and deleted before the error was raised), when there is one.
+    Both survive pickling (Prefect and Dask pickle exceptions between processes).
+
+    Example:
+        >>> try:  # doctest: +SKIP
+        ...     b.put_dir("raw", "data/")
+        ... except t4.TransferError as err:
+        ...     {key: type(e).__name__ for key, e in err.failures.items()}
+        {'raw/a.csv': 'TransientError'}
+    """
 
     def __init__(
         self,
         message: str,
         *,
         failures: dict[str, BaseException] | None = None,
+        summary: TransferSummary | None = None,
         **kw: str | None,
     ):
         super().__init__(message, **kw)
-        self.failures = failures or {}
+        self.failures: dict[str, BaseException] = dict(failures or {})
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_transfer,
+            (type(self), self.message, self.bucket, self.key, self.failures, self.summary),
+        )
+
+
+def _rebuild_transfer(
+    cls: type[TransferError],
+    message: str,
+    bucket: str | None,
+    key: str | None,
+    failures: dict[str, BaseException],
+    summary: TransferSummary | None,
+) -> TransferError:
+    return cls(message, bucket=bucket, key=key, failures=failures, summary=summary)
+
+
+#: S3 error codes -> the error class, and the advice a user can act on. HTTP statuses (as
+#: strings) stand in for the code where S3 sends none (a HEAD's answer has no body).
+_S3_CODES: dict[str, tuple[type[T4Error], str]] = {}
+for _codes, _cls, _advice in (
+    (("NoSuchBucket",), BucketNotFoundError, "check the bucket name and the endpoint"),
+    (
+        ("NoSuchKey", "NoSuchVersion", "NotFound", "404"),
+        KeyNotFoundError,
+        "list what is there with keys()",
+    ),
+    (
+        ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+         "ExpiredToken", "InvalidToken", "AllAccessDisabled", "PermissionDenied",
+         "Unauthenticated"),
+        AccessDeniedError,
+        "check the credentials and the bucket policy",
+    ),
+    (
+        ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+         "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable", "500", "502", "503",
+         "504"),
+        TransientError,
+        "this may pass: retry",
+    ),
+):  # fmt: skip
+    for _code in _codes:
+        _S3_CODES[_code] = (_cls, _advice)
+
+
+def s3_error(code: str, status: int, *, bucket: str, key: str | None, detail: str = "") -> T4Error:
+    """The ``t4.errors`` error for an S3 error ``code`` and HTTP ``status`` (the one table,
+    used by the boto3 and obstore paths alike). The caller raises it ``from`` the cause.
+
+    Example:
+        >>> type(s3_error("SlowDown", 503, bucket="s3://b", key="k")).__name__
+        'TransientError'
+        >>> type(s3_error("", 403, bucket="s3://b", key="k")).__name__
+        'AccessDeniedError'
+    """
+    what = f"{key!r} in {bucket}" if key else bucket
+    found = _S3_CODES.get(code) or _S3_CODES.get(str(status))
+    if found is None and status >= 500:
+        found = _S3_CODES["500"]
+    if found is None and status == 400 and code in ("", "400"):  # a HEAD's refusal: no reason
+        return AccessDeniedError(
+            f"{bucket} refused the request for {what} (HTTP 400 with no reason): usually "
+            "invalid or expired credentials or session token, or the wrong region; check them",
+            bucket=bucket,
+            key=key,
+        )
+    if found is None:
+        text = f"{what}: {code or status} {detail}".strip()
+        return T4Error(text, bucket=bucket, key=key)
+    cls, advice = found
+    if cls is BucketNotFoundError:
+        text = f"bucket {bucket} does not exist (or the endpoint is wrong): {advice}"
+    elif cls is KeyNotFoundError:
+        text = f"no object {what}; {advice}"
+    elif cls is AccessDeniedError:
+        text = f"access denied to {what} ({code or status}): {advice}"
+    else:
+        text = f"{bucket} failed for {what} with {code or status}, which may pass: retry"
+    return cls(text, bucket=bucket, key=key)
 
 
 class VersionsUnsupportedError(T4Error, ValueError):

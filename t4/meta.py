@@ -16,7 +16,7 @@ from typing import Any
 
 from t4.errors import MetadataError
 
-__all__ = ["HELIUM", "MAX_USER_METADATA_BYTES", "XATTR", "decode", "encode", "helium"]
+__all__ = ["HELIUM", "MAX_USER_METADATA_BYTES", "XATTR", "carried", "decode", "encode", "helium"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,33 @@ def helium(user_meta: Any, fmt: dict[str, Any] | None, *, bucket: str, key: str)
         out["format"] = fmt
         out["target"] = fmt["name"]
     return out
+
+
+def carried(
+    xattr: dict[str, Any] | None, user_meta: Any, *, bucket: str, key: str
+) -> dict[str, Any]:
+    """The helium dict ``put_dir`` uploads for a file carrying ``xattr`` (what ``fetch``
+    stored on it): without ``user_meta``, the xattr dict as it is (``format`` and ``target``
+    included), or ``{}``, as T4 did; with ``user_meta``, its entries laid over the xattr's.
+
+    Example:
+        >>> x = {"user_meta": {"a": 1, "b": 2}, "format": {"name": "json"}, "target": "json"}
+        >>> carried(x, None, bucket="b", key="k") == x
+        True
+        >>> carried(x, {"b": 3}, bucket="b", key="k")["user_meta"]
+        {'a': 1, 'b': 3}
+        >>> carried(None, None, bucket="b", key="k")
+        {}
+    """
+    base = dict(xattr or {})
+    if user_meta is None:
+        return base
+    own = base.get("user_meta")
+    layered = {
+        **(own if isinstance(own, dict) else {}),
+        **helium(user_meta, None, bucket=bucket, key=key)["user_meta"],
+    }
+    return {**base, "user_meta": layered}
 
 
 def encode(meta: dict[str, Any], *, bucket: str, key: str) -> dict[str, str]:

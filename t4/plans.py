@@ -1,5 +1,6 @@
-"""Plans for the directory operations: list once, compare, decide what moves; then hand the
-steps to ``t4.transfer.run_plan``. Written once for every backend.
+"""Plans for the bulk operations: list once, compare, decide what moves; then hand the
+steps to ``t4.transfer.run_plan``. Written once for every backend, for every caller
+(``put_dir``, ``put_files``, ``fetch``, ``fetch_keys``, ``copy_to``, the mirror).
 """
 
 from __future__ import annotations
@@ -7,20 +8,35 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
-from t4.backends.local import RESERVED
-from t4.errors import DestinationError, LocalPathError
-from t4.keys import check_key, posix_rel, safe_join
+from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, LocalPathError, T4Error
+from t4.keys import check_file_key, check_key, safe_join
 from t4.state import TransferState, meta_digest
-from t4.transfer import PART_MARK, Step, atomic_write_target, clean_stale_parts
+from t4.transfer import (
+    SKIPPED,
+    ProgressCallback,
+    Step,
+    TransferSummary,
+    atomic_write_target,
+    clean_stale_parts,
+)
 
-__all__ = ["LocalFile", "fetch_steps", "local_files", "upload_steps"]
+__all__ = [
+    "Upload",
+    "fetch_file",
+    "fetch_steps",
+    "fetch_targets",
+    "identical_files",
+    "upload_steps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +45,7 @@ Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
 
 
 @dataclass(frozen=True)
-class LocalFile:
+class Upload:
     """A local file to upload: where it is, its key, and its size and mtime when listed."""
 
     path: Path
@@ -37,49 +53,14 @@ class LocalFile:
     size: int
     mtime_ns: int = 0
 
-
-def local_files(
-    source: Path, prefix: str, *, bucket: str, follow_links: bool, skip: Path | None = None
-) -> list[LocalFile]:
-    """Every regular file under ``source`` with its key; links leading outside are skipped
-    (and logged) unless ``follow_links``. Never included: the folder ``skip`` (a local
-    bucket's own root, so a bucket is not uploaded into itself), t4's reserved ``.t4``
-    folders, and partial downloads."""
-    if not source.exists():
-        raise LocalPathError(
-            f"local folder {source} does not exist; nothing was uploaded", bucket=bucket
-        )
-    if not source.is_dir():
-        raise LocalPathError(
-            f"{source} is a file, not a folder: use put_file for one file", bucket=bucket
-        )
-    root = source.resolve()
-    found = []
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=follow_links):
-        here = Path(dirpath)
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if d != RESERVED
-            and (follow_links or _inside(here / d, root))
-            and (skip is None or (here / d).resolve() != skip)
-        ]
-        for name in filenames:
-            path = here / name
-            st = _regular_stat(path)
-            if st is None or PART_MARK in name:
-                continue
-            if not follow_links and not _inside(path, root):
-                log.warning(
-                    "not uploading %s: it links outside %s (follow_links=True to allow)",
-                    path,
-                    source,
-                )
-                continue
-            key = check_key(prefix + posix_rel(path, source), bucket)
-            found.append(LocalFile(path, key, st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda f: f.key)
-    return found
+    @classmethod
+    def of(cls, path: Path, key: str, *, bucket: str) -> Upload:
+        """The upload of the file at ``path``; a missing file or a folder is refused."""
+        st = _regular_stat(path)
+        if st is None:
+            what = "is a folder: use put_dir" if path.is_dir() else "does not exist"
+            raise LocalPathError(f"{path} {what}; nothing was uploaded", bucket=bucket, key=key)
+        return cls(path, key, st.st_size, st.st_mtime_ns)
 
 
 def _regular_stat(path: Path) -> os.stat_result | None:
@@ -91,26 +72,22 @@ def _regular_stat(path: Path) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) else None
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return not path.is_symlink() or path.resolve().is_relative_to(root)
-
-
 def upload_steps(
     backend: Backend,
-    prefix: str,
-    files: list[LocalFile],
-    meta_for: Callable[[LocalFile], dict[str, Any]],
+    listing: dict[str, ObjectInfo],
+    files: list[Upload],
+    meta_for: Callable[[Upload], dict[str, Any]],
     state: TransferState,
     on_written: Written,
 ) -> tuple[list[Step], list[str]]:
     """Steps for the files that differ from the bucket, and the keys that are unchanged.
 
-    Unchanged means: same size and ETag in the listing, and the metadata t4 last wrote there
-    is what would be written now. Only when t4 has no record of the object does it ask the
-    server for the metadata (one HEAD, no bytes); if only the metadata differs it is replaced
-    in place, without sending the bytes again.
+    ``listing`` holds what the bucket has at the files' keys (one listing, or one HEAD for a
+    single file). Unchanged means: same size and ETag there, and the metadata t4 last wrote
+    is what would be written now. Only when t4 has no record of the object (a fresh cache,
+    another machine) does a step ask the server for the metadata (one HEAD, no bytes): the
+    same metadata makes it skipped; other metadata is replaced in place, bytes not re-sent.
     """
-    listing = {o.key: o for o in backend.list(prefix)}
     same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
     identical = identical_files(backend, state, [(listing[f.key], f.path) for f in same_size])
     remembered = state.written(backend.uri, [f.key for f in same_size])
@@ -150,7 +127,7 @@ def identical_files(
     return same
 
 
-def _remember_hash(backend: Backend, state: TransferState, item: LocalFile, etag: str) -> None:
+def _remember_hash(backend: Backend, state: TransferState, item: Upload, etag: str) -> None:
     """Cache the ETag the server gave an uploaded file's bytes, if the file is still as it
     was listed (size, mtime) and old enough for its hash to be kept (see ``TransferState``).
     A fetched file is not cached here: it was just written, so it never is."""
@@ -163,7 +140,7 @@ def _remember_hash(backend: Backend, state: TransferState, item: LocalFile, etag
 
 def _put_step(
     backend: Backend,
-    item: LocalFile,
+    item: Upload,
     wanted: dict[str, Any],
     state: TransferState,
     on_written: Written,
@@ -183,31 +160,30 @@ def _put_step(
 
 def _meta_step(
     backend: Backend,
-    item: LocalFile,
+    item: Upload,
     wanted: dict[str, Any],
     state: TransferState,
     on_written: Written,
 ) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
         info, raw = backend.head(item.key)
-        if helium.decode(raw, bucket=backend.uri, key=item.key) != wanted:
+        same = helium.decode(raw, bucket=backend.uri, key=item.key) == wanted
+        if not same:
             encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
-            info = backend.set_metadata(item.key, encoded)
+            info = replace(backend.set_metadata(item.key, encoded), size=info.size)
             on_written(item.key, info, wanted, item.path)
         state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
-        return 0
+        return SKIPPED if same else 0
 
     return run
 
 
-def fetch_steps(
-    backend: Backend,
-    prefix: str,
-    dest: Path,
-    state: TransferState,
-) -> tuple[list[Step], list[str]]:
-    """Steps that download every object under ``prefix`` into ``dest``, and the keys already
-    identical there. Every key is checked before anything is written."""
+def fetch_targets(
+    backend: Backend, objects: Iterable[ObjectInfo], prefix: str, dest: Path
+) -> list[tuple[ObjectInfo, Path]]:
+    """Where each object lands under ``dest``: its key less ``prefix``. Every key is checked
+    (no ``..``, no absolute path, no way out through a link) before anything is written;
+    directory markers are left out (the folder itself will exist)."""
     if dest.exists() and not dest.is_dir():
         raise DestinationError(
             f"cannot fetch {prefix!r} from {backend.uri} into {dest}: it is a file; "
@@ -216,11 +192,35 @@ def fetch_steps(
             key=prefix,
         )
     targets: list[tuple[ObjectInfo, Path]] = []
-    for obj in backend.list(prefix):
-        if obj.key.endswith("/"):
-            continue  # a directory marker: the folder itself will exist
-        rel = obj.key[len(prefix) :]
+    for obj, rel in _under(backend, objects, prefix):
         targets.append((obj, safe_join(dest, rel, bucket=backend.uri, key=obj.key)))
+    return targets
+
+
+def _under(
+    backend: Backend, objects: Iterable[ObjectInfo], prefix: str
+) -> list[tuple[ObjectInfo, str]]:
+    """Each object (directory markers left out) with its key relative to ``prefix``; a key
+    not under ``prefix`` is refused before anything moves."""
+    found = []
+    for obj in objects:
+        if obj.key.endswith("/"):
+            continue
+        if not obj.key.startswith(prefix):
+            raise InvalidKeyError(
+                f"key {obj.key!r} is not under the prefix {prefix!r} in {backend.uri}; "
+                "give a prefix that every key starts with",
+                bucket=backend.uri,
+                key=obj.key,
+            )
+        found.append((obj, obj.key[len(prefix) :]))
+    return found
+
+
+def fetch_steps(
+    backend: Backend, targets: list[tuple[ObjectInfo, Path]], state: TransferState
+) -> tuple[list[Step], list[str]]:
+    """Steps that download each object to its path, and the keys already identical there."""
     clean_stale_parts(path.parent for _, path in targets)
     same_size = [(obj, path) for obj, path in targets if _size_of(path) == obj.size]
     identical = identical_files(backend, state, same_size)
@@ -233,59 +233,17 @@ def fetch_steps(
     return steps, unchanged
 
 
-def fetch_file_steps(
-    backend: Backend,
-    targets: dict[str, Path],
-    versions: dict[str, str],
-    state: TransferState,
-) -> tuple[list[Step], list[str]]:
-    """Steps that download each key to its own path (the version in ``versions``, if any),
-    and the keys already identical there: one listing of the keys' common folder, then one
-    GET per file that differs."""
-    common = os.path.commonprefix(list(targets))  # noqa: RUF071  # cut to a folder below
-    prefix = common.rpartition("/")[0] + "/" if "/" in common else ""
-    listing = {o.key: o for o in backend.list(prefix) if o.key in targets}
-    clean_stale_parts(path.parent for path in targets.values())
-    current = [(listing[k], p) for k, p in targets.items() if k in listing and k not in versions]
-    identical = identical_files(
-        backend, state, [(obj, path) for obj, path in current if _size_of(path) == obj.size]
-    )
-    steps, unchanged = [], []
-    for key, path in targets.items():
-        if key in identical:
-            unchanged.append(key)
-            continue
-        obj = listing.get(key)
-        if obj is None and key not in versions:
-            raise backend.missing(key)
-        size = obj.size if obj is not None and key not in versions else None
-        steps.append(Step(key, size or 0, _file_step(backend, key, path, size, versions.get(key))))
-    return steps, unchanged
-
-
-def _file_step(
-    backend: Backend, key: str, path: Path, size: int | None, version_id: str | None
-) -> Callable[[Callable[[int], None]], int]:
-    def run(progress: Callable[[int], None]) -> int:
-        fetch_file(backend, key, path, progress, size=size, version_id=version_id)
-        return path.stat().st_size
-
-    return run
-
-
 def _size_of(path: Path) -> int | None:
     st = _regular_stat(path)
     return None if st is None else st.st_size
 
 
-def fetch_step(
-    backend: Backend, obj: ObjectInfo, path: Path, version_id: str | None = None
-) -> Step:
-    """The step that downloads ``obj`` (that version, if given) to ``path`` (see
+def fetch_step(backend: Backend, obj: ObjectInfo, path: Path) -> Step:
+    """The step that downloads ``obj`` (the version it names, if any) to ``path`` (see
     ``fetch_file``)."""
 
     def run(progress: Callable[[int], None]) -> int:
-        fetch_file(backend, obj.key, path, progress, size=obj.size, version_id=version_id)
+        fetch_file(backend, obj.key, path, progress, size=obj.size, version_id=obj.version_id)
         return obj.size
 
     return Step(obj.key, obj.size, run)
@@ -323,3 +281,137 @@ def fetch_file(
             key=key,
         ) from err
     return meta
+
+
+def shared_prefix(keys: list[str]) -> str:
+    """The longest folder prefix every key shares: what one listing must cover.
+
+    Example:
+        >>> shared_prefix(["raw/a/x.csv", "raw/b.csv"])
+        'raw/'
+    """
+    if not keys:
+        return ""
+    shared = os.path.commonprefix(keys)  # noqa: RUF071  # a string prefix is what S3 lists by
+    return shared[: shared.rfind("/") + 1]
+
+
+def resolve(
+    backend: Backend,
+    objects: Iterable[ObjectInfo | str],
+    listing: Iterable[ObjectInfo] | None,
+    summary: TransferSummary,
+) -> list[ObjectInfo]:
+    """``ObjectInfo`` as given; keys looked up in ``listing`` (else in one listing of their
+    shared prefix). A key not found is a failure of its own in ``summary``."""
+    given = list(objects)
+    keys = [check_key(o, backend.uri) for o in given if not isinstance(o, ObjectInfo)]
+    if not keys:
+        return [o for o in given if isinstance(o, ObjectInfo)]
+    if listing is None:
+        listing = backend.list(shared_prefix(keys))
+    known = {o.key: o for o in listing}
+    found: list[ObjectInfo] = []
+    for obj in given:
+        if isinstance(obj, ObjectInfo):
+            found.append(obj)
+        elif obj in known:
+            found.append(known[obj])
+        else:
+            summary.failed[obj] = KeyNotFoundError(
+                f"no object {obj!r} in {backend.uri}; list what is there with keys()",
+                bucket=backend.uri,
+                key=obj,
+            )
+    return found
+
+
+def copy_targets(
+    source: Backend, target: Backend, objects: list[ObjectInfo], prefix: str, to_prefix: str
+) -> list[tuple[ObjectInfo, str]]:
+    """Each object (markers left out) with its key in ``target``: its key less ``prefix``,
+    under ``to_prefix``; every key checked before anything is copied."""
+    pairs: list[tuple[ObjectInfo, str]] = []
+    for obj, rel in _under(source, objects, prefix):
+        key = check_file_key(to_prefix + rel, target.uri)
+        target.check_writable(key)
+        pairs.append((obj, key))
+    return pairs
+
+
+#: Called after each copy with (key, info, raw metadata, content); the metadata and content
+#: are ``None`` when the server copied (they never came through this process).
+Copied = Callable[[str, ObjectInfo, dict[str, str] | None, bytes | None], None]
+
+
+def copy_steps(
+    source: Backend,
+    target: Backend,
+    pairs: list[tuple[ObjectInfo, str]],
+    listing: Iterable[ObjectInfo],
+    on_copied: Copied,
+) -> tuple[list[Step], list[str]]:
+    """Steps for the objects that ``target`` does not hold yet (same size and ETag there:
+    unchanged), and the unchanged keys."""
+    there = {o.key: o for o in listing}
+    steps, unchanged = [], []
+    for obj, key in pairs:
+        have = there.get(key)
+        if have is not None and have.size == obj.size and obj.etag and have.etag == obj.etag:
+            unchanged.append(obj.key)
+        else:
+            steps.append(Step(obj.key, obj.size, _copy_step(source, target, obj, key, on_copied)))
+    return steps, unchanged
+
+
+def _copy_step(
+    source: Backend, target: Backend, obj: ObjectInfo, key: str, on_copied: Copied
+) -> Callable[[Callable[[int], None]], int]:
+    def run(progress: Callable[[int], None]) -> int:
+        info = target.copy_from(source, obj.key, key)
+        if info is not None:
+            on_copied(key, replace(info, size=obj.size), None, None)
+            return obj.size
+        # another endpoint, or a folder: the bytes pass through memory, never a temp file
+        data, metadata = source.get(obj.key)
+        info = target.put_bytes(key, data, metadata)
+        progress(len(data))
+        on_copied(key, info, metadata, data)
+        return len(data)
+
+    return run
+
+
+#: Keys one delete request carries at most (S3's DeleteObjects limit).
+DELETE_BATCH = 1000
+
+
+def delete_keys(
+    backend: Backend,
+    keys: list[str],
+    summary: TransferSummary,
+    concurrency: int,
+    on_deleted: Callable[[list[str]], None],
+    callback: ProgressCallback | None,
+) -> None:
+    """Delete ``keys`` in batches of ``DELETE_BATCH``, a few batches at once; record each key
+    in ``summary`` (``deleted``, or ``failed`` with its own error)."""
+    batches = [keys[i : i + DELETE_BATCH] for i in range(0, len(keys), DELETE_BATCH)]
+    started = time.monotonic()
+
+    def one(batch: list[str]) -> dict[str, BaseException]:
+        try:
+            return dict(backend.delete_many(batch))
+        except T4Error as err:
+            return dict.fromkeys(batch, err)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for batch, failed in zip(batches, pool.map(one, batches), strict=True):
+            gone = [k for k in batch if k not in failed]
+            summary.deleted.extend(gone)
+            summary.failed.update(failed)
+            on_deleted(gone)
+            if callback:
+                for k in batch:
+                    callback(k, "failed" if k in failed else "deleted", 0)
+    summary.seconds += time.monotonic() - started

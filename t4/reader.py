@@ -44,7 +44,7 @@ class RangeReader(io.RawIOBase):
         want = min(len(buffer), self._info.size - self._pos)
         if want <= 0:
             return 0
-        data = self._backend.get_range(self._info.key, self._pos, want)
+        data, _ = self._backend.get_range(self._info.key, self._pos, want)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)

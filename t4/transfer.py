@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from t4.errors import T4Error
+from t4.errors import T4Error, TransferError, TransientError
+from t4.walk import PART_MARK
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "SKIPPED",
     "Outcome",
     "ProgressCallback",
     "TransferSummary",
@@ -37,7 +39,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 16
-PART_MARK = ".t4part-"
 
 #: Called once per file when it is done: (key, outcome, bytes moved).
 ProgressCallback = Callable[[str, "Outcome", int], None]
@@ -47,7 +48,8 @@ T = TypeVar("T")
 
 def concurrency_from_env(explicit: int | None = None) -> int:
     """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 16."""
-    from t4.config import ConfigError, check_setting, config
+    from t4.config import check_setting, config
+    from t4.errors import ConfigError
 
     value: Any = explicit
     source = "concurrency="
@@ -67,38 +69,61 @@ def concurrency_from_env(explicit: int | None = None) -> int:
 
 @dataclass
 class TransferSummary:
-    """What a bulk operation did, JSON-friendly through ``as_dict``.
+    """What a bulk operation did: the one summary type, from the core to the Prefect layer.
+
+    ``failed`` keeps each failed key's own exception (a ``TransientError``, an
+    ``AccessDeniedError``...), rendered as text only by ``as_dict``; ``deleted`` lists what a
+    delete removed. Summaries of parts of one job (chunks) add up with ``merge``.
 
     Example:
         >>> summary = b.put_dir("stuff", "folder/")  # doctest: +SKIP
-        >>> summary.transferred, summary.skipped, summary.failed  # doctest: +SKIP
-        (['stuff/a.txt'], ['stuff/b.txt'], {})
+        >>> summary.transferred, summary.skipped, summary.deleted, summary.failed  # doctest: +SKIP
+        (['stuff/a.txt'], ['stuff/b.txt'], [], {})
     """
 
     operation: str
     bucket: str
     transferred: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    failed: dict[str, BaseException] = field(default_factory=dict)
     bytes: int = 0
     seconds: float = 0.0
-    requests: dict[str, int] = field(default_factory=dict)
-    #: The exception behind each entry of ``failed`` (not part of ``as_dict``).
-    errors: dict[str, BaseException] = field(default_factory=dict, repr=False, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The summary as JSON-friendly values (what tasks return).
+    def merge(self, *others: TransferSummary) -> TransferSummary:
+        """Add ``others`` into this summary (lists joined, counts and seconds summed); returns
+        ``self``. Seconds add up, as chunks that ran one after another would.
 
         Example:
-            >>> b.fetch("stuff", "copy/").as_dict()["bytes"]  # doctest: +SKIP
-            4096
+            >>> total = TransferSummary("mirror", "s3://lake")
+            >>> part = TransferSummary("mirror", "s3://lake", transferred=["a"], bytes=3)
+            >>> total.merge(part, part).bytes
+            6
+        """
+        for other in others:
+            self.transferred.extend(other.transferred)
+            self.skipped.extend(other.skipped)
+            self.deleted.extend(other.deleted)
+            self.failed.update(other.failed)
+            self.bytes += other.bytes
+            self.seconds += other.seconds
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-friendly values (what tasks return); each failure as
+        ``"ErrorType: message"``.
+
+        Example:
+            >>> TransferSummary("fetch", "s3://b", failed={"k": KeyError("k")}).as_dict()["failed"]
+            {'k': "KeyError: 'k'"}
         """
         return {
             "operation": self.operation,
             "bucket": self.bucket,
             "transferred": list(self.transferred),
             "skipped": list(self.skipped),
-            "failed": dict(self.failed),
+            "deleted": list(self.deleted),
+            "failed": {k: f"{type(e).__name__}: {e}" for k, e in self.failed.items()},
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -107,19 +132,46 @@ class TransferSummary:
         """A one-line summary for logs.
 
         Example:
-            >>> b.put_dir("stuff", "folder/").line()  # doctest: +SKIP
-            'put_dir file:///lake: 2 done, 0 unchanged, 0 failed, 4 bytes in 0.01s'
+            >>> TransferSummary("put_dir", "file:///lake", ["a", "b"], bytes=4).line()
+            'put_dir file:///lake: 2 transferred, 0 skipped, 0 deleted, 0 failed, 4 bytes in 0.00s'
         """
         return (
-            f"{self.operation} {self.bucket}: {len(self.transferred)} done, "
-            f"{len(self.skipped)} unchanged, {len(self.failed)} failed, "
-            f"{self.bytes:,} bytes in {self.seconds:.2f}s"
+            f"{self.operation} {self.bucket}: {len(self.transferred)} transferred, "
+            f"{len(self.skipped)} skipped, {len(self.deleted)} deleted, "
+            f"{len(self.failed)} failed, {self.bytes:,} bytes in {self.seconds:.2f}s"
         )
+
+    def error(self) -> TransferError | None:
+        """The ``TransferError`` to raise for the failed files (``None`` if none failed): it
+        carries every file's own error and this summary."""
+        if not self.failed:
+            return None
+        key, first = next(iter(self.failed.items()))
+        total = len(self.failed) + len(self.transferred) + len(self.skipped) + len(self.deleted)
+        # Advise a rerun only where one can help: when every failure may pass by itself.
+        retry = (
+            "the rest completed, so run it again to retry only what failed"
+            if all(isinstance(e, TransientError) for e in self.failed.values())
+            else "the rest completed"
+        )
+        return TransferError(
+            f"{self.operation} in {self.bucket}: {len(self.failed)} of {total} files failed "
+            f"(first: {key!r}: {first}); {retry}",
+            bucket=self.bucket,
+            key=key,
+            failures=dict(self.failed),
+            summary=self,
+        )
+
+
+#: What a step's ``run`` returns when it found nothing to move (the object was already so).
+SKIPPED = -1
 
 
 @dataclass(frozen=True)
 class Step:
-    """One unit of a plan: ``run`` moves the bytes and returns how many it moved."""
+    """One unit of a plan: ``run`` moves the bytes and returns how many it moved, or
+    ``SKIPPED`` when it found the object already as wanted."""
 
     key: str
     size: int
@@ -168,14 +220,20 @@ def _record(
     try:
         moved = future.result()
     except (T4Error, OSError) as err:
-        summary.failed[step.key] = str(err)
-        summary.errors[step.key] = err
+        summary.failed[step.key] = err
         log.debug("failed %s: %s", step.key, err)
         outcome, moved = "failed", 0
     else:
-        summary.transferred.append(step.key)
+        if moved == SKIPPED:
+            outcome, moved = "skipped", 0
+            summary.skipped.append(step.key)
+        elif done_label == "deleted":
+            outcome = done_label
+            summary.deleted.append(step.key)
+        else:
+            outcome = done_label
+            summary.transferred.append(step.key)
         summary.bytes += moved
-        outcome = done_label
     if callback:
         callback(step.key, outcome, moved)
 

@@ -28,7 +28,7 @@ from prefect import task
 import t4
 from t4 import formats
 from t4.errors import T4Error, TransientError
-from t4.keys import posix_rel
+from t4.walk import walk
 from t4flows import lineage
 from t4flows.blocks import BucketRef, open_bucket
 from t4flows.policy import retry_options
@@ -51,12 +51,11 @@ _META_BUDGET = 1500
 def source_files(source_dir: Path, manifest: Path | None = None) -> list[str]:
     """Relative paths of the files to publish: everything but sidecars and the manifest."""
     skip = manifest.resolve() if manifest else None
-    found = [
-        posix_rel(path, source_dir)
-        for path in source_dir.rglob("*")
-        if path.is_file() and not path.name.endswith(SIDECAR_SUFFIX) and path.resolve() != skip
+    return [
+        f.rel
+        for f in walk(source_dir)
+        if not f.rel.endswith(SIDECAR_SUFFIX) and f.path.resolve() != skip
     ]
-    return sorted(found)
 
 
 def _table_facts(path: Path) -> dict[str, Any]:

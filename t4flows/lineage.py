@@ -78,17 +78,18 @@ def written_many(
     removed: bool = False,
     user_meta: Mapping[str, Any] | None = None,
 ) -> None:
-    """A bulk task wrote (or, ``removed``, deleted) ``summary["transferred"]`` under
+    """A bulk task wrote ``summary["transferred"]`` (or, ``removed``, deleted ``"deleted"``) under
     ``prefix``: one ``t4.bulk.completed``; per-object events and assets up to ``FEW``, else
     one asset for the prefix.
 
     ``user_meta`` is what the task applied to every object; without it, each of the few
     objects' metadata is read back (at most ``FEW`` listings and heads).
     """
-    keys = list(summary["transferred"])
+    keys = list(summary["deleted"] if removed else summary["transferred"])
     counts = {
         "operation": summary["operation"],
-        "transferred": len(keys),
+        "transferred": len(summary["transferred"]),
+        "deleted": len(summary.get("deleted", [])),
         "skipped": len(summary["skipped"]),
         "failed": len(summary["failed"]),
         "bytes": summary["bytes"],

@@ -121,8 +121,8 @@ def install_package(
 ) -> dict[str, Any]:
     """Copy a version's files to ``dest`` and record it in the local registry.
 
-    Safe to run twice: each file is written whole or not at all, and files already there
-    with the same bytes are not downloaded again.
+    Safe to run twice: each file is written whole or not at all, so a rerun leaves the
+    same files.
 
     Example:
         >>> install_package("team/data", "s3://lake", "./data")["entries"]  # doctest: +SKIP

@@ -110,13 +110,17 @@ def etag_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str |
     Both come from one fresh HEAD, so new bytes or a new format (the same bytes written again
     as csv instead of bytes) get a new key and are never served stale. If the object cannot
     be looked up, there is no key (no caching) and the task itself raises the real error.
+    The object is declared an upstream asset here, so a cached read keeps its lineage.
     """
+    from t4flows import lineage
     from t4flows.blocks import open_bucket
 
     try:
         with open_bucket(parameters["bucket"]) as bucket:
             info, meta = bucket.head(parameters["key"])
             uri = bucket.uri
+            # declared here, not only in the task: a cache hit never runs the task body
+            lineage.read(bucket, [info.key], info.key)
     except T4Error as err:
         log.debug("no cache key for %r: %s", parameters.get("key"), err)
         return None

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from prefect import task
 
 from t4.errors import TransferError, UnsafeOperationError
 from t4.keys import as_prefix
+from t4.walk import walk
 from t4flows import lineage, report
 from t4flows.blocks import BucketRef, bucket_label, open_bucket
 from t4flows.policy import CACHE_EXPIRATION, etag_cache_key, retry_options
@@ -173,8 +173,8 @@ def put_object(
     return info.as_dict()
 
 
-def _count_files(directory: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(directory))
+def _count_files(directory: str, follow_links: bool) -> int:
+    return len(walk(directory, follow_links=follow_links))
 
 
 @task(name="put_dir", **_RETRY)
@@ -195,7 +195,7 @@ def put_dir(
         >>> put_dir("s3://lake", "raw", "/data/raw")["transferred"]  # doctest: +SKIP
         ['raw/a.csv', 'raw/b.csv']
     """
-    tracker = report.Tracker("put_dir", bucket_label(bucket), _count_files(directory))
+    tracker = report.Tracker("put_dir", bucket_label(bucket), _count_files(directory, follow_links))
     try:
         with open_bucket(bucket, callback=tracker) as b:
             summary = b.put_dir(key, directory, meta, follow_links=follow_links).as_dict()
@@ -231,7 +231,7 @@ def delete_dir(bucket: BucketRef, prefix: str) -> dict[str, Any]:
     Safe to run twice: the second run lists nothing and deletes nothing.
 
     Example:
-        >>> delete_dir("s3://lake", "tmp/")["transferred"]  # doctest: +SKIP
+        >>> delete_dir("s3://lake", "tmp/")["deleted"]  # doctest: +SKIP
         ['tmp/a', 'tmp/b']
     """
     with open_bucket(bucket) as b:

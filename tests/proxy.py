@@ -191,6 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
         if proxy.delay:
             proxy._stopping.wait(proxy.delay)
         fault = proxy._decide(self.command, self.path)
+        if self.command == "GET" and self.headers.get("Range"):
+            with proxy._lock:
+                proxy.counts["GET range"] += 1
         if fault == "over":
             self._reset()
             return

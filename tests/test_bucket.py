@@ -275,9 +275,10 @@ def test_delete_and_delete_dir(bucket, raw):
     bucket.delete("foo.csv")
     assert "foo.csv" not in raw.listing()
     summary = bucket.delete_dir("foo")
-    assert sorted(summary.transferred) == ["foo/a.txt", "foo/b/c.txt"]
+    assert sorted(summary.deleted) == ["foo/a.txt", "foo/b/c.txt"]
+    assert summary.transferred == []
     assert raw.listing() == ["foobar.txt"]
-    assert bucket.delete_dir("foo/").transferred == []  # already gone: fine
+    assert bucket.delete_dir("foo/").deleted == []  # already gone: fine
 
 
 def test_delete_dir_removes_markers_in_batches(s3_bucket_uri, s3_env):
@@ -349,16 +350,3 @@ def test_head_and_open_read_only_what_is_asked(bucket, raw):
     assert empty_info.size == 0 and bucket.open("empty.bin").read() == b""
     with pytest.raises(t4.KeyNotFoundError):
         bucket.open("missing.bin")
-
-
-def test_put_files_uploads_each_file_to_its_key_and_skips_unchanged(bucket, raw, tmp_path):
-    (tmp_path / "x.csv").write_text("a\n1\n")
-    (tmp_path / "y.txt").write_text("why")
-    files = {"pkg/data/x.csv": tmp_path / "x.csv", "pkg/notes/y.txt": tmp_path / "y.txt"}
-    summary = bucket.put_files(files, {"pkg/data/x.csv": {"rows": 1}})
-    assert sorted(summary.transferred) == sorted(files)
-    assert raw.listing() == sorted(files)
-    assert raw.read("pkg/notes/y.txt") == b"why"
-    assert bucket.get_meta("pkg/data/x.csv")["user_meta"] == {"rows": 1}
-    again = bucket.put_files(files, {"pkg/data/x.csv": {"rows": 1}})
-    assert again.transferred == [] and sorted(again.skipped) == sorted(files)

@@ -122,7 +122,7 @@ def test_rm_and_rm_dir(lake: Path) -> None:
     assert_one_line_error(t4("rm", "-b", str(lake), "a.txt"), "a.txt")
     assert t4("rm", "--missing-ok", "-b", str(lake), "a.txt").returncode == 0
     gone = t4("rm-dir", "--json", "-b", str(lake), "d")
-    assert sorted(json.loads(gone.stdout)["transferred"]) == ["d/e/y.txt", "d/x.txt"]
+    assert sorted(json.loads(gone.stdout)["deleted"]) == ["d/e/y.txt", "d/x.txt"]
     assert (lake / "keep.txt").exists() and not (lake / "d" / "x.txt").exists()
 
 
@@ -140,7 +140,7 @@ def test_fetch_and_put_dir_between_folders(lake: Path, tmp_path: Path) -> None:
     (src / "a.txt").write_text("a")
     (src / "sub" / "b.txt").write_text("b")
     put = t4("put-dir", str(src), "-b", str(lake), "stuff", "--meta", '{"origin": "unknown"}')
-    assert put.returncode == 0 and "2 done" in put.stdout
+    assert put.returncode == 0 and "2 transferred" in put.stdout
     again = t4(
         "put-dir", "--json", str(src), "-b", str(lake), "stuff", "--meta", '{"origin": "unknown"}'
     )

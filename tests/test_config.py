@@ -8,7 +8,8 @@ import os
 import pytest
 
 import t4
-from t4.config import ConfigError, config_path
+from t4.config import config_path
+from t4.errors import ConfigError
 
 
 def test_settings_persist_and_read_back():

@@ -4,14 +4,13 @@ through Bucket update the index; objects written by others are found after index
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import t4
 from t4.errors import QuerySyntaxError
-from t4.search import bucket_name, index_path_for
+from t4.search import bucket_name
 from t4.search.catalog import CatalogServer
 
 
@@ -106,8 +105,7 @@ def test_index_catches_objects_written_by_others(
 
 
 def test_catalog_serves_the_bucket_index(heroes: t4.Bucket, backend_kind: str) -> None:
-    root = None if backend_kind == "s3" else heroes.uri.removeprefix("file://")
-    path = index_path_for(heroes.uri, Path(root) if root else None)
+    path = heroes.index_path
     embedded = {q: heroes.search(q, limit=50) for q in QUERIES}
     with CatalogServer(bucket_name(heroes.uri), path) as server:
         t4.config(navigator_url=server.url)

@@ -19,8 +19,14 @@ import requests
 from search_corpus import DOCS, EXPECTED
 
 import t4
-from t4.errors import AccessDeniedError, CatalogError, QuerySyntaxError
-from t4.search import CatalogConfigError, CatalogUnreachableError, EmbeddedIndex, search
+from t4.errors import (
+    AccessDeniedError,
+    CatalogConfigError,
+    CatalogError,
+    CatalogUnreachableError,
+    QuerySyntaxError,
+)
+from t4.search import EmbeddedIndex, search
 from t4.search.catalog import CatalogServer
 from t4.search.elastic import resolve_endpoint, search_endpoint
 

@@ -236,12 +236,10 @@ def test_is_text_like() -> None:
 def test_index_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert index_path_for(str(tmp_path), tmp_path) == tmp_path / ".t4" / "index.sqlite"
     monkeypatch.setenv("T4_CACHE_DIR", str(tmp_path / "cache"))
-    a = index_path_for("s3://my-bucket", None)
+    a = index_path_for("s3://my-bucket@http://127.0.0.1:9", None)
     assert a.parent == tmp_path / "cache" / "index" and a.name.startswith("my-bucket-")
-    assert index_path_for("s3://my-bucket/", None) == a
-    assert index_path_for("s3://other", None) != a
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    assert index_path_for("s3://my-bucket", None) != a
+    assert index_path_for("s3://other@http://127.0.0.1:9", None) != a
+    assert index_path_for("s3://my-bucket@http://127.0.0.1:10", None) != a
 
 
 def _filter_only(query: str) -> bool:

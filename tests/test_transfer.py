@@ -21,7 +21,7 @@ from servers import Raw
 
 import t4
 from t4.backends.s3 import MULTIPART_THRESHOLD, part_size_for
-from t4.config import ConfigError
+from t4.errors import ConfigError
 from t4.state import TransferState
 
 MiB = 1024 * 1024

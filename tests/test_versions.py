@@ -97,20 +97,3 @@ def test_local_folder_has_no_versions(tmp_path):
 def test_unversioned_s3_bucket_reports_no_version(s3_bucket_uri):
     with t4.Bucket(s3_bucket_uri) as b:
         assert b.put("a.txt", "x").version_id is None
-
-
-def test_fetch_files_gets_each_key_and_pinned_versions(versioned, tmp_path):
-    b, _, _ = versioned
-    old = b.put("d/a.txt", "one").version_id
-    b.put("d/a.txt", "two")
-    b.put("d/e/b.txt", "bee")
-    assert old is not None
-    files = {"d/a.txt": tmp_path / "x/a.txt", "d/e/b.txt": tmp_path / "b.txt"}
-    summary = b.fetch_files(files, {"d/a.txt": old})
-    assert sorted(summary.transferred) == ["d/a.txt", "d/e/b.txt"]
-    assert (tmp_path / "x/a.txt").read_text() == "one"
-    assert (tmp_path / "b.txt").read_text() == "bee"
-    again = b.fetch_files({"d/e/b.txt": tmp_path / "b.txt"})
-    assert again.skipped == ["d/e/b.txt"] and again.transferred == []
-    with pytest.raises(t4.KeyNotFoundError):
-        b.fetch_files({"d/missing.txt": tmp_path / "m.txt"})

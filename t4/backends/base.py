@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,9 +72,27 @@ class ObjectVersion:
 
 
 class Backend(abc.ABC):
-    """One bucket's storage. ``uri`` is how errors name the bucket."""
+    """One bucket's storage. ``uri`` is how errors name the bucket.
+
+    The whole contract ``Bucket`` relies on, so that it never asks which backend it holds:
+    the primitives below, ``local_root`` (the folder, or ``None``), ``check_writable`` (a key
+    refused before a transfer starts), ``get_range``, ``copy_from`` (a copy the storage can
+    do itself) and ``identity`` (what names caches and the search index).
+    """
 
     uri: str
+    #: The local folder holding the objects, for backends that are one; else ``None``.
+    local_root: Path | None = None
+
+    @property
+    def identity(self) -> str:
+        """Names this bucket *where it is*: the URI, plus the endpoint for S3, so that two
+        servers' buckets of one name never share a cache or a search index."""
+        return self.uri
+
+    def check_writable(self, key: str) -> None:  # noqa: B027  # optional: most accept any key
+        """Refuse a key this backend cannot store (raise ``InvalidKeyError``) before a bulk
+        transfer starts, rather than as one failed file of it. Nothing to check by default."""
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -84,19 +102,34 @@ class Backend(abc.ABC):
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
         """The object's info and its raw user metadata (``{"helium": "..."}``)."""
 
+    def lookup(self, key: str) -> ObjectInfo | None:
+        """The object's info, or ``None`` when there is none; unlike ``head`` it does not ask
+        whether the bucket itself exists (a write that follows would say)."""
+        try:
+            return self.head(key)[0]
+        except KeyNotFoundError:
+            return None
+
     @abc.abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """The object's whole content."""
 
     @abc.abstractmethod
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        """Up to ``length`` bytes of the object from ``start`` (fewer at its end); ``start``
-        must be inside the object (S3 refuses a range past the end)."""
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, dict[str, str]]:
+        """Up to ``length`` bytes of the object from ``start`` (fewer at its end) and its raw
+        user metadata, in one request; ``start`` must be inside the object (S3 refuses a
+        range past the end)."""
 
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
         """The object's content and raw user metadata (one request where the backend can)."""
         _, metadata = self.head(key)
         return self.get_bytes(key), metadata
+
+    def copy_from(self, source: Backend, src_key: str, key: str) -> ObjectInfo | None:
+        """Copy ``src_key`` of ``source`` to ``key`` here, user metadata included, without
+        the bytes passing through this process (S3 CopyObject within one endpoint); ``None``
+        when this storage cannot (the caller then streams the bytes)."""
+        return None
 
     def etag_of_file(self, path: Path) -> str:
         """The ETag this backend would give the file at ``path`` if it were uploaded."""
@@ -146,8 +179,10 @@ class Backend(abc.ABC):
         """Replace the object's user metadata without sending its bytes again."""
 
     @abc.abstractmethod
-    def delete_many(self, keys: Iterable[str]) -> None:
-        """Delete these keys; keys that are already gone are not an error."""
+    def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
+        """Delete these keys (at most 1,000; keys already gone are not an error); the keys
+        that could not be deleted, each with its error. A request that fails as a whole
+        raises."""
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:

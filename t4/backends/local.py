@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,11 +38,11 @@ from t4.errors import (
     T4Error,
 )
 from t4.keys import relative_parts
-from t4.transfer import PART_MARK, clean_stale_parts
+from t4.transfer import clean_stale_parts
+from t4.walk import PART_MARK, RESERVED
 
 __all__ = ["RESERVED", "LocalBackend"]
 
-RESERVED = ".t4"
 _CHUNK = 1 << 20
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class LocalBackend(Backend):
 
     def __init__(self, root: Path):
         self.root = root
+        self.local_root = root
         self.uri = root.as_uri()
         self._meta_dir = root / RESERVED / "meta"
         self._tmp_dir = root / RESERVED / "tmp"
@@ -135,6 +136,9 @@ class LocalBackend(Backend):
     def _inside_reserved(self, path: Path) -> bool:
         return Path(os.path.realpath(path)).is_relative_to(self.root / RESERVED)
 
+    def check_writable(self, key: str) -> None:
+        self.path(key)
+
     def _meta_path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
         return self._meta_dir / digest[:2] / f"{digest}.json"
@@ -203,18 +207,16 @@ class LocalBackend(Backend):
         with self._open(key) as src:
             return src.read()
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        path = self.path(key)
-        try:
-            with path.open("rb") as src:
-                src.seek(start)
-                return src.read(length)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise self._missing(key) from None
-
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
         with self._open(key) as src:
             data = src.read()
+            record = self._record(key, os.fstat(src.fileno()))
+        return data, dict(record.get("metadata", {}))
+
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, dict[str, str]]:
+        with self._open(key) as src:
+            src.seek(start)
+            data = src.read(max(0, length))
             record = self._record(key, os.fstat(src.fileno()))
         return data, dict(record.get("metadata", {}))
 
@@ -279,16 +281,21 @@ class LocalBackend(Backend):
             self._write_record(key, _record_of(key, metadata, info.etag, st))
         return info
 
-    def delete_many(self, keys: Iterable[str]) -> None:
+    def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
+        failed: dict[str, Exception] = {}
         with self.bulk():
             paths = [(key, self.path(key)) for key in keys]  # all checked before any change
             for key, path in paths:
-                with self._commit_lock():
-                    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                        path.unlink()
-                    with contextlib.suppress(FileNotFoundError):
-                        self._meta_path(key).unlink()
-                self._prune(path.parent)
+                try:
+                    with self._commit_lock():
+                        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                            path.unlink()
+                        with contextlib.suppress(FileNotFoundError):
+                            self._meta_path(key).unlink()
+                    self._prune(path.parent)
+                except OSError as err:
+                    failed[key] = err
+        return failed
 
     def prepare_write(self) -> None:
         """The first write into a folder that does not exist yet creates it."""

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,13 +37,14 @@ from botocore.exceptions import (
 from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion
 from t4.backends.s3_fast import FastPath, Unsupported, write_body
 from t4.backends.s3_large import LargeTransfers
-from t4.config import ConfigError
 from t4.errors import (
     AccessDeniedError,
     BucketNotFoundError,
+    ConfigError,
     KeyNotFoundError,
     T4Error,
     TransientError,
+    s3_error,
 )
 
 if TYPE_CHECKING:
@@ -58,33 +59,6 @@ T = TypeVar("T")
 #: Objects up to this size move in one request; larger ones in parallel parts.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _MAX_PARTS = 10_000
-
-_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
-_NO_BUCKET = {"NoSuchBucket"}
-_DENIED = {
-    "AccessDenied",
-    "403",
-    "Forbidden",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "AllAccessDisabled",
-}
-_TRANSIENT = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "InternalError",
-    "ServiceUnavailable",
-    "503",
-    "500",
-    "502",
-    "504",
-}
-
 
 #: Part sizes other S3 tools upload with, tried when an object's multipart ETag is not t4's.
 OTHER_PART_SIZES_MIB = (5, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512)
@@ -226,39 +200,7 @@ class S3Backend(Backend):
         error = err.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        what = f"{key!r} in {self.uri}" if key else self.uri
-        if code in _NO_BUCKET:
-            return BucketNotFoundError(
-                f"bucket {self.uri} does not exist (or the endpoint is wrong): check the name",
-                bucket=self.uri,
-                key=key,
-            )
-        if code in _NOT_FOUND:
-            return KeyNotFoundError(
-                f"no object {what}; list what is there with keys()", bucket=self.uri, key=key
-            )
-        if code in _DENIED or status == 403:
-            return AccessDeniedError(
-                f"access denied to {what} ({code}): check the credentials and the bucket policy",
-                bucket=self.uri,
-                key=key,
-            )
-        if status == 400 and code == "400":  # a HEAD's refusal carries no reason
-            return AccessDeniedError(
-                f"{self.uri} refused the request for {what} (HTTP 400 with no reason): usually "
-                "invalid or expired credentials or session token, or the wrong region; check them",
-                bucket=self.uri,
-                key=key,
-            )
-        if code in _TRANSIENT or status >= 500:
-            return TransientError(
-                f"{self.uri} failed for {what} with {code or status}, which may pass: retry",
-                bucket=self.uri,
-                key=key,
-            )
-        return T4Error(
-            f"{what}: {code} {error.get('Message', '')}".strip(), bucket=self.uri, key=key
-        )
+        return s3_error(code, status, bucket=self.uri, key=key, detail=error.get("Message", ""))
 
     def _missing_or_no_bucket(self, err: T4Error, key: str) -> T4Error:
         """HEAD's 404 carries no code: ask whether the bucket itself is there."""
@@ -302,6 +244,13 @@ class S3Backend(Backend):
             raise self._missing_or_no_bucket(err, key) from err.__cause__
         return self._info(key, resp), dict(resp.get("Metadata", {}))
 
+    def lookup(self, key: str) -> ObjectInfo | None:
+        try:
+            resp = self._call(self.client.head_object, key, Bucket=self.name, Key=key)
+        except KeyNotFoundError:
+            return None
+        return self._info(key, resp)
+
     def get_bytes(self, key: str) -> bytes:
         return self.get(key)[0]
 
@@ -316,10 +265,10 @@ class S3Backend(Backend):
             return found
         return self._get_object(key)
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, dict[str, str]]:
         if length <= 0:
-            return b""
-        return self._get_object(key, Range=f"bytes={start}-{start + length - 1}")[0]
+            return b"", self.head(key)[1]
+        return self._get_object(key, Range=f"bytes={start}-{start + length - 1}")
 
     def _get_object(self, key: str, **extra: str) -> tuple[bytes, dict[str, str]]:
         """One GET through boto3. botocore retries a request, not a body cut short
@@ -440,42 +389,62 @@ class S3Backend(Backend):
                 raise  # an upload that is already gone is what we wanted
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
-        self._call(
+        """One CopyObject onto itself; its answer tells the new ETag and time (the size is
+        the same), so no HEAD follows. A copy above 5 GiB goes through the managed copy."""
+        info = self.copy_from(self, key, key, metadata)
+        assert info is not None
+        return info
+
+    @property
+    def identity(self) -> str:
+        return f"{self.uri}@{self.client.meta.endpoint_url}"
+
+    def copy_from(
+        self, source: Backend, src_key: str, key: str, metadata: dict[str, str] | None = None
+    ) -> ObjectInfo | None:
+        """Server-side copy when ``source`` is an S3 bucket on the same endpoint with the same
+        credentials; ``metadata`` replaces the user metadata (else it is kept)."""
+        if not isinstance(source, S3Backend) or not self._same_place(source):
+            return None
+        extra: dict[str, Any] = (
+            {"Metadata": metadata, "MetadataDirective": "REPLACE"} if metadata is not None else {}
+        )
+        resp = self._call(
             self.client.copy_object,
             key,
             Bucket=self.name,
             Key=key,
-            CopySource={"Bucket": self.name, "Key": key},
-            Metadata=metadata,
-            MetadataDirective="REPLACE",
+            CopySource={"Bucket": source.name, "Key": src_key},
+            **extra,
         )
-        return self.head(key)[0]
+        result = resp.get("CopyObjectResult", {})
+        etag = result.get("ETag", "").strip('"') or None
+        moment = result.get("LastModified") or _now()
+        return ObjectInfo(key, -1, etag, moment, resp.get("VersionId"))
 
-    def delete_many(self, keys: Iterable[str]) -> None:
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) == 1000:
-                self._delete_batch(batch)
-                batch = []
-        if batch:
-            self._delete_batch(batch)
+    def _same_place(self, other: S3Backend) -> bool:
+        if other is self:
+            return True
+        mine, theirs = self.session.get_credentials(), other.session.get_credentials()
+        same_keys = (mine and mine.access_key) == (theirs and theirs.access_key)
+        return other.client.meta.endpoint_url == self.client.meta.endpoint_url and same_keys
 
-    def _delete_batch(self, keys: Sequence[str]) -> None:
+    def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
+        if not keys:
+            return {}
         resp = self._call(
             self.client.delete_objects,
             keys[0],
             Bucket=self.name,
             Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
         )
-        errors = resp.get("Errors", [])
-        if errors:
-            first = errors[0]
-            fake = ClientError(
-                {"Error": {"Code": first.get("Code", ""), "Message": first.get("Message", "")}},
-                "DeleteObjects",
+        return {
+            e.get("Key", ""): s3_error(
+                str(e.get("Code", "")), 0, bucket=self.uri, key=e.get("Key"),
+                detail=e.get("Message", ""),
             )
-            raise self._translate(fake, first.get("Key"))
+            for e in resp.get("Errors", [])
+        }  # fmt: skip
 
     # -- object versions ----------------------------------------------------------------
     def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:

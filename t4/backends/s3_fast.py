@@ -26,7 +26,7 @@ from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
-from t4.errors import AccessDeniedError, KeyNotFoundError
+from t4.errors import s3_error
 
 if TYPE_CHECKING:
     import boto3
@@ -127,15 +127,11 @@ class FastPath:
         try:
             yield
         except FileNotFoundError as err:
-            raise KeyNotFoundError(
-                f"no object {what}; list what is there with keys()", bucket=self.uri, key=key
-            ) from err
-        except (PermissionDeniedError, UnauthenticatedError) as err:
-            raise AccessDeniedError(
-                f"access denied to {what}: check the credentials and the bucket policy",
-                bucket=self.uri,
-                key=key,
-            ) from err
+            raise s3_error("NoSuchKey", 404, bucket=self.uri, key=key) from err
+        except PermissionDeniedError as err:
+            raise s3_error("PermissionDenied", 403, bucket=self.uri, key=key) from err
+        except UnauthenticatedError as err:
+            raise s3_error("Unauthenticated", 401, bucket=self.uri, key=key) from err
         except ObstoreError as err:
             log.debug("obstore failed for %s (%s); repeating through boto3", what, err)
             raise Unsupported(str(err)) from err

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from t4 import formats
+from t4 import formats, locations
 from t4.backends import ObjectInfo
 from t4.bucket import Bucket
 from t4.cli import _render as render
@@ -43,10 +42,10 @@ def locate(args: argparse.Namespace, text: str | None) -> Location:
     if not text or not text.startswith("s3://"):
         where = repr(text) if text else "no location"
         parser.error(f"{where} given: write s3://BUCKET/KEY, or --bucket PATH KEY for a folder")
-    name, _, key = text.removeprefix("s3://").partition("/")
-    if not name:
+    found = locations.parse(text)
+    if found.bucket in (None, "s3://"):
         parser.error(f"no bucket name in {text!r}: write s3://BUCKET/KEY")
-    return Location(f"s3://{name}", key)
+    return Location(str(found.bucket), found.key)
 
 
 @contextlib.contextmanager
@@ -255,15 +254,14 @@ def _config_one(args: argparse.Namespace, name: str) -> int:
 
 def catalog(args: argparse.Namespace) -> int:
     """Index the bucket, then serve its index as a T4 catalog until interrupted."""
-    from t4.search import bucket_name, index_path_for
+    from t4.search import bucket_name
     from t4.search.catalog import CatalogServer
 
     where = locate(args, None)
     with open_bucket(args, where.bucket) as bucket:
         bucket.index()
-        uri = bucket.uri
-    root = Path(unquote(urlparse(uri).path)) if uri.startswith("file://") else None
-    server = CatalogServer(bucket_name(uri), index_path_for(uri, root), args.host, args.port)
+        uri, index_path = bucket.uri, bucket.index_path
+    server = CatalogServer(bucket_name(uri), index_path, args.host, args.port)
     with server:
         render.emit(args, {"bucket": uri, "url": server.url}, f"serving {uri} at {server.url}")
         sys.stdout.flush()

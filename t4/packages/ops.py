@@ -6,8 +6,6 @@ are computed here from the bytes, cached for local files by path, size and mtime
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +15,8 @@ from t4.keys import safe_join
 from t4.packages import hashing
 from t4.packages.manifest import PhysicalKey, Record, load
 from t4.packages.registry import Registry, default_local_registry, validate_name
-from t4.packages.stores import Stores
+from t4.packages.stores import Stores, parallel
 from t4.state import TransferState
-from t4.transfer import concurrency_from_env
 
 if TYPE_CHECKING:
     from t4.packages.package import Package
@@ -65,17 +62,6 @@ def fill_hashes(pkg: Package, stores: Stores) -> None:
         record.hash = stores.hash(pk, record.size)
 
     parallel(one, remote)
-
-
-def parallel(fn: Any, items: Iterable[Any]) -> None:
-    items = list(items)
-    if len(items) <= 1:
-        for item in items:
-            fn(item)
-        return
-    with ThreadPoolExecutor(max_workers=concurrency_from_env(None)) as pool:
-        for _ in pool.map(fn, items):
-            pass
 
 
 def _with_header(header: dict[str, Any]) -> Package:
@@ -202,7 +188,7 @@ def _upload(staged: Package, bucket: Bucket, prefix: str, stores: Stores) -> Non
     if not local and not remote:
         return
     with _Staging(remote, stores) as fetched:
-        bucket.put_files({**local, **fetched})
+        bucket.put_files([(path, key) for key, path in {**local, **fetched}.items()])
     versions = stores.latest_versions(bucket, prefix)
     root = None if in_place else Path(PhysicalKey.from_url(bucket.uri).path)
     for lk, record in staged._entries.items():
@@ -249,14 +235,14 @@ def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Packa
     targets = []
     for lk, record in pkg._records():
         path = safe_join(root, lk, bucket=str(root), key=lk)
-        targets.append((PhysicalKey.from_url(record.physical_key), path))
+        targets.append((lk, PhysicalKey.from_url(record.physical_key), record.size))
         out._entries[lk] = Record(
             str(PhysicalKey.from_path(path)), record.size, record.hash, record.meta
         )
     own = stores is None
     stores = stores or Stores()
     try:
-        stores.copy_many(targets)
+        stores.copy_many(root, targets)
     finally:
         if own:
             stores.close()

@@ -9,9 +9,8 @@ from typing import Any
 from t4 import meta as helium
 from t4.errors import PackageNotFoundError
 from t4.packages.manifest import PhysicalKey, Record
-from t4.packages.ops import parallel
 from t4.packages.package import Package, folder_records
-from t4.packages.stores import Stores
+from t4.packages.stores import Stores, parallel
 
 __all__ = ["publish", "snapshot"]
 

@@ -8,17 +8,24 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
 from t4.errors import LocalPathError, VersionsUnsupportedError
+from t4.keys import safe_join
 from t4.packages import hashing
 from t4.packages.manifest import PhysicalKey
-from t4.transfer import atomic_write_target
+from t4.transfer import atomic_write_target, concurrency_from_env
 
 __all__ = ["Stores"]
+
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 #: Objects up to this size are hashed from one GET in memory; larger ones through a file.
 _IN_MEMORY = 8 * 1024 * 1024
@@ -75,30 +82,23 @@ class Stores:
             return
         self.bucket(pk.bucket).fetch(pk.path, dest, version_id=pk.version_id)
 
-    def copy_many(self, items: list[tuple[PhysicalKey, Path]]) -> None:
-        """``copy`` for many: S3 objects through each bucket's bulk fetch (one listing, one
-        GET per file that differs), local files in parallel."""
-        by_bucket: dict[str, list[tuple[PhysicalKey, Path]]] = {}
-        local = []
-        for pk, dest in items:
-            if pk.bucket is None:
-                local.append((pk, dest))
-            else:
-                by_bucket.setdefault(pk.bucket, []).append((pk, dest))
-        again = []  # a key at two logical keys: fetched once, the rest one by one after
-        for name, pairs in by_bucket.items():
-            files: dict[str, str | Path] = {}
-            versions: dict[str, str] = {}
-            for pk, dest in pairs:
-                if pk.path in files:
-                    again.append((pk, dest))
-                    continue
-                files[pk.path] = dest
-                if pk.version_id:
-                    versions[pk.path] = pk.version_id
-            self.bucket(name).fetch_files(files, versions)
-        for pk, dest in local + again:
-            self.copy(pk, dest)
+    def copy_many(self, root: Path, items: list[tuple[str, PhysicalKey, int]]) -> None:
+        """Copy each ``(logical key, physical key, size)`` to ``root/<logical key>``. S3
+        objects stored at ``<prefix><logical key>`` go through their bucket's bulk fetch, one
+        GET each, nothing listed (the manifest tells sizes and versions); the rest one by one,
+        in parallel."""
+        groups: dict[tuple[str, str], list[ObjectInfo]] = {}
+        single: list[tuple[PhysicalKey, Path]] = []
+        for lk, pk, size in items:
+            prefix = pk.path[: -len(lk)]
+            if pk.bucket is None or not pk.path.endswith(lk) or prefix[-1:] not in ("", "/"):
+                single.append((pk, safe_join(root, lk, bucket=str(root), key=lk)))
+                continue
+            info = ObjectInfo(pk.path, size, None, _EPOCH, pk.version_id)
+            groups.setdefault((pk.bucket, prefix), []).append(info)
+        for (name, prefix), objects in groups.items():
+            self.bucket(name).fetch_keys(objects, root, prefix=prefix)
+        parallel(lambda item: self.copy(*item), single)
 
     @contextmanager
     def local_copy(self, pk: PhysicalKey) -> Iterator[Path]:
@@ -128,6 +128,18 @@ class Stores:
             }
         except VersionsUnsupportedError:
             return {}
+
+
+def parallel(fn: Callable[[Any], object], items: Iterable[Any]) -> None:
+    """``fn`` over ``items`` on a bounded pool (``T4_CONCURRENCY``); the first error raises."""
+    items = list(items)
+    if len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency_from_env(None)) as pool:
+        for _ in pool.map(fn, items):
+            pass
 
 
 def _local(pk: PhysicalKey) -> Path:

@@ -29,25 +29,21 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from t4.config import config
+from t4.errors import ConfigError
+from t4.locations import bucket_target
 from t4.search.crawl import crawl, document_for, user_meta_of
 from t4.search.documents import TEXT_BYTES, Document, index_path_for, is_text_like, text_of
-from t4.search.elastic import (
-    CatalogConfigError,
-    CatalogUnreachableError,
-    resolve_endpoint,
-    search_endpoint,
-)
+from t4.search.elastic import resolve_endpoint, search_endpoint
 from t4.search.sqlite_index import EmbeddedIndex
+from t4.search.upkeep import IndexKeeper
 
 __all__ = [
     "TEXT_BYTES",
-    "CatalogConfigError",
-    "CatalogUnreachableError",
     "Document",
     "EmbeddedIndex",
+    "IndexKeeper",
     "bucket_name",
     "crawl",
     "document_for",
@@ -68,18 +64,10 @@ def bucket_name(bucket_uri: str) -> str:
         >>> bucket_name("s3://my-bucket/"), bucket_name("file:///data/lake")
         ('my-bucket', 'lake')
     """
-    if bucket_uri.startswith("s3://"):
-        return bucket_uri.removeprefix("s3://").strip("/")
-    path = unquote(urlparse(bucket_uri).path) if bucket_uri.startswith("file://") else bucket_uri
-    return Path(path).name
-
-
-def _local_root(bucket_uri: str) -> Path | None:
-    if bucket_uri.startswith("s3://"):
-        return None
-    if bucket_uri.startswith("file://"):
-        return Path(unquote(urlparse(bucket_uri).path))
-    return Path(bucket_uri)
+    scheme, target = bucket_target(
+        bucket_uri.rstrip("/") if bucket_uri.startswith("s3://") else bucket_uri
+    )
+    return target if scheme == "s3" else Path(target).name
 
 
 def search(
@@ -95,8 +83,8 @@ def search(
     Args:
         bucket_uri: ``s3://name`` or a local folder (plain path or ``file://``).
         open_index: returns the bucket's embedded index, which the caller owns (it stays
-            open); called only when the embedded index answers. ``None``: the index at
-            ``index_path_for`` is opened and closed here.
+            open); called only when the embedded index answers. ``None``: only a configured
+            catalog or Elasticsearch endpoint can answer.
         query: a query string, or an Elasticsearch body (``{"query": {...}}``); the
             embedded index understands only ``query_string`` and ``match_all`` bodies.
         limit: at most this many hits.
@@ -107,7 +95,7 @@ def search(
             a catalog or Elasticsearch endpoint.
 
     Example:
-        >>> search("/data/lake", None, "user_meta.name:'thor'")  # doctest: +SKIP
+        >>> search("s3://lake", None, "user_meta.name:'thor'")  # doctest: +SKIP
         [{'key': 'heroes/thor.json', 'version_id': None, 'size': 52, ...}]
     """
     settings = config()
@@ -116,7 +104,9 @@ def search(
     if settings.get("navigator_url"):
         endpoint, region = resolve_endpoint(settings["navigator_url"], bucket_name(bucket_uri))
         return search_endpoint(endpoint, query, limit, region)
-    if open_index is not None:
-        return open_index().search(query, limit)
-    with EmbeddedIndex(index_path_for(bucket_uri, _local_root(bucket_uri))) as own:
-        return own.search(query, limit)
+    if open_index is None:
+        raise ConfigError(
+            f"no search catalog is configured for {bucket_uri}: search it through "
+            "t4.Bucket(...).search, or set t4.config(navigator_url=...)"
+        )
+    return open_index().search(query, limit)

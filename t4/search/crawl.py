@@ -15,13 +15,10 @@ from t4.errors import KeyNotFoundError
 from t4.search.documents import TEXT_BYTES, Document, is_text_like, text_of
 from t4.search.sqlite_index import EmbeddedIndex
 
-__all__ = ["MAX_TEXT_OBJECT", "crawl", "document_for", "user_meta_of"]
+__all__ = ["crawl", "document_for", "user_meta_of"]
 
 log = logging.getLogger(__name__)
 
-#: Text-like objects larger than this are indexed by key and metadata only (reading them
-#: whole to index their first ``TEXT_BYTES`` would cost more than it tells).
-MAX_TEXT_OBJECT = 16 * 1024 * 1024
 #: Documents written to the index per transaction during a crawl.
 BATCH = 500
 
@@ -50,11 +47,10 @@ def user_meta_of(metadata: Mapping[str, str]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def document_for(info: ObjectInfo, metadata: Mapping[str, str], head: bytes | None) -> Document:
-    """The index document for an object, from its info, raw metadata and first bytes.
-
-    ``Bucket`` calls this after a write (it holds all three already); the crawler after a
-    ``head`` and a read.
+def document_for(info: ObjectInfo, user_meta: Mapping[str, Any], head: bytes | None) -> Document:
+    """The one builder of index documents: an object's info, its ``user_meta`` and its first
+    bytes (``None`` when not read). ``IndexKeeper`` calls it after a write, the crawler after
+    a read.
 
     Example:
         >>> from datetime import datetime, timezone
@@ -69,21 +65,25 @@ def document_for(info: ObjectInfo, metadata: Mapping[str, str], head: bytes | No
         etag=info.etag,
         last_modified=info.last_modified,
         version_id=info.version_id,
-        user_meta=user_meta_of(metadata),
+        user_meta=dict(user_meta),
         text=text,
     )
 
 
 def _fetch(backend: Backend, listed: ObjectInfo) -> Document | None:
-    """head (and read, for text) one object; None when it vanished since the listing."""
+    """Read what the index needs of one object, in one request: the first ``TEXT_BYTES``
+    (with the metadata, from one ranged GET) of a text-like object, else a HEAD. None when
+    it vanished since the listing. The document keeps the listing's ETag and time, which the
+    next crawl compares with."""
     try:
-        info, metadata = backend.head(listed.key)
-        wants_text = is_text_like(info.key) and info.size <= MAX_TEXT_OBJECT
-        head = backend.get_bytes(info.key)[:TEXT_BYTES] if wants_text else None
+        if is_text_like(listed.key) and listed.size > 0:
+            head, metadata = backend.get_range(listed.key, 0, TEXT_BYTES)
+        else:
+            head, (_, metadata) = None, backend.head(listed.key)
     except KeyNotFoundError:
         log.debug("%s vanished while indexing", listed.key)
         return None
-    return document_for(info, metadata, head)
+    return document_for(listed, user_meta_of(metadata), head)
 
 
 def _batches(
@@ -104,9 +104,13 @@ def _batches(
 
 
 def _compare(
-    backend: Backend, known: dict[str, str | None], full: bool
+    backend: Backend, known: dict[str, tuple[str | None, float]], full: bool
 ) -> tuple[list[ObjectInfo], set[str], int]:
-    """List the bucket once: what to (re)index, every key seen, how many are unchanged."""
+    """List the bucket once: what to (re)index, every key seen, how many are unchanged.
+
+    Unchanged means the same ETag *and* the same modification time as indexed: a metadata
+    change (S3 CopyObject onto itself, as ``set_meta`` from another machine does) keeps the
+    ETag but not the time."""
     todo: list[ObjectInfo] = []
     seen: set[str] = set()
     unchanged = 0
@@ -114,7 +118,8 @@ def _compare(
         if info.key.endswith("/"):
             continue
         seen.add(info.key)
-        if not full and info.etag is not None and known.get(info.key, "") == info.etag:
+        stamp = (info.etag, info.last_modified.timestamp())
+        if not full and info.etag is not None and known.get(info.key) == stamp:
             unchanged += 1
         else:
             todo.append(info)
@@ -124,9 +129,10 @@ def _compare(
 def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[str, int]:
     """Bring ``index`` up to date with the bucket behind ``backend``.
 
-    Lists the bucket once. Keys whose ETag matches the index are left alone (unless
-    ``full``); new and changed objects are read (metadata, and the start of text-like
-    objects) a few at a time in parallel; keys no longer in the bucket are removed.
+    Lists the bucket once. Keys whose ETag and modification time match the index are left
+    alone (unless ``full``); new and changed objects are read (one ranged GET of the start of
+    a text-like object, else one HEAD) a few at a time in parallel; keys no longer in the
+    bucket are removed.
     Directory markers (``dir/``) are not indexed.
 
     Returns:
@@ -137,7 +143,7 @@ def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[st
         >>> crawl(index, backend)  # doctest: +SKIP
         {'added': 3, 'updated': 0, 'removed': 1, 'unchanged': 120, 'vanished': 0}
     """
-    known = index.etags()
+    known = index.stamps()
     todo, seen, unchanged = _compare(backend, known, full)
     workers = int(config().get("default_concurrency", 16))
     vanished: list[str] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -141,23 +140,23 @@ def text_of(key: str, head: bytes) -> str | None:
     return text[:TEXT_CHARS]
 
 
-def index_path_for(bucket_uri: str, local_root: Path | None) -> Path:
+def index_path_for(identity: str, local_root: Path | None) -> Path:
     """Where a bucket's embedded index lives.
 
     A local-folder bucket keeps it in its reserved folder (``<root>/.t4/index.sqlite``); an
-    S3 bucket in the user's cache, one file per bucket and S3 endpoint (``AWS_ENDPOINT_URL``
-    is part of the name so that a test server's bucket never shares AWS's index).
+    S3 bucket in the user's cache, one file per bucket *identity* (``Backend.identity``: the
+    URI and the endpoint), so that two servers' buckets of one name never share an index.
 
     Example:
         >>> index_path_for("/data/lake", Path("/data/lake"))
         PosixPath('/data/lake/.t4/index.sqlite')
-        >>> index_path_for("s3://my-bucket", None).name  # doctest: +ELLIPSIS
+        >>> path = index_path_for("s3://my-bucket@https://s3.amazonaws.com", None)
+        >>> path.name  # doctest: +ELLIPSIS
         'my-bucket-....sqlite'
     """
     if local_root is not None:
         return Path(local_root) / ".t4" / "index.sqlite"
-    name = bucket_uri.removeprefix("s3://").strip("/")
+    name = identity.removeprefix("s3://").split("@", 1)[0].strip("/")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "bucket"
-    identity = f"{bucket_uri.rstrip('/')}|{os.environ.get('AWS_ENDPOINT_URL', '')}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
     return cache_dir() / "index" / f"{safe}-{digest}.sqlite"

@@ -28,7 +28,12 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
-from t4.errors import AccessDeniedError, CatalogError
+from t4.errors import (
+    AccessDeniedError,
+    CatalogConfigError,
+    CatalogError,
+    CatalogUnreachableError,
+)
 from t4.search.query import es_body
 
 __all__ = [
@@ -58,14 +63,6 @@ _AWS_ENV = (
     "AWS_REGION",
 )
 _AWS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.es\.amazonaws\.com$")
-
-
-class CatalogUnreachableError(CatalogError, ConnectionError):
-    """The catalog or search endpoint did not answer, or answered with a server error."""
-
-
-class CatalogConfigError(CatalogError, ValueError):
-    """The catalog's config.json is missing or malformed, or does not list the bucket."""
 
 
 def _request(method: str, url: str, **kw: Any) -> requests.Response:

@@ -180,9 +180,16 @@ class EmbeddedIndex:
             db.execute("DELETE FROM nums")
 
     def etags(self) -> dict[str, str | None]:
-        """Every indexed key with the ETag it was indexed at (for incremental crawls)."""
+        """Every indexed key with the ETag it was indexed at."""
         with self._lock:
             return dict(self._db.execute("SELECT key, etag FROM docs"))
+
+    def stamps(self) -> dict[str, tuple[str | None, float]]:
+        """Every indexed key with the ETag and modification time (epoch seconds) it was
+        indexed at: what an incremental crawl compares a listing with."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, etag, last_modified FROM docs")
+            return {key: (etag, modified) for key, etag, modified in rows}
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

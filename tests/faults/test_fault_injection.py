@@ -69,7 +69,7 @@ def test_ten_percent_faults_end_exact(fault_proxy, s3_raw, tmp_path, seed):
         assert read_tree(dest) == files
 
         deleted = bucket.delete_dir("data")
-        assert sorted(deleted.transferred) == sorted(f"data/{name}" for name in files)
+        assert sorted(deleted.deleted) == sorted(f"data/{name}" for name in files)
         assert s3_raw.listing() == []
     assert proxy.faulted > 0, proxy.counts
     assert {"500", "503", "reset", "stall", "truncate"} & set(proxy.counts)

@@ -121,14 +121,15 @@ def test_bulk_tasks_emit_one_event_past_the_limit(bucket_uri: str, tmp_path: Pat
                                                                 "few/f02.txt"]  # fmt: skip
     assert all(e.payload["user_meta"] == {"batch": 1} for e in per_object)
     bulk_events = sorted(
-        (e.resource["t4.prefix"], e.payload["operation"], e.payload["transferred"])
+        (e.resource["t4.prefix"], e.payload["operation"], e.payload["transferred"],
+         e.payload["deleted"])
         for e in events
         if e.event == "t4.bulk.completed"
-    )
+    )  # fmt: skip
     assert bulk_events == [
-        ("few/", "put_dir", 3),
-        ("many/", "delete_dir", FEW + 5),
-        ("many/", "put_dir", FEW + 5),
+        ("few/", "put_dir", 3, 0),
+        ("many/", "delete_dir", 0, FEW + 5),
+        ("many/", "put_dir", FEW + 5, 0),
     ]
 
 
@@ -162,6 +163,26 @@ def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(
     assert made[b].payload["size"] == len(raw.read("clean/x.parquet"))
     assert made[b].payload["etag"]
     assert {a, y} <= set(by_resource(events, "prefect.asset.referenced"))
+
+
+def test_a_cached_read_keeps_its_upstream(bucket_uri: str, raw: Raw) -> None:
+    raw.write("raw/z.json", b'{"z": 1}')
+
+    @flow
+    def copy_z() -> tuple[str, str]:
+        read = deserialize(bucket_uri, "raw/z.json", return_state=True)
+        value = read.result()
+        put_object(bucket_uri, "out/z.json", value)
+        return t4.Bucket(bucket_uri).uri, str(read.name)
+
+    assert copy_z()[1] == "Completed"
+    since = now("UTC")
+    uri, second = copy_z()
+    assert second == "Cached"  # the task body did not run
+    name = "prefect.asset.materialization.succeeded"
+    made = by_resource(events_about(uri, [name], lambda found: len(found) >= 1, since), name)
+    out = made[object_uri(uri, "out/z.json")]
+    assert [r.id for r in out.related if r.role == "asset"] == [object_uri(uri, "raw/z.json")]
 
 
 def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw: Raw) -> None:

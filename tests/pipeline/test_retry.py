@@ -61,9 +61,6 @@ def test_permanent_failure_is_not_retried(s3_bucket_uri, faulty_proxy):  # type:
         (t4.KeyNotFoundError("gone"), False),
         (t4.AccessDeniedError("no"), False),
         (ConnectionError("not ours"), False),
-        (t4.TransferError("x", failures={"a": t4.TransientError("503")}), True),
-        (t4.TransferError("x", failures={"a": t4.TransientError("5"), "b": KeyError("b")}), False),
-        (t4.TransferError("x"), False),
     ],
 )
 def test_is_transient_by_type(exc: BaseException, expected: bool) -> None:

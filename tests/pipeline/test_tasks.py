@@ -85,8 +85,8 @@ def test_delete_tasks_succeed_on_what_is_gone(bucket_uri, raw):  # type: ignore[
     put_object(bucket_uri, "keep.json", [0])
     assert delete_object(bucket_uri, "x/1.json") == {"key": "x/1.json", "deleted": True}
     assert delete_object(bucket_uri, "x/1.json")["deleted"]  # already gone: still fine
-    assert delete_dir(bucket_uri, "x/")["transferred"] == ["x/2.json"]
-    assert delete_dir(bucket_uri, "x/")["transferred"] == []
+    assert delete_dir(bucket_uri, "x/")["deleted"] == ["x/2.json"]
+    assert delete_dir(bucket_uri, "x/")["deleted"] == []
     assert raw.listing() == ["keep.json"]
     for root in ("", "/"):
         with pytest.raises(t4.UnsafeOperationError, match="pass a prefix such as") as err:

@@ -1,0 +1,262 @@
+"""The list-shaped bulk methods of ``Bucket`` (``put_files``, ``fetch_keys``, ``copy_to``,
+``delete_many``) and the one way every bulk operation runs: a plan from ``t4.plans``,
+executed by ``t4.transfer.run_plan``, reported as a ``TransferSummary``, failures raised
+once the rest are done (``TransferError`` with each file's own error; a single-file
+operation raises its own error).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from t4 import meta as helium
+from t4.backends.base import Backend, ObjectInfo
+from t4.keys import check_file_key, check_key
+from t4.plans import (
+    Upload,
+    copy_steps,
+    copy_targets,
+    delete_keys,
+    fetch_steps,
+    fetch_targets,
+    resolve,
+    shared_prefix,
+    upload_steps,
+)
+from t4.search.crawl import user_meta_of
+from t4.search.upkeep import IndexKeeper
+from t4.state import TransferState
+from t4.transfer import ProgressCallback, Step, TransferSummary, note_skipped, run_plan
+
+__all__ = ["BulkMethods", "Written"]
+
+log = logging.getLogger(__name__)
+
+
+class BulkMethods:
+    """Mixed into ``Bucket``, which sets these attributes."""
+
+    _backend: Backend
+    _state: TransferState
+    _search: IndexKeeper
+    concurrency: int
+    progress: bool | None
+    callback: ProgressCallback | None
+
+    def fetch_keys(
+        self,
+        objects: Iterable[ObjectInfo | str],
+        dest: str | Path,
+        *,
+        prefix: str = "",
+        listing: Iterable[ObjectInfo] | None = None,
+    ) -> TransferSummary:
+        """Download these objects into the folder ``dest``, each at its key less ``prefix``.
+
+        ``objects`` are ``ObjectInfo`` (from ``ls()``: nothing is listed again) or keys; keys
+        are looked up in ``listing`` if given, else in one listing of their shared prefix.
+        Every key must start with ``prefix`` and is checked before anything is written.
+        Files already identical locally are skipped; a key that is not there fails alone.
+        Raises ``TransferError`` (each file's own error in ``failures``) once the rest are done.
+
+        Example:
+            >>> objs = [o for o in b.ls("raw/") if o.key.endswith(".csv")]  # doctest: +SKIP
+            >>> b.fetch_keys(objs, "local/", prefix="raw/").transferred  # doctest: +SKIP
+            ['raw/a.csv']
+        """
+        dest_path = Path(dest).expanduser()
+        summary = TransferSummary("fetch", self._backend.uri)
+        found = resolve(self._backend, objects, listing, summary)
+        targets = fetch_targets(self._backend, found, prefix, dest_path)
+        dest_path.mkdir(parents=True, exist_ok=True)
+        steps, unchanged = fetch_steps(self._backend, targets, self._state)
+        note_skipped(summary, unchanged, self.callback)
+        with self._backend.bulk():
+            self._run(summary, steps)
+        return summary
+
+    def put_files(
+        self,
+        files: Iterable[tuple[str | Path, str]],
+        meta: dict[str, Any] | None = None,
+        *,
+        listing: Iterable[ObjectInfo] | None = None,
+    ) -> TransferSummary:
+        """Upload ``(local path, key)`` pairs, in parallel, through the same plan as
+        ``put_dir``: unchanged files skipped, each file's own error kept.
+
+        ``meta`` (if given) is every object's ``user_meta``. ``listing``: what the bucket
+        holds at these keys, if the caller listed it already; otherwise it is listed once
+        (under the keys' shared prefix). Raises ``TransferError`` once the rest are done.
+
+        Example:
+            >>> b.put_files([("data/a.csv", "raw/a.csv")]).transferred  # doctest: +SKIP
+            ['raw/a.csv']
+        """
+        pairs = [
+            (Path(path).expanduser(), check_file_key(key, self._backend.uri)) for path, key in files
+        ]
+        if listing is None:
+            self._backend.prepare_write()
+            listing = self._backend.list(shared_prefix([key for _, key in pairs]))
+        return self._put_many("put_files", pairs, meta, listing, from_xattr=False)
+
+    def _put_many(
+        self,
+        operation: str,
+        pairs: list[tuple[Path, str]],
+        meta: dict[str, Any] | None,
+        listing: Iterable[ObjectInfo],
+        *,
+        from_xattr: bool,
+    ) -> TransferSummary:
+        items = [Upload.of(path, key, bucket=self._backend.uri) for path, key in pairs]
+
+        def meta_for(item: Upload) -> dict[str, Any]:
+            if not from_xattr:
+                return helium.helium(meta, None, bucket=self._backend.uri, key=item.key)
+            return helium.carried(
+                helium.read_xattr(item.path), meta, bucket=self._backend.uri, key=item.key
+            )
+
+        summary = TransferSummary(operation, self._backend.uri)
+        written = Written()
+        with self._backend.bulk():
+            for item in items:  # refuse bad metadata and keys before anything is written
+                helium.encode(meta_for(item), bucket=self._backend.uri, key=item.key)
+                self._backend.check_writable(item.key)
+            wanted = {item.key for item in items}
+            remote = {o.key: o for o in listing if o.key in wanted}
+            steps, unchanged = upload_steps(
+                self._backend, remote, items, meta_for, self._state, written
+            )
+            note_skipped(summary, unchanged, self.callback)
+            try:
+                self._run(summary, steps)
+            finally:
+                self._index_written(written)
+        return summary
+
+    def copy_to(
+        self,
+        other: BulkMethods,
+        objects: Iterable[ObjectInfo | str],
+        *,
+        prefix: str = "",
+        to_prefix: str = "",
+        listing: Iterable[ObjectInfo] | None = None,
+    ) -> TransferSummary:
+        """Copy objects of this bucket into ``other``, user metadata included: each key less
+        ``prefix`` lands under ``to_prefix``.
+
+        Within one S3 endpoint (same credentials) the server copies (CopyObject: no bytes
+        through this process); otherwise each object streams from one to the other, with no
+        temporary file. ``objects`` are ``ObjectInfo`` (from ``ls()``) or keys (looked up in
+        one listing). Objects already at the destination with the same size and ETag are
+        skipped; ``listing`` is the destination's listing, if the caller has it. Raises
+        ``TransferError`` once the rest are done.
+
+        Example:
+            >>> src.copy_to(dst, src.ls("raw/"), prefix="raw/", to_prefix="copy/")  # doctest: +SKIP
+        """
+        summary = TransferSummary("copy", f"{self._backend.uri} -> {other._backend.uri}")
+        found = resolve(self._backend, objects, None, summary)
+        with other._backend.bulk(), self._backend.bulk():
+            return self._copy(other, found, prefix, to_prefix, listing, summary)
+
+    def _copy(
+        self,
+        other: BulkMethods,
+        found: list[ObjectInfo],
+        prefix: str,
+        to_prefix: str,
+        listing: Iterable[ObjectInfo] | None,
+        summary: TransferSummary,
+    ) -> TransferSummary:
+        pairs = copy_targets(self._backend, other._backend, found, prefix, to_prefix)
+        if listing is None:
+            other._backend.prepare_write()
+            listing = other._backend.list(shared_prefix([t for _, t in pairs]))
+
+        def copied(
+            key: str, info: ObjectInfo, metadata: dict[str, str] | None, head: bytes | None
+        ) -> None:
+            other._state.forget(other._backend.uri, [key])
+            if metadata is None:  # copied by the server: the metadata never came by here
+                other._search.stale()
+            else:
+                other._search.written([(info, user_meta_of(metadata), head)])
+
+        steps, unchanged = copy_steps(self._backend, other._backend, pairs, listing, copied)
+        note_skipped(summary, unchanged, self.callback)
+        other._run(summary, steps)
+        return summary
+
+    def delete_many(self, keys: Iterable[str]) -> TransferSummary:
+        """Delete these keys, 1,000 a request (several requests at once); keys already gone
+        count as deleted. The summary lists them in ``deleted``; a key that could not be
+        deleted is in ``failed`` with its own error, and ``TransferError`` is raised once
+        the rest are done.
+
+        Example:
+            >>> b.delete_many(["old/a.csv", "old/b.csv"]).deleted  # doctest: +SKIP
+            ['old/a.csv', 'old/b.csv']
+        """
+        keys = [check_key(k, self._backend.uri) for k in keys]
+        summary = TransferSummary("delete", self._backend.uri)
+
+        def gone(deleted: list[str]) -> None:
+            self._state.forget(self._backend.uri, deleted)
+            self._search.removed(deleted)
+
+        delete_keys(self._backend, keys, summary, min(self.concurrency, 8), gone, self.callback)
+        log.info("%s", summary.line())
+        self._raise_failures(summary)
+        return summary
+
+    def _run(
+        self, summary: TransferSummary, steps: Sequence[Step], *, single: bool = False
+    ) -> None:
+        """Run the plan; then raise the one file's own error (``single``) or a
+        ``TransferError`` carrying every failed file's error."""
+        try:
+            run_plan(
+                summary,
+                steps,
+                concurrency=self.concurrency,
+                progress=self.progress,
+                callback=self.callback,
+            )
+        finally:
+            self._state.flush()  # what the transfer threads queued, in one commit
+        if single and summary.failed:
+            raise next(iter(summary.failed.values()))
+        self._raise_failures(summary)
+
+    @staticmethod
+    def _raise_failures(summary: TransferSummary) -> None:
+        error = summary.error()
+        if error is not None:
+            raise error
+
+    def _index_written(self, written: Written) -> None:
+        self._search.written(
+            (info, wanted.get("user_meta") or {}, IndexKeeper.head_of_file(info.key, path))
+            for info, wanted, path in written.items
+        )
+
+
+class Written:
+    """Collects what the upload threads wrote, for one batched index update afterwards."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[ObjectInfo, dict[str, Any], Path]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
+        with self._lock:
+            self.items.append((info, wanted, path))

@@ -1,0 +1,119 @@
+"""A bucket's embedded search index and its upkeep, in one object: ``Bucket`` tells it what
+it wrote or deleted, and asks it to search; it opens the index on first use (once, under a
+lock), keeps it up to date, and crawls to catch up with what other tools wrote.
+
+A failure to update the index never fails the write that caused it (the object is stored;
+the next ``crawl`` repairs the index): it is logged as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from t4.backends.base import Backend, ObjectInfo
+from t4.errors import T4Error
+from t4.search.crawl import crawl, document_for
+from t4.search.documents import TEXT_BYTES, index_path_for, is_text_like
+from t4.search.sqlite_index import EmbeddedIndex
+
+__all__ = ["IndexKeeper"]
+
+log = logging.getLogger(__name__)
+
+
+class IndexKeeper:
+    """The embedded index of the bucket behind ``backend``.
+
+    Example:
+        >>> keeper = IndexKeeper(backend)  # doctest: +SKIP
+        >>> keeper.written([(info, {"name": "thor"}, b"first bytes")])  # doctest: +SKIP
+        >>> keeper.crawled().search("thor")  # doctest: +SKIP
+    """
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.path = index_path_for(backend.identity, backend.local_root)
+        self._index: EmbeddedIndex | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> EmbeddedIndex:
+        """The index, opened (and created) on first use."""
+        with self._lock:
+            if self._index is None:
+                self._index = EmbeddedIndex(self.path)
+            return self._index
+
+    def close(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    # -- upkeep -----------------------------------------------------------------------------
+    def written(self, items: Iterable[tuple[ObjectInfo, dict[str, Any], bytes | None]]) -> None:
+        """Index what was just written: each object's info, its ``user_meta`` and its first
+        bytes (``None`` when it is not text-like)."""
+        docs = [document_for(info, user_meta, head) for info, user_meta, head in items]
+        if docs:
+            self._safely(lambda index: index.upsert(docs))
+
+    def removed(self, keys: list[str]) -> None:
+        """Forget deleted keys."""
+        if keys:
+            self._safely(lambda index: index.remove(keys))
+
+    @staticmethod
+    def head_of_file(key: str, path: Path) -> bytes | None:
+        """The first bytes of a local file uploaded as ``key`` that the index reads (text-like
+        keys only), else ``None``."""
+        if not is_text_like(key):
+            return None
+        with path.open("rb") as src:
+            return src.read(TEXT_BYTES)
+
+    def head_of_object(self, info: ObjectInfo) -> bytes | None:
+        """The first bytes the index reads of a stored object (one ranged GET), or ``None``
+        when it is not text-like."""
+        if not is_text_like(info.key):
+            return None
+        return self.backend.get_range(info.key, 0, TEXT_BYTES)[0] if info.size else b""
+
+    # -- catching up ------------------------------------------------------------------------
+    def crawl(self, full: bool = False) -> dict[str, int]:
+        """Bring the index up to date with the bucket (see ``t4.search.crawl``)."""
+        index = self.open()
+        summary = crawl(index, self.backend, full=full)
+        self._crawled_mark().touch()
+        return summary
+
+    def stale(self) -> None:
+        """Objects were written that the index was not told about (a server-side copy): the
+        next search crawls first (one listing; only what changed is read)."""
+        self._crawled_mark().unlink(missing_ok=True)
+
+    def crawled(self) -> EmbeddedIndex:
+        """The index, crawled once first if no crawl ever caught up with other tools' writes."""
+        index = self.open()
+        if not self._crawled_mark().exists():
+            self.crawl()
+        return index
+
+    def _crawled_mark(self) -> Path:
+        """Beside the index: present once a crawl has caught up with objects others wrote."""
+        return self.path.with_name(self.path.name + ".crawled")
+
+    def _safely(self, change: Any) -> None:
+        # The write itself succeeded; a stale index is repaired by the next crawl.
+        try:
+            change(self.open())
+        except (sqlite3.Error, OSError, T4Error) as err:
+            log.warning(
+                "search index of %s not updated (%s); run index() to catch up",
+                self.backend.uri,
+                err,
+            )

@@ -1,0 +1,169 @@
+"""The one local folder walker: what ``put_dir``, the mirror, annotate and the tasks upload.
+
+Rules, the same for every caller:
+
+- the folder must exist and be a folder (``LocalPathError`` naming it otherwise: a missing
+  source is never an empty listing);
+- t4's reserved ``.t4`` folders and partial downloads (``*.t4part-*``) are never listed;
+- a link that leads outside the folder is skipped (and logged) unless ``follow_links``;
+  with ``follow_links``, a link back to a folder the walk is already inside (a loop) is
+  skipped and logged, not followed again and again;
+- ``include`` / ``exclude`` are shell globs (``fnmatch``) matched against the relative path:
+  a file is kept when it matches some ``include`` (or there are none) and no ``exclude``.
+
+Example:
+    >>> [f.rel for f in walk(Path("data"), exclude=["*.tmp"])]  # doctest: +SKIP
+    ['a.csv', 'sub/b.csv']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from t4.errors import LocalPathError
+
+__all__ = ["PART_MARK", "RESERVED", "LocalFile", "walk", "wanted"]
+
+log = logging.getLogger(__name__)
+
+#: The folder t4 keeps its own state in (inside a local-folder bucket).
+RESERVED = ".t4"
+#: Marks a partial download's temporary name.
+PART_MARK = ".t4part-"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A regular file found by ``walk``: its path, its ``/``-separated path relative to the
+    walked folder, and its size and mtime when listed."""
+
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int = 0
+
+
+def wanted(rel: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
+    """Whether ``rel`` passes the ``include`` / ``exclude`` globs.
+
+    Example:
+        >>> wanted("a/b.csv", include=["*.csv"]), wanted("a/b.tmp", exclude=["*.tmp"])
+        (True, False)
+    """
+    if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
+        return False
+    return not any(fnmatch.fnmatchcase(rel, p) for p in exclude)
+
+
+def walk(
+    source: str | Path,
+    *,
+    follow_links: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    skip: Path | None = None,
+    missing_ok: bool = False,
+    bucket: str | None = None,
+) -> list[LocalFile]:
+    """Every regular file under ``source``, sorted by relative path (see the module rules).
+
+    Args:
+        source: the folder to walk.
+        follow_links: follow links that lead outside ``source`` (loops are still cut).
+        include, exclude: shell globs on the relative path.
+        skip: a folder never to descend into (a local bucket's own root, so that a bucket is
+            not uploaded into itself).
+        missing_ok: a ``source`` that does not exist is empty instead of an error (for a
+            destination that a mirror will create).
+        bucket: named in errors, when the walk is for a bucket operation.
+
+    Raises:
+        LocalPathError: ``source`` does not exist (unless ``missing_ok``), is a file, or a
+            folder under it cannot be read.
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        if missing_ok:
+            return []
+        raise LocalPathError(
+            f"local folder {source} does not exist: check the path; nothing was done",
+            bucket=bucket,
+        )
+    if not source.is_dir():
+        raise LocalPathError(
+            f"{source} is a file, not a folder: use put_file for one file", bucket=bucket
+        )
+    root = source.resolve()
+    walker = _Walker(root, follow_links, skip.resolve() if skip else None, bucket)
+    found: list[LocalFile] = []
+    walker.folder(source, "", (_identity(source),), found)
+    found = [f for f in found if wanted(f.rel, include, exclude)]
+    found.sort(key=lambda f: f.rel)
+    return found
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+class _Walker:
+    def __init__(self, root: Path, follow_links: bool, skip: Path | None, bucket: str | None):
+        self.root = root
+        self.follow_links = follow_links
+        self.skip = skip
+        self.bucket = bucket
+
+    def folder(
+        self, here: Path, rel: str, ancestors: tuple[tuple[int, int], ...], found: list[LocalFile]
+    ) -> None:
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as err:
+            raise LocalPathError(
+                f"cannot read the folder {here} ({err.strerror}): check its permissions",
+                bucket=self.bucket,
+            ) from err
+        for entry in entries:
+            path = Path(entry.path)
+            child = rel + entry.name
+            if entry.is_symlink() and not self._may_follow(path):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # a dangling link, or gone since it was listed
+            if stat.S_ISDIR(st.st_mode):
+                self._descend(path, child, entry.name, (st.st_dev, st.st_ino), ancestors, found)
+            elif stat.S_ISREG(st.st_mode) and PART_MARK not in entry.name:
+                found.append(LocalFile(path, child, st.st_size, st.st_mtime_ns))
+
+    def _descend(
+        self,
+        path: Path,
+        rel: str,
+        name: str,
+        ident: tuple[int, int],
+        ancestors: tuple[tuple[int, int], ...],
+        found: list[LocalFile],
+    ) -> None:
+        if name == RESERVED or (self.skip is not None and path.resolve() == self.skip):
+            return
+        if ident in ancestors:
+            log.warning("not following %s: it links back to a folder above it (a loop)", path)
+            return
+        self.folder(path, rel + "/", (*ancestors, ident), found)
+
+    def _may_follow(self, path: Path) -> bool:
+        if self.follow_links or path.resolve().is_relative_to(self.root):
+            return True
+        log.warning(
+            "not uploading %s: it links outside %s (follow_links=True to allow)", path, self.root
+        )
+        return False
