@@ -185,7 +185,7 @@ class BulkMethods:
         def copied(
             key: str, info: ObjectInfo, metadata: dict[str, str] | None, head: bytes | None
         ) -> None:
-            other._state.forget(other._backend.uri, [key])
+            other._state.forget(other._backend.identity, [key])
             if metadata is None:  # copied by the server: the metadata never came by here
                 other._search.stale()
             else:
@@ -210,7 +210,7 @@ class BulkMethods:
         summary = TransferSummary("delete", self._backend.uri)
 
         def gone(deleted: list[str]) -> None:
-            self._state.forget(self._backend.uri, deleted)
+            self._state.forget(self._backend.identity, deleted)
             self._search.removed(deleted)
 
         delete_keys(self._backend, keys, summary, min(self.concurrency, 8), gone, self.callback)

@@ -90,7 +90,7 @@ def upload_steps(
     """
     same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
     identical = identical_files(backend, state, [(listing[f.key], f.path) for f in same_size])
-    remembered = state.written(backend.uri, [f.key for f in same_size])
+    remembered = state.written(backend.identity, [f.key for f in same_size])
     steps: list[Step] = []
     unchanged: list[str] = []
     for item in files:
@@ -148,7 +148,7 @@ def _put_step(
     def run(progress: Callable[[int], None]) -> int:
         encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
         info = backend.upload(item.key, item.path, encoded, progress)
-        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
         on_written(item.key, info, wanted, item.path)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
@@ -172,7 +172,7 @@ def _meta_step(
             encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
             info = replace(backend.set_metadata(item.key, encoded), size=info.size)
             on_written(item.key, info, wanted, item.path)
-        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
         return SKIPPED if same else 0
 
     return run
