@@ -25,6 +25,7 @@ from t4.plans import (
     fetch_targets,
     resolve,
     shared_prefix,
+    unwritable_destination,
     upload_steps,
 )
 from t4.search.crawl import user_meta_of
@@ -72,7 +73,12 @@ class BulkMethods:
         summary = TransferSummary("fetch", self._backend.uri)
         found = resolve(self._backend, objects, listing, summary)
         targets = fetch_targets(self._backend, found, prefix, dest_path)
-        dest_path.mkdir(parents=True, exist_ok=True)
+        try:
+            dest_path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise unwritable_destination(
+                dest_path, err, bucket=self._backend.uri, key=prefix
+            ) from err
         steps, unchanged = fetch_steps(self._backend, targets, self._state)
         note_skipped(summary, unchanged, self.callback)
         with self._backend.bulk():

@@ -34,6 +34,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from t4.backends.aws_config import check_endpoint, settings_error
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.backends.s3_fast import FastPath, Unsupported, write_body
 from t4.backends.s3_large import LargeTransfers
@@ -142,15 +143,27 @@ class S3Backend(Backend):
         self.name = name
         self.uri = f"s3://{name}"
         self.settings = settings or S3Settings()
+        check_endpoint(self.settings.endpoint_url, self.uri)
+        try:
+            self.session, self.client = self._connect()
+        except BotoCoreError as err:
+            raise self._settings_error(err) from err
+        self._lock = threading.Lock()
+        self._fast: FastPath | bool | None = False  # False: not built yet
+        self._large = LargeTransfers(
+            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
+        )
+
+    def _connect(self) -> tuple[boto3.session.Session, S3Client]:
         given = self.settings.credentials
-        self.session = boto3.session.Session(
+        session = boto3.session.Session(
             aws_access_key_id=given.get("aws_access_key_id"),
             aws_secret_access_key=given.get("aws_secret_access_key"),
             aws_session_token=given.get("aws_session_token"),
             profile_name=self.settings.profile,
         )
         s3_opts = {"addressing_style": "path"} if self.settings.path_style else {}
-        self.client: S3Client = self.session.client(
+        client: S3Client = session.client(
             "s3",
             endpoint_url=self.settings.endpoint_url,
             region_name=self.settings.region,
@@ -162,11 +175,13 @@ class S3Backend(Backend):
                 read_timeout=self.settings.read_timeout,
             ),
         )
-        self._lock = threading.Lock()
-        self._fast: FastPath | bool | None = False  # False: not built yet
-        self._large = LargeTransfers(
-            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
-        )
+        return session, client
+
+    def _settings_error(self, err: BotoCoreError) -> T4Error:
+        """A bad AWS setting (profile, region, settings file) as a ``ConfigError``; any other
+        botocore error as a ``T4Error`` naming the bucket."""
+        found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
+        return found or T4Error(f"{self.uri}: {err}", bucket=self.uri)
 
     # -- the one door every call goes through -----------------------------------------
     def _call(self, fn: Callable[..., T], key: str | None = None, **kwargs: Any) -> T:
@@ -194,7 +209,8 @@ class S3Backend(Backend):
                 key=key,
             ) from err
         except BotoCoreError as err:
-            raise T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
+            found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
+            raise found or T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
 
     def _translate(self, err: ClientError, key: str | None) -> T4Error:
         error = err.response.get("Error", {})
@@ -450,7 +466,10 @@ class S3Backend(Backend):
     def _fast_path(self) -> FastPath | None:
         with self._lock:
             if self._fast is False:
-                self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
+                try:
+                    self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
+                except BotoCoreError as err:  # reading the credentials, say: a broken file
+                    raise self._settings_error(err) from err
             return self._fast if isinstance(self._fast, FastPath) else None
 
     def _on_fast_path(self, key: str, call: Callable[[FastPath], T]) -> T | None:
