@@ -351,15 +351,17 @@ class S3Backend(Backend):
         return metadata
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
-        if len(data) <= MULTIPART_THRESHOLD:
-            stored = self._on_fast_path(
-                key, lambda fast: ObjectInfo(key, len(data), fast.put(key, data, metadata), _now())
+        with self._writing(key):
+            if len(data) <= MULTIPART_THRESHOLD:
+                stored = self._on_fast_path(
+                    key,
+                    lambda fast: ObjectInfo(key, len(data), fast.put(key, data, metadata), _now()),
+                )
+                if stored is not None:
+                    return stored
+            resp = self._call(
+                self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
             )
-            if stored is not None:
-                return stored
-        resp = self._call(
-            self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
-        )
         return ObjectInfo(key, len(data), resp.get("ETag", "").strip('"') or None, _now())
 
     def upload(
@@ -375,9 +377,25 @@ class S3Backend(Backend):
             if callback:
                 callback(size)
             return info
-        self._abort_unfinished(key)
-        self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
+        with self._writing(key):
+            self._abort_unfinished(key)
+            self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
         return self.head(key)[0]
+
+    @contextlib.contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
+        """A 404 answering a write never means a missing key (the write creates it): the
+        bucket is not there, or the endpoint sends its writes elsewhere. Say that."""
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise BucketNotFoundError(
+                f"bucket {self.uri} does not exist, or the endpoint takes no writes for it: "
+                f"the server answered 404 Not Found to writing {key!r}; check the bucket name "
+                "and the endpoint",
+                bucket=self.uri,
+                key=key,
+            ) from err
 
     def _abort_unfinished(self, key: str) -> None:
         """Abort multipart uploads of ``key`` that a killed run left behind (best effort:

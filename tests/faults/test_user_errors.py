@@ -46,27 +46,28 @@ def test_an_unknown_profile_names_it_the_file_and_the_fix(
         assert "team" in message and "AWS_PROFILE" in message  # what exists, how to choose
 
 
-@pytest.mark.parametrize("region", ["not a region!", "us east 1"])
-def test_a_bad_region_names_it_and_the_fix(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(t4.ConfigError) as err:
-        _open_and_list(region=region)
-    assert repr(region) in str(err.value) and "s3://some-bucket" in str(err.value)
-    assert "us-east-1" in str(err.value)  # what a region looks like
-    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-    with pytest.raises(t4.ConfigError, match="AWS_DEFAULT_REGION"):
-        _open_and_list()
-
-
-@pytest.mark.parametrize("url", ["not-a-url", "ftp://127.0.0.1:9000", "http//127.0.0.1"])
-def test_a_bad_endpoint_url_names_it_and_the_fix(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("argument", "variable", "value", "looks_like"),
+    [
+        ("region", "AWS_DEFAULT_REGION", "not a region!", "'us-east-1'"),
+        ("region", "AWS_DEFAULT_REGION", "us east 1", "'us-east-1'"),
+        ("endpoint_url", "AWS_ENDPOINT_URL", "not-a-url", "'http://"),
+        ("endpoint_url", "AWS_ENDPOINT_URL", "ftp://127.0.0.1:9000", "'http://"),
+        ("endpoint_url", "AWS_ENDPOINT_URL", "http//127.0.0.1", "'http://"),
+    ],
+)
+def test_a_bad_region_or_endpoint_names_it_its_source_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, argument: str, variable: str, value: str, looks_like: str
+) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     with pytest.raises(t4.ConfigError) as err:
-        _open_and_list(endpoint_url=url)
-    assert repr(url) in str(err.value) and "s3://some-bucket" in str(err.value)
-    assert "http://" in str(err.value)  # what an endpoint looks like
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    with pytest.raises(t4.ConfigError, match="AWS_ENDPOINT_URL"):
+        _open_and_list(**{argument: value})
+    message = str(err.value)
+    assert repr(value) in message and "s3://some-bucket" in message and looks_like in message
+    assert f"{argument}=" in message
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(t4.ConfigError, match=variable):
         _open_and_list()
 
 
