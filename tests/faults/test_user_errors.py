@@ -190,6 +190,7 @@ def test_an_unwritable_cache_folder_names_it_and_t4_cache_dir(
         cache = tmp_path / "a-file" / "t4"
     monkeypatch.setenv("T4_CACHE_DIR", str(cache))
     src = write_tree(tmp_path / "src", {"a.txt": "a"})
+    s3_raw.write("up/a.txt", b"a")
     with t4.Bucket(s3_raw.uri) as b:
         for call in (
             lambda: b.put_dir("up", src),
