@@ -319,7 +319,7 @@ class Bucket(BulkMethods):
             data, fmt = formats.serialize(obj, key)
         wanted = helium.helium(meta, fmt, bucket=self.uri, key=key)
         info = self._backend.put_bytes(key, data, helium.encode(wanted, bucket=self.uri, key=key))
-        self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
+        self._state.record_written(self._backend.identity, [(key, info.etag, meta_digest(wanted))])
         self._search.written([(info, wanted.get("user_meta") or {}, data)])
         return info
 
@@ -410,7 +410,7 @@ class Bucket(BulkMethods):
         }
         info = self._backend.set_metadata(key, helium.encode(wanted, bucket=self.uri, key=key))
         info = dataclasses.replace(info, size=current_info.size)
-        self._state.record_written(self.uri, [(key, info.etag, meta_digest(wanted))])
+        self._state.record_written(self._backend.identity, [(key, info.etag, meta_digest(wanted))])
         head = self._search.head_of_object(info)
         self._search.written([(info, wanted["user_meta"], head)])
         return info
@@ -426,7 +426,7 @@ class Bucket(BulkMethods):
         if not missing_ok:
             self._backend.head(key)
         failed = self._backend.delete_many([key])
-        self._state.forget(self.uri, [key])
+        self._state.forget(self._backend.identity, [key])
         self._search.removed([key])
         if key in failed:
             raise failed[key]

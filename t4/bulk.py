@@ -25,6 +25,7 @@ from t4.plans import (
     fetch_targets,
     resolve,
     shared_prefix,
+    unwritable_destination,
     upload_steps,
 )
 from t4.search.crawl import user_meta_of
@@ -72,7 +73,12 @@ class BulkMethods:
         summary = TransferSummary("fetch", self._backend.uri)
         found = resolve(self._backend, objects, listing, summary)
         targets = fetch_targets(self._backend, found, prefix, dest_path)
-        dest_path.mkdir(parents=True, exist_ok=True)
+        try:
+            dest_path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise unwritable_destination(
+                dest_path, err, bucket=self._backend.uri, key=prefix
+            ) from err
         steps, unchanged = fetch_steps(self._backend, targets, self._state)
         note_skipped(summary, unchanged, self.callback)
         with self._backend.bulk():
@@ -185,7 +191,7 @@ class BulkMethods:
         def copied(
             key: str, info: ObjectInfo, metadata: dict[str, str] | None, head: bytes | None
         ) -> None:
-            other._state.forget(other._backend.uri, [key])
+            other._state.forget(other._backend.identity, [key])
             if metadata is None:  # copied by the server: the metadata never came by here
                 other._search.stale()
             else:
@@ -210,7 +216,7 @@ class BulkMethods:
         summary = TransferSummary("delete", self._backend.uri)
 
         def gone(deleted: list[str]) -> None:
-            self._state.forget(self._backend.uri, deleted)
+            self._state.forget(self._backend.identity, deleted)
             self._search.removed(deleted)
 
         delete_keys(self._backend, keys, summary, min(self.concurrency, 8), gone, self.callback)

@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from t4.errors import ConfigError
+from t4.errors import CacheError, ConfigError
 
-__all__ = ["KNOWN_SETTINGS", "cache_dir", "check_setting", "config", "config_path"]
+__all__ = [
+    "KNOWN_SETTINGS",
+    "cache_dir",
+    "check_setting",
+    "config",
+    "config_path",
+    "unwritable_cache",
+]
 
 #: Every setting t4 understands, with what it means.
 KNOWN_SETTINGS: dict[str, str] = {
@@ -35,6 +42,19 @@ def config_path() -> Path:
 def cache_dir() -> Path:
     """Where t4 keeps caches it can rebuild (search indexes of S3 buckets)."""
     return Path(os.environ.get("T4_CACHE_DIR") or Path.home() / ".cache" / "t4")
+
+
+def unwritable_cache(path: Path, err: Exception, *, bucket: str | None = None) -> CacheError:
+    """The error for a cache file (``path``) t4 cannot create or write: it names the folder,
+    the reason, and ``T4_CACHE_DIR``, which moves the cache elsewhere."""
+    why = getattr(err, "strerror", None) or str(err)
+    error = CacheError(
+        f"t4's cache folder {path.parent} cannot be written ({why}, at {path}); make it "
+        "writable, or set T4_CACHE_DIR to a folder that is",
+        bucket=bucket,
+    )
+    error.errno, error.filename = getattr(err, "errno", None), str(path)
+    return error
 
 
 def _read() -> dict[str, Any]:

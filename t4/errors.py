@@ -12,7 +12,8 @@ a user would already catch::
      ├── KeyNotFoundError         (KeyError, FileNotFoundError)  no such key in the bucket
      ├── BucketNotFoundError      (FileNotFoundError)   no such bucket
      ├── LocalPathError           (FileNotFoundError)   a local file or folder that is not there
-     ├── DestinationError         (ValueError)          a local destination that cannot be written
+     ├── DestinationError         (ValueError, OSError) a local destination that cannot be written
+     ├── CacheError               (OSError)             t4's cache or search index cannot be written
      ├── AccessDeniedError        (PermissionError)     credentials refused, or not allowed
      ├── TransientError           (ConnectionError)     5xx, throttling, timeouts: worth retrying
      ├── ConfigError              (ValueError)          a setting t4 does not know or cannot use
@@ -42,6 +43,7 @@ __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
     "BucketURIError",
+    "CacheError",
     "CatalogConfigError",
     "CatalogError",
     "CatalogUnreachableError",
@@ -137,8 +139,13 @@ class LocalPathError(T4Error, FileNotFoundError):
     """A local file or folder that should exist does not."""
 
 
-class DestinationError(T4Error, ValueError):
-    """A local destination that cannot be written as asked."""
+class DestinationError(T4Error, ValueError, OSError):
+    """A local destination that cannot be written as asked: a file where a folder should be,
+    a full disk, a read-only folder. For the last two, ``errno`` and ``filename`` say which."""
+
+
+class CacheError(T4Error, OSError):
+    """A file t4 keeps for itself (its cache, a search index) that cannot be written."""
 
 
 class AccessDeniedError(T4Error, PermissionError):

@@ -5,6 +5,7 @@ steps to ``t4.transfer.run_plan``. Written once for every backend, for every cal
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -90,7 +91,7 @@ def upload_steps(
     """
     same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
     identical = identical_files(backend, state, [(listing[f.key], f.path) for f in same_size])
-    remembered = state.written(backend.uri, [f.key for f in same_size])
+    remembered = state.written(backend.identity, [f.key for f in same_size])
     steps: list[Step] = []
     unchanged: list[str] = []
     for item in files:
@@ -148,7 +149,7 @@ def _put_step(
     def run(progress: Callable[[int], None]) -> int:
         encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
         info = backend.upload(item.key, item.path, encoded, progress)
-        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
         on_written(item.key, info, wanted, item.path)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
@@ -172,7 +173,7 @@ def _meta_step(
             encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
             info = replace(backend.set_metadata(item.key, encoded), size=info.size)
             on_written(item.key, info, wanted, item.path)
-        state.defer_written(backend.uri, [(item.key, info.etag, meta_digest(wanted))])
+        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
         return SKIPPED if same else 0
 
     return run
@@ -274,13 +275,35 @@ def fetch_file(
                 raw = backend.download_version(key, version_id, tmp, progress)
             meta = helium.decode(raw, bucket=backend.uri, key=key)
             helium.write_xattr(tmp, meta)
-    except (NotADirectoryError, FileExistsError, IsADirectoryError) as err:
-        raise DestinationError(
-            f"cannot write {key!r} from {backend.uri} to {path}: {err.strerror}",
-            bucket=backend.uri,
-            key=key,
-        ) from err
+    except T4Error:
+        raise
+    except OSError as err:  # the destination's: the object was read, the file not written
+        raise unwritable_destination(path, err, bucket=backend.uri, key=key) from err
     return meta
+
+
+#: errno -> what went wrong with a local destination, and what to do about it.
+_WHY = {
+    errno.ENOSPC: ("no space left on the device", "free some space, or fetch to another folder"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space, or fetch to another folder"),
+    errno.EROFS: ("the folder is on a read-only filesystem", "fetch to a writable folder"),
+    errno.EACCES: ("permission denied", "fetch to a folder you can write"),
+    errno.EPERM: ("permission denied", "fetch to a folder you can write"),
+}
+
+
+def unwritable_destination(path: Path, err: OSError, *, bucket: str, key: str) -> DestinationError:
+    """The error for a local file that could not be written: it names the destination (not
+    the temporary file beside it), the reason and the fix; ``errno``/``filename`` as ``err``."""
+    reason, fix = _WHY.get(err.errno or 0, (err.strerror or str(err), "choose another folder"))
+    error = DestinationError(
+        f"cannot write {path} (fetching {key!r} from {bucket}): {reason}; {fix}. "
+        "Nothing partial was left there.",
+        bucket=bucket,
+        key=key,
+    )
+    error.errno, error.strerror, error.filename = err.errno, err.strerror, str(path)
+    return error
 
 
 def shared_prefix(keys: list[str]) -> str:

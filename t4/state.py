@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -26,9 +27,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from t4.config import cache_dir
+from t4.config import cache_dir, unwritable_cache
+from t4.errors import T4Error
 
 __all__ = ["TransferState", "meta_digest"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -78,11 +82,14 @@ class TransferState:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit is fine
-            db.executescript(_SCHEMA)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last commit is fine
+                db.executescript(_SCHEMA)
+            except (OSError, sqlite3.Error) as err:
+                raise unwritable_cache(self.path, err) from err
             self._db = db
         return self._db
 
@@ -192,7 +199,7 @@ class TransferState:
         the lock, started outside it: one short-lived thread a half-second at most)."""
         if self._timer is not None or not (self._hashes or self._written):
             return None
-        self._timer = threading.Timer(FLUSH_SECONDS, self.flush)
+        self._timer = threading.Timer(FLUSH_SECONDS, self._flush_in_background)
         self._timer.daemon = True
         self._timer.name = "t4-state-flush"
         return self._timer
@@ -207,9 +214,20 @@ class TransferState:
             if not hashes and not written:
                 return
             self._hashes, self._written = [], []
-            with self._conn() as db:
-                db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
-                db.executemany("INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)", written)
+            try:
+                with self._conn() as db:
+                    db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
+                    db.executemany("INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)", written)
+            except sqlite3.Error as err:  # a full disk, say
+                raise unwritable_cache(self.path, err) from err
+
+    def _flush_in_background(self) -> None:
+        """The timer's flush: a cache that cannot be written is reported by the next call
+        that needs it; here it is only logged, so no thread dies with a traceback."""
+        try:
+            self.flush()
+        except T4Error as err:
+            log.warning("%s", err)
 
     def close(self) -> None:
         """Flush and close the database."""

@@ -9,7 +9,9 @@ fraction of requests answers with a fault instead:
 - ``stall``: nothing is sent until ``stall_seconds`` have passed (past the client's read
   timeout), then the connection is closed;
 - ``truncate``: the request is forwarded, but the response body is cut short (the
-  ``Content-Length`` promises more than is sent) and the connection closed.
+  ``Content-Length`` promises more than is sent) and the connection closed;
+- ``404`` (only when asked for by name, never among the random defaults): S3's
+  ``NoSuchBucket`` XML body with status 404, as for a bucket deleted meanwhile.
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``. ``fail_first`` faults the next N requests whatever the rate (for retry
@@ -35,6 +37,7 @@ from urllib.parse import urlparse
 __all__ = ["FAULTS", "FaultProxy"]
 
 FAULTS = ("500", "503", "reset", "stall", "truncate")
+_ON_REQUEST = ("404",)  # not a transient fault: only where a test names it
 
 _XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
@@ -43,6 +46,7 @@ _XML = (
 _BODIES = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
+    "404": (404, "NoSuchBucket", "The specified bucket does not exist"),
 }
 # Hop-by-hop headers, and ones http.client sets itself.
 _DROP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
@@ -70,9 +74,11 @@ class FaultProxy:
         only: Callable[[str, str], bool] | None = None,
         fail_first: int = 0,
     ):
-        unknown = set(faults) - set(FAULTS)
+        unknown = set(faults) - set(FAULTS + _ON_REQUEST)
         if unknown or not faults:
-            raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
+            raise ValueError(
+                f"unknown faults {sorted(unknown)}; choose from {FAULTS + _ON_REQUEST}"
+            )
         parsed = urlparse(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.rate = rate
@@ -132,7 +138,7 @@ class FaultProxy:
     @property
     def faulted(self) -> int:
         """How many requests got a fault so far."""
-        return sum(n for name, n in self.counts.items() if name in FAULTS)
+        return sum(n for name, n in self.counts.items() if name in FAULTS + _ON_REQUEST)
 
     def _serve(self) -> None:
         stopper = threading.Timer(self.max_seconds, self._server.shutdown)

@@ -172,21 +172,22 @@ def _kind(method: str, path: str) -> str:
 def test_no_change_rerun_is_one_listing_and_no_transfers_on_s3(s3_env, s3_bucket_uri, tmp_path):
     src = _tree(tmp_path / "src", n=30)
     dest = tmp_path / "dest"
-    with t4.Bucket(s3_bucket_uri) as first:
-        first.put_dir("data", src)
-        first.fetch("data/", dest)
     seen: list[str] = []
     record = lambda method, path: seen.append(_kind(method, path)) or False  # noqa: E731  # a one-line hook
-    # a new object, through a counting proxy: only the on-disk cache carries over
-    with (
-        FaultProxy(s3_env.endpoint, only=record) as proxy,
-        t4.Bucket(s3_bucket_uri, endpoint_url=proxy.url) as again,
-    ):
+    # Both through one counting proxy (t4 keeps its records per endpoint); the second Bucket
+    # is a new object: only the on-disk cache carries over.
+    with FaultProxy(s3_env.endpoint, only=record) as proxy:
+        with t4.Bucket(s3_bucket_uri, endpoint_url=proxy.url) as first:
+            first.put_dir("data", src)
+            first.fetch("data/", dest)
+        seen.clear()
+        again = t4.Bucket(s3_bucket_uri, endpoint_url=proxy.url)
         assert len(again.put_dir("data", src).skipped) == 30
         assert seen == ["ListObjectsV2"]
         seen.clear()
         assert len(again.fetch("data/", dest).skipped) == 30
         assert seen == ["ListObjectsV2"]
+        again.close()
 
 
 def test_no_change_rerun_is_one_listing_and_no_transfers_on_folders(tmp_path, monkeypatch):

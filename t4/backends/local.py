@@ -30,13 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
-from t4.errors import (
-    BucketNotFoundError,
-    DestinationError,
-    InvalidKeyError,
-    KeyNotFoundError,
-    T4Error,
-)
+from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
 from t4.transfer import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
@@ -228,15 +222,9 @@ class LocalBackend(Backend):
         *,
         size: int | None = None,
     ) -> dict[str, str]:
-        with self._open(key) as src:
+        with self._open(key) as src, path.open("wb") as dst:  # the caller names dst's errors
             record = self._record(key, os.fstat(src.fileno()))
-            try:
-                with path.open("wb") as dst:
-                    _copy(src, dst, callback)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
-                raise DestinationError(
-                    f"cannot write {path}: {err}", bucket=self.uri, key=key
-                ) from err
+            _copy(src, dst, callback)
         return dict(record.get("metadata", {}))
 
     def _stat(self, key: str) -> os.stat_result:

@@ -34,6 +34,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from t4.backends.aws_config import check_endpoint, settings_error
 from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion
 from t4.backends.s3_fast import FastPath, Unsupported, write_body
 from t4.backends.s3_large import LargeTransfers
@@ -142,15 +143,27 @@ class S3Backend(Backend):
         self.name = name
         self.uri = f"s3://{name}"
         self.settings = settings or S3Settings()
+        check_endpoint(self.settings.endpoint_url, self.uri)
+        try:
+            self.session, self.client = self._connect()
+        except BotoCoreError as err:
+            raise self._settings_error(err) from err
+        self._lock = threading.Lock()
+        self._fast: FastPath | bool | None = False  # False: not built yet
+        self._large = LargeTransfers(
+            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
+        )
+
+    def _connect(self) -> tuple[boto3.session.Session, S3Client]:
         given = self.settings.credentials
-        self.session = boto3.session.Session(
+        session = boto3.session.Session(
             aws_access_key_id=given.get("aws_access_key_id"),
             aws_secret_access_key=given.get("aws_secret_access_key"),
             aws_session_token=given.get("aws_session_token"),
             profile_name=self.settings.profile,
         )
         s3_opts = {"addressing_style": "path"} if self.settings.path_style else {}
-        self.client: S3Client = self.session.client(
+        client: S3Client = session.client(
             "s3",
             endpoint_url=self.settings.endpoint_url,
             region_name=self.settings.region,
@@ -162,11 +175,13 @@ class S3Backend(Backend):
                 read_timeout=self.settings.read_timeout,
             ),
         )
-        self._lock = threading.Lock()
-        self._fast: FastPath | bool | None = False  # False: not built yet
-        self._large = LargeTransfers(
-            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
-        )
+        return session, client
+
+    def _settings_error(self, err: BotoCoreError) -> T4Error:
+        """A bad AWS setting (profile, region, settings file) as a ``ConfigError``; any other
+        botocore error as a ``T4Error`` naming the bucket."""
+        found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
+        return found or T4Error(f"{self.uri}: {err}", bucket=self.uri)
 
     # -- the one door every call goes through -----------------------------------------
     def _call(self, fn: Callable[..., T], key: str | None = None, **kwargs: Any) -> T:
@@ -194,7 +209,8 @@ class S3Backend(Backend):
                 key=key,
             ) from err
         except BotoCoreError as err:
-            raise T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
+            found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
+            raise found or T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
 
     def _translate(self, err: ClientError, key: str | None) -> T4Error:
         error = err.response.get("Error", {})
@@ -335,18 +351,19 @@ class S3Backend(Backend):
         return metadata
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
-        if len(data) <= MULTIPART_THRESHOLD:
+        with self._writing(key):
+            if len(data) <= MULTIPART_THRESHOLD:
 
-            def put(fast: FastPath) -> ObjectInfo:
-                etag, version = fast.put(key, data, metadata)
-                return ObjectInfo(key, len(data), etag, _now(), _version(version))
+                def put(fast: FastPath) -> ObjectInfo:
+                    etag, version = fast.put(key, data, metadata)
+                    return ObjectInfo(key, len(data), etag, _now(), _version(version))
 
-            stored = self._on_fast_path(key, put)
-            if stored is not None:
-                return stored
-        resp = self._call(
-            self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
-        )
+                stored = self._on_fast_path(key, put)
+                if stored is not None:
+                    return stored
+            resp = self._call(
+                self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
+            )
         etag = resp.get("ETag", "").strip('"') or None
         return ObjectInfo(key, len(data), etag, _now(), _version(resp.get("VersionId")))
 
@@ -363,9 +380,25 @@ class S3Backend(Backend):
             if callback:
                 callback(size)
             return info
-        self._abort_unfinished(key)
-        self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
+        with self._writing(key):
+            self._abort_unfinished(key)
+            self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
         return self.head(key)[0]
+
+    @contextlib.contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
+        """A 404 answering a write never means a missing key (the write creates it): the
+        bucket is not there, or the endpoint sends its writes elsewhere. Say that."""
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise BucketNotFoundError(
+                f"bucket {self.uri} does not exist, or the endpoint takes no writes for it: "
+                f"the server answered 404 Not Found to writing {key!r}; check the bucket name "
+                "and the endpoint",
+                bucket=self.uri,
+                key=key,
+            ) from err
 
     def _abort_unfinished(self, key: str) -> None:
         """Abort multipart uploads of ``key`` that a killed run left behind (best effort:
@@ -495,7 +528,10 @@ class S3Backend(Backend):
     def _fast_path(self) -> FastPath | None:
         with self._lock:
             if self._fast is False:
-                self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
+                try:
+                    self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
+                except BotoCoreError as err:  # reading the credentials, say: a broken file
+                    raise self._settings_error(err) from err
             return self._fast if isinstance(self._fast, FastPath) else None
 
     def _on_fast_path(self, key: str, call: Callable[[FastPath], T]) -> T | None:

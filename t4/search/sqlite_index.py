@@ -92,6 +92,8 @@ class EmbeddedIndex:
 
     Args:
         path: the index file; created (with its folder) when missing.
+        read_only: open an existing file for searching only (its folder cannot be written);
+            writes then fail with ``sqlite3.OperationalError``.
 
     Example:
         >>> import tempfile
@@ -104,11 +106,15 @@ class EmbeddedIndex:
         >>> index.close()
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         # One connection shared by the catalog server's threads, serialised by a lock.
         self._lock = threading.Lock()
+        if read_only:
+            self._db = _read_only(self.path)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout = 30000")
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -264,6 +270,28 @@ class EmbeddedIndex:
 
 class _OutOfTime(Exception):
     """A query plan ran past its time budget and was interrupted."""
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: plain read-only first; where SQLite cannot even keep
+    its WAL index beside the file (a read-only filesystem), as an immutable file."""
+    failure: sqlite3.Error = sqlite3.OperationalError(f"cannot open {path}")
+    for mode in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(
+            f"{path.as_uri()}?{mode}", uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT count(*) FROM docs").fetchone()
+        except sqlite3.Error as err:
+            db.close()
+            failure = err
+            continue
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise sqlite3.DatabaseError(f"{path} holds another index format ({version})")
+        return db
+    raise failure
 
 
 def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:

@@ -4,11 +4,17 @@ lock), keeps it up to date, and crawls to catch up with what other tools wrote.
 
 A failure to update the index never fails the write that caused it (the object is stored;
 the next ``crawl`` repairs the index): it is logged as a warning.
+
+Where the index's folder cannot be written (a read-only bucket folder, a read-only cache),
+an existing index is searched read-only, as of its last update, and never crawled; with no
+index to read, search raises a ``CacheError`` that says why.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -16,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from t4.backends.base import Backend, ObjectInfo
-from t4.errors import T4Error
+from t4.config import unwritable_cache
+from t4.errors import CacheError, T4Error
 from t4.search.crawl import crawl, document_for
 from t4.search.documents import TEXT_BYTES, index_path_for, is_text_like
 from t4.search.sqlite_index import EmbeddedIndex
@@ -42,11 +49,51 @@ class IndexKeeper:
         self._lock = threading.Lock()
 
     def open(self) -> EmbeddedIndex:
-        """The index, opened (and created) on first use."""
+        """The index, opened (and created) on first use; read-only where it cannot be written."""
         with self._lock:
             if self._index is None:
-                self._index = EmbeddedIndex(self.path)
+                self._index = self._opened()
             return self._index
+
+    def _opened(self) -> EmbeddedIndex:
+        try:
+            return EmbeddedIndex(self.path)
+        except (OSError, sqlite3.Error) as err:
+            failure: Exception = err
+        if self.path.is_file():
+            try:
+                index = EmbeddedIndex(self.path, read_only=True)
+            except sqlite3.Error:
+                pass
+            else:
+                log.warning(
+                    "the search index %s of %s cannot be written (%s): searching it read-only, "
+                    "as of its last update",
+                    self.path,
+                    self.backend.uri,
+                    failure,
+                )
+                return index
+        raise self._unwritable(failure) from failure
+
+    def _unwritable(self, err: Exception) -> CacheError:
+        """Why there is no index to search: t4's cache, or the bucket's own folder."""
+        uri = self.backend.uri
+        if self.backend.local_root is None:
+            return unwritable_cache(self.path, err, bucket=uri)
+        code = getattr(err, "errno", None)
+        if code == errno.EROFS or not os.access(self.path.parent.parent, os.W_OK):
+            why = "the bucket folder is read-only"
+        elif code in (errno.EACCES, errno.EPERM):
+            why = "permission denied"
+        else:
+            why = str(err)
+        return CacheError(
+            f"cannot search {uri}: its search index {self.path} cannot be created ({why}), "
+            "and there is none to read yet. Index the folder once where it can be written "
+            "(Bucket.index() or `t4 index`), or search a writable copy of it",
+            bucket=uri,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -87,6 +134,12 @@ class IndexKeeper:
     def crawl(self, full: bool = False) -> dict[str, int]:
         """Bring the index up to date with the bucket (see ``t4.search.crawl``)."""
         index = self.open()
+        if index.read_only:
+            raise CacheError(
+                f"cannot update the search index {self.path} of {self.backend.uri}: it can "
+                "only be read here (its folder cannot be written); index where it can be",
+                bucket=self.backend.uri,
+            )
         summary = crawl(index, self.backend, full=full)
         self._crawled_mark().touch()
         return summary
@@ -99,7 +152,7 @@ class IndexKeeper:
     def crawled(self) -> EmbeddedIndex:
         """The index, crawled once first if no crawl ever caught up with other tools' writes."""
         index = self.open()
-        if not self._crawled_mark().exists():
+        if not index.read_only and not self._crawled_mark().exists():
             self.crawl()
         return index
 
