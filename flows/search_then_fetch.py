@@ -19,10 +19,10 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from flows._cli import parser_for, run_from_cli
-from t4.errors import TransferError
+from t4.transfer import TransferSummary
 from t4flows import report
 from t4flows.bulk import copy_chunk, run_chunks
-from t4flows.plan import Location, chunked
+from t4flows.plan import Entry, Side, chunked
 from t4flows.tasks import search
 
 __all__ = ["main", "search_then_fetch"]
@@ -58,44 +58,49 @@ def search_then_fetch(
         (keys downloaded now / already identical), ``failed``.
     """
     hits = search(bucket, query, limit)
-    items = sorted({h["key"]: [h["key"], int(h.get("size") or 0)] for h in hits}.values())
-    folder = Location.parse(str(Path(destination).expanduser()))
-    parts = run_chunks(
+    entries = sorted({h["key"]: Entry(h["key"], int(h.get("size") or 0)) for h in hits}.values(),
+                     key=lambda e: e.rel)  # fmt: skip
+    source = Side.of(bucket, bucket=True)
+    folder = Side.of(str(Path(destination).expanduser()))
+    summary = run_chunks(
         copy_chunk,
-        chunked(items, chunk_size),
+        chunked(entries, chunk_size),
+        label=f"{bucket} -> {destination}",
         parallel=parallel,
-        source=Location.of_bucket(bucket).text,
-        destination=str(folder.folder),
+        source=source,
+        destination=folder,
     )
-    summary = report.merge("search_then_fetch", bucket, parts)
+    summary.operation = "search_then_fetch"
+    failed = summary.as_dict()["failed"]
     result = {
         "query": query,
-        "paths": [str(folder.path(h["key"])) for h in hits if h["key"] not in summary["failed"]],
-        "fetched": summary["transferred"],
-        "present": summary["skipped"],
-        "failed": summary["failed"],
+        "paths": [str(folder.path(h["key"])) for h in hits if h["key"] not in failed],
+        "fetched": sorted(summary.transferred),
+        "present": sorted(summary.skipped),
+        "failed": failed,
     }
     rows = [
         {
             "key": h["key"],
             "path": str(folder.path(h["key"])),
             "size": h.get("size"),
-            "status": _status(h["key"], summary),
+            "status": _status(h["key"], summary, failed),
         }
         for h in hits
     ]
-    text = f"{len(hits)} hits for {query!r}; {report.line(summary)}"
+    text = f"{len(hits)} hits for {query!r}; {summary.line()}"
     report.publish(summary, key=None)
     create_table_artifact(rows, key=report_key, description=text)
-    if summary["failed"]:
-        raise TransferError(f"{text}; see the report artifact", bucket=bucket)
+    error = summary.error()
+    if error is not None:
+        raise error
     return result
 
 
-def _status(key: str, summary: dict[str, Any]) -> str:
-    if key in summary["failed"]:
-        return f"failed: {summary['failed'][key]}"
-    return "fetched" if key in summary["transferred"] else "already present"
+def _status(key: str, summary: TransferSummary, failed: dict[str, str]) -> str:
+    if key in failed:
+        return f"failed: {failed[key]}"
+    return "fetched" if key in summary.transferred else "already present"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

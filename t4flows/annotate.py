@@ -49,12 +49,15 @@ _META_BUDGET = 1500
 
 
 def source_files(source_dir: Path, manifest: Path | None = None) -> list[str]:
-    """Relative paths of the files to publish: everything but sidecars and the manifest."""
+    """Relative paths of the files to publish: what ``t4.walk`` finds (the walker ``put_dir``
+    uses; a missing folder is a ``LocalPathError``), less sidecars and the manifest."""
+    files = walk(source_dir)
     skip = manifest.resolve() if manifest else None
+    inside = skip is not None and skip.is_relative_to(source_dir.resolve())
     return [
         f.rel
-        for f in walk(source_dir)
-        if not f.rel.endswith(SIDECAR_SUFFIX) and f.path.resolve() != skip
+        for f in files
+        if not f.rel.endswith(SIDECAR_SUFFIX) and not (inside and f.path.resolve() == skip)
     ]
 
 

@@ -1,156 +1,203 @@
 """Planning a mirror: name both sides, list each once, compare, and cut the work into chunks.
 
-Pure functions with no Prefect in them, so a plan can be computed, printed (``dry_run``) and
-tested on its own. A location is one of:
-
-- a local folder: a plain path (``./data``, ``/abs/data``);
-- a bucket: ``s3://bucket/optional/prefix``, ``file:///abs/folder`` (a local-folder bucket,
-  at its root), or ``t4-bucket/BLOCK-NAME/optional/prefix`` for a saved ``T4BucketBlock``.
+No Prefect runs here, so a plan can be computed, printed (``dry_run``) and tested on its own.
+Locations are parsed by ``t4.locations`` (a folder, ``s3://bucket/prefix``, ``file:///abs``
+or ``t4-bucket/BLOCK/prefix``); a folder is walked by ``t4.walk`` (the walker ``put_dir``
+uses, with its rules); a bucket is listed once with ``Bucket.ls``. A source that does not
+exist is an error, never an empty listing.
 
 Example:
-    >>> Location.parse("s3://lake/raw").prefix
-    'raw/'
+    >>> plan = plan_mirror(Side.of("./data"), Side.of("s3://lake/raw"))  # doctest: +SKIP
+    >>> [e.rel for e in plan.copy]  # doctest: +SKIP
+    ['a.csv']
 """
 
 from __future__ import annotations
 
-import fnmatch
-import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from t4.backends import ObjectInfo
-from t4.keys import as_prefix, posix_rel
-from t4flows.blocks import BLOCK_PREFIX, open_bucket
+from t4.errors import UnsafeOperationError
+from t4.locations import BLOCK_PREFIX, Location, parse
+from t4.walk import walk, wanted
+from t4flows.blocks import BucketRef, T4BucketBlock, open_bucket
 
-__all__ = ["Entry", "Location", "chunked", "list_side", "plan_mirror"]
+__all__ = ["Entry", "MirrorPlan", "Side", "chunked", "plan_mirror"]
 
 #: A chunk closes at this many files or bytes, whichever comes first.
-CHUNK_FILES = 500
+CHUNK_FILES = 2000
 CHUNK_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
+class Side:
+    """One end of a mirror: its location, and how to open it when it is a bucket (a URI,
+    or the saved block, loaded once here so that no chunk loads it again)."""
+
+    location: Location
+    ref: BucketRef | None = None
+
+    @classmethod
+    def of(cls, text: str, *, bucket: bool = False) -> Side:
+        """Parse ``text``; load the block it names, if any. With ``bucket``, a plain folder
+        is a local-folder bucket at its root (as ``t4.Bucket`` takes it).
+
+        Example:
+            >>> Side.of("s3://lake/raw").location.prefix
+            'raw/'
+        """
+        loc = parse(text).as_bucket() if bucket else parse(text)
+        if loc.bucket is None:
+            return cls(loc)
+        if loc.is_block:
+            block = T4BucketBlock.load(loc.bucket.removeprefix(BLOCK_PREFIX))
+            return cls(loc, cast(T4BucketBlock, block))
+        return cls(loc, loc.bucket)
+
+    @property
+    def text(self) -> str:
+        return self.location.text
+
+    @property
+    def is_bucket(self) -> bool:
+        return self.ref is not None
+
+    @property
+    def prefix(self) -> str:
+        return self.location.prefix
+
+    def key(self, rel: str) -> str:
+        return self.location.key_for(rel)
+
+    def rel(self, key: str) -> str:
+        return key[len(self.location.prefix) :]
+
+    def path(self, rel: str) -> Path:
+        """The local path of ``rel``; refuses anything that would leave the folder."""
+        return self.location.path_for(rel)
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One file on one side: its path relative to the location, its size, and the object
-    the listing returned when the side is a bucket."""
+    """One file to act on: its path relative to both locations, its size, and what each
+    side's single listing said of it (``None`` for a folder, or where it is absent)."""
 
     rel: str
     size: int
+    source: ObjectInfo | None = None
+    target: ObjectInfo | None = None
+
+
+@dataclass
+class MirrorPlan:
+    """What a mirror must do, from one listing of each side: ``copy`` and ``delete``
+    (entries), and the relative paths left ``unchanged``."""
+
+    source: str
+    destination: str
+    copy: list[Entry] = field(default_factory=list)
+    delete: list[Entry] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    listed: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The plan as JSON-friendly values (what ``dry_run`` returns).
+
+        Example:
+            >>> MirrorPlan("./d", "s3://b", copy=[Entry("a", 3)]).as_dict()["copy"]
+            [['a', 3]]
+        """
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "copy": [[e.rel, e.size] for e in self.copy],
+            "delete": [e.rel for e in self.delete],
+            "unchanged": list(self.unchanged),
+            "listed": dict(self.listed),
+        }
+
+
+@dataclass(frozen=True)
+class _Found:
+    size: int
     obj: ObjectInfo | None = None
+    path: Path | None = None
 
     @property
     def etag(self) -> str | None:
         return self.obj.etag if self.obj else None
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where a mirror reads or writes: a local folder, or a prefix of a bucket."""
-
-    text: str
-    folder: Path | None = None
-    bucket: str | None = None
-    prefix: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Location:
-        """Split ``text`` into a folder, or a bucket reference and a key prefix."""
-        if text.startswith("s3://"):
-            name, _, prefix = text.removeprefix("s3://").partition("/")
-            return cls(text, bucket=f"s3://{name}", prefix=as_prefix(prefix))
-        if text.startswith(BLOCK_PREFIX):
-            name, _, prefix = text.removeprefix(BLOCK_PREFIX).partition("/")
-            return cls(text, bucket=BLOCK_PREFIX + name, prefix=as_prefix(prefix))
-        if text.startswith("file://"):
-            return cls(text, bucket=text)
-        return cls(text, folder=Path(text).expanduser())
-
-    @classmethod
-    def of_bucket(cls, ref: str) -> Location:
-        """``ref`` as a bucket even when it is a plain folder path (as ``t4.Bucket`` allows)."""
-        loc = cls.parse(ref)
-        if loc.folder is not None:
-            return cls.parse(loc.folder.resolve().as_uri())
-        return loc
-
-    @property
-    def is_bucket(self) -> bool:
-        return self.bucket is not None
-
-    def key(self, rel: str) -> str:
-        return self.prefix + rel
-
-    def path(self, rel: str) -> Path:
-        """The local path of ``rel``; refuses anything that would leave the folder."""
-        from t4.keys import safe_join
-
-        assert self.folder is not None
-        return safe_join(self.folder, rel, bucket=self.text, key=rel)
-
-
-def _wanted(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    if include and not any(fnmatch.fnmatchcase(rel, p) for p in include):
-        return False
-    return not any(fnmatch.fnmatchcase(rel, p) for p in exclude)
-
-
-def list_side(
-    loc: Location, include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> dict[str, Entry]:
-    """Every file at ``loc`` that the filters keep, by relative path: one bucket listing, or
-    one walk of the folder (a folder that does not exist yet is empty)."""
-    found: dict[str, Entry] = {}
-    if loc.bucket is not None:
-        with open_bucket(loc.bucket) as b:
-            for obj in b.ls(loc.prefix):
-                rel = obj.key[len(loc.prefix) :]
-                if rel and not rel.endswith("/") and _wanted(rel, include, exclude):
-                    found[rel] = Entry(rel, obj.size, obj)
-        return found
-    assert loc.folder is not None
-    for dirpath, _dirs, files in os.walk(loc.folder):
-        for name in files:
-            path = Path(dirpath) / name
-            rel = posix_rel(path, loc.folder)
-            if path.is_file() and _wanted(rel, include, exclude):
-                found[rel] = Entry(rel, path.stat().st_size)
+def _list(
+    side: Side,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    *,
+    missing_ok: bool,
+    concurrency: int | None,
+) -> dict[str, _Found]:
+    """Every file at ``side`` that the filters keep, by relative path: one listing of the
+    bucket prefix, or one walk of the folder (a missing folder is an error unless
+    ``missing_ok``: a destination the mirror will create)."""
+    if side.ref is None:
+        folder = side.location.folder
+        assert folder is not None
+        files = walk(folder, include=include, exclude=exclude, missing_ok=missing_ok)
+        return {f.rel: _Found(f.size, path=f.path) for f in files}
+    found: dict[str, _Found] = {}
+    with open_bucket(side.ref, concurrency=concurrency) as b:
+        for obj in b.ls(side.prefix):
+            rel = side.rel(obj.key)
+            if rel and not rel.endswith("/") and wanted(rel, include, exclude):
+                found[rel] = _Found(obj.size, obj=obj)
     return found
 
 
-def _differs_by_etag(
-    src: Location, dst: Location, source: dict[str, Entry], target: dict[str, Entry]
+def _differing(
+    src: Side,
+    dst: Side,
+    source: dict[str, _Found],
+    target: dict[str, _Found],
+    concurrency: int | None,
 ) -> set[str]:
     """Of the files both sides hold at the same size, those whose ETags differ. A local file
     is compared as ``put_dir`` and ``fetch`` compare it (``Bucket.same_files``: its ETag from
     the bucket's hash cache, hashed once, not on every run)."""
-    same_size = [r for r, e in source.items() if r in target and target[r].size == e.size]
+    same_size = [r for r, f in source.items() if r in target and target[r].size == f.size]
     if src.is_bucket and dst.is_bucket:
         return {r for r in same_size if not source[r].etag or source[r].etag != target[r].etag}
-    local, remote, objects = (dst, src, source) if src.is_bucket else (src, dst, target)
-    pairs = [(obj, local.path(r)) for r in same_size if (obj := objects[r].obj) is not None]
-    assert remote.bucket is not None
-    with open_bucket(remote.bucket) as bucket:
-        matching = {key[len(remote.prefix) :] for key in bucket.same_files(pairs)}
+    remote, objects, files = (src, source, target) if src.is_bucket else (dst, target, source)
+    pairs = [(o, p) for r in same_size if (o := objects[r].obj) and (p := files[r].path)]
+    assert remote.ref is not None
+    with open_bucket(remote.ref, concurrency=concurrency) as bucket:
+        matching = {remote.rel(key) for key in bucket.same_files(pairs)}
     return set(same_size) - matching
 
 
 def plan_mirror(
-    src: Location,
-    dst: Location,
+    src: Side,
+    dst: Side,
     *,
     delete: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-) -> dict[str, Any]:
-    """What a mirror from ``src`` to ``dst`` must do: ``copy`` (``[rel, size]`` pairs),
-    ``delete`` (relative paths, only with ``delete=True``) and ``unchanged``.
+    allow_empty_source: bool = False,
+    concurrency: int | None = None,
+) -> MirrorPlan:
+    """What a mirror from ``src`` to ``dst`` must do.
 
     Each side is listed once; a file is unchanged when sizes and ETags (the local file's
-    ETag as the bucket computes it, cached) agree. Deletions only ever name files found under the
-    destination location, so nothing outside it can be touched.
+    ETag as the bucket computes it, cached) agree. Deletions only ever name files found under
+    the destination location, so nothing outside it can be touched.
+
+    Raises:
+        LocalPathError: the source folder does not exist (nothing is listed or deleted).
+        UnsafeOperationError: ``delete=True`` and the source lists nothing, unless
+            ``allow_empty_source``: an empty source would empty the destination.
+        ValueError: neither side is a bucket, or the two overlap.
     """
     if not (src.is_bucket or dst.is_bucket):
         raise ValueError(
@@ -158,42 +205,56 @@ def plan_mirror(
             "(s3://..., file:///..., or t4-bucket/NAME)"
         )
     if (
-        src.bucket is not None
-        and src.bucket == dst.bucket
+        src.location.bucket is not None
+        and src.location.bucket == dst.location.bucket
         and (src.prefix.startswith(dst.prefix) or dst.prefix.startswith(src.prefix))
     ):
         raise ValueError(
             f"mirror from {src.text} to {dst.text}: the two overlap; "
             "choose prefixes where neither contains the other"
         )
-    source = list_side(src, include, exclude)
-    target = list_side(dst, include, exclude)
-    changed = _differs_by_etag(src, dst, source, target)
+    source = _list(src, include, exclude, missing_ok=False, concurrency=concurrency)
+    if delete and not source and not allow_empty_source:
+        raise UnsafeOperationError(
+            f"mirror from {src.text} to {dst.text} with delete=True: the source lists no "
+            "files, so every file under the destination would be deleted; nothing was done. "
+            "Check the source, or pass allow_empty_source=True if emptying it is intended",
+            bucket=src.location.bucket,
+            key=src.location.key or None,
+        )
+    target = _list(dst, include, exclude, missing_ok=True, concurrency=concurrency)
+    changed = _differing(src, dst, source, target, concurrency)
     same = {r for r in source if r in target and target[r].size == source[r].size} - changed
-    return {
-        "source": src.text,
-        "destination": dst.text,
-        "copy": [[r, source[r].size] for r in sorted(source) if r not in same],
-        "unchanged": sorted(same),
-        "delete": sorted(set(target) - set(source)) if delete else [],
-        "listed": {"source": len(source), "destination": len(target)},
-    }
+    return MirrorPlan(
+        source=src.text,
+        destination=dst.text,
+        copy=[
+            Entry(r, f.size, f.obj, target[r].obj if r in target else None)
+            for r, f in sorted(source.items())
+            if r not in same
+        ],
+        delete=[Entry(r, f.size, None, f.obj) for r, f in sorted(target.items()) if r not in source]
+        if delete
+        else [],
+        unchanged=sorted(same),
+        listed={"source": len(source), "destination": len(target)},
+    )
 
 
 def chunked(
-    items: Iterable[list[Any]], files: int = CHUNK_FILES, size: int = CHUNK_BYTES
-) -> list[list[list[Any]]]:
-    """Cut ``[rel, size]`` items (already sorted) into chunks of at most ``files`` files and
-    about ``size`` bytes, so each chunk is one task run."""
-    chunks: list[list[list[Any]]] = []
-    current: list[list[Any]] = []
+    entries: Iterable[Entry], files: int = CHUNK_FILES, size: int = CHUNK_BYTES
+) -> list[list[Entry]]:
+    """Cut ``entries`` (already sorted) into chunks of at most ``files`` files and about
+    ``size`` bytes, so each chunk is one task run."""
+    chunks: list[list[Entry]] = []
+    current: list[Entry] = []
     total = 0
-    for item in items:
-        if current and (len(current) >= files or total + int(item[1]) > size):
+    for entry in entries:
+        if current and (len(current) >= files or total + entry.size > size):
             chunks.append(current)
             current, total = [], 0
-        current.append(item)
-        total += int(item[1])
+        current.append(entry)
+        total += entry.size
     if current:
         chunks.append(current)
     return chunks

@@ -76,10 +76,10 @@ def fetch(bucket: BucketRef, key: str, dest: str) -> dict[str, Any]:
         ['raw/a.csv']
     """
     with open_bucket(bucket) as b:
-        summary = b.fetch(key, dest).as_dict()
-        lineage.read(b, summary["transferred"] + summary["skipped"], as_prefix(key))
+        summary = b.fetch(key, dest)
+        lineage.read(b, summary.transferred + summary.skipped, as_prefix(key))
     report.publish(summary)
-    return summary
+    return summary.as_dict()
 
 
 @task(
@@ -173,10 +173,6 @@ def put_object(
     return info.as_dict()
 
 
-def _count_files(directory: str, follow_links: bool) -> int:
-    return len(walk(directory, follow_links=follow_links))
-
-
 @task(name="put_dir", **_RETRY)
 def put_dir(
     bucket: BucketRef,
@@ -195,17 +191,20 @@ def put_dir(
         >>> put_dir("s3://lake", "raw", "/data/raw")["transferred"]  # doctest: +SKIP
         ['raw/a.csv', 'raw/b.csv']
     """
-    tracker = report.Tracker("put_dir", bucket_label(bucket), _count_files(directory, follow_links))
+    files = walk(directory, follow_links=follow_links, bucket=bucket_label(bucket))
+    progress = report.Progress(len(files), f"put_dir {bucket_label(bucket)}")
     try:
-        with open_bucket(bucket, callback=tracker) as b:
-            summary = b.put_dir(key, directory, meta, follow_links=follow_links).as_dict()
-            lineage.written_many(b, summary, as_prefix(key), user_meta=meta)
+        with open_bucket(bucket, callback=progress) as b:
+            summary = b.put_dir(key, directory, meta, follow_links=follow_links)
+            lineage.written_many(b, summary.as_dict(), as_prefix(key), user_meta=meta)
     except TransferError as err:
-        report.publish(tracker.finish(err.failures))
+        if err.summary is not None:
+            report.publish(err.summary)
         raise
-    tracker.finish()
+    finally:
+        progress.finish()
     report.publish(summary)
-    return summary
+    return summary.as_dict()
 
 
 @task(name="delete_object", **_RETRY)
@@ -242,10 +241,10 @@ def delete_dir(bucket: BucketRef, prefix: str) -> dict[str, Any]:
                 bucket=b.uri,
                 key=prefix,
             )
-        summary = b.delete_dir(prefix).as_dict()
-        lineage.written_many(b, summary, as_prefix(prefix), removed=True)
+        summary = b.delete_dir(prefix)
+        lineage.written_many(b, summary.as_dict(), as_prefix(prefix), removed=True)
     report.publish(summary)
-    return summary
+    return summary.as_dict()
 
 
 @task(name="search", **_RETRY)

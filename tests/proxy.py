@@ -11,7 +11,12 @@ fraction of requests answers with a fault instead:
 - ``truncate``: the request is forwarded, but the response body is cut short (the
   ``Content-Length`` promises more than is sent) and the connection closed;
 - ``404`` (only when asked for by name, never among the random defaults): S3's
-  ``NoSuchBucket`` XML body with status 404, as for a bucket deleted meanwhile.
+  ``NoSuchBucket`` XML body with status 404, as for a bucket deleted meanwhile;
+- ``403`` (likewise only by name): S3's ``AccessDenied`` XML body with status 403, a
+  permanent refusal.
+
+``kinds`` counts every request by kind (``listing``, ``listing-page``, ``GET``, ``HEAD``,
+``PUT``, ``POST``, ``DELETE``), for tests that pin how many requests an operation makes.
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``. ``fail_first`` faults the next N requests whatever the rate (for retry
@@ -32,12 +37,12 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 __all__ = ["FAULTS", "FaultProxy"]
 
 FAULTS = ("500", "503", "reset", "stall", "truncate")
-_ON_REQUEST = ("404",)  # not a transient fault: only where a test names it
+_ON_REQUEST = ("404", "403")  # not a transient fault: only where a test names it
 
 _XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
@@ -47,6 +52,7 @@ _BODIES = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
     "404": (404, "NoSuchBucket", "The specified bucket does not exist"),
+    "403": (403, "AccessDenied", "Access Denied"),
 }
 # Hop-by-hop headers, and ones http.client sets itself.
 _DROP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
@@ -91,6 +97,8 @@ class FaultProxy:
         #: The next this many requests (that ``only`` lets through) all get a fault.
         self.fail_first = fail_first
         self.counts: Counter[str] = Counter()
+        #: Every request by kind (see the module docstring); ``kinds.clear()`` starts again.
+        self.kinds: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -154,6 +162,7 @@ class FaultProxy:
         with self._lock:
             self.counts["requests"] += 1
             self.counts[method] += 1  # e.g. counts["GET"]
+            self.kinds[_kind(method, path)] += 1
             if self.counts["requests"] > self.max_requests:
                 return "over"
             if self.only is not None and not self.only(method, path):
@@ -277,6 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         with contextlib.suppress(OSError):
             self.connection.close()
+
+
+def _kind(method: str, path: str) -> str:
+    query = parse_qs(urlparse(path).query, keep_blank_values=True)
+    if method == "GET" and query.get("list-type") == ["2"]:
+        return "listing-page" if "continuation-token" in query else "listing"
+    return method
 
 
 def _xml(code: str, message: str) -> bytes:

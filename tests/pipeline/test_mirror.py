@@ -1,17 +1,30 @@
 """mirror_directory in every direction, incremental and safe, on real files and moto's S3
-server; once on a small local Dask cluster."""
+server, on the session's real Prefect API (reports read back from it); once on a small local
+Dask cluster. Request counts come from the proxy in front of the server."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 from files import read_tree, write_tree
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogHandler
 from prefect_dask import DaskTaskRunner
 from proxy import FaultProxy
 
 import t4
 from flows.mirror_directory import mirror_directory
 from t4flows import T4BucketBlock
-from t4flows.plan import Location, chunked, plan_mirror
+from t4flows.plan import Entry, Side, chunked, plan_mirror
 
 SAMPLE = {f"f{i:02}.txt": f"file {i}" for i in range(12)} | {"deep/x.csv": "a,b\n1,2\n"}
 
@@ -25,9 +38,11 @@ def test_folder_to_s3_is_incremental_and_lists_once(tmp_path, s3_bucket_uri, fau
     with t4.Bucket(s3_bucket_uri) as b:
         assert b.keys() == sorted(f"mirror/{k}" for k in SAMPLE)
     faulty_proxy.counts.clear()
+    faulty_proxy.kinds.clear()
     second = mirror_directory(str(src), dest, chunk_size=5, parallel=2)
     assert second["transferred"] == [] and sorted(second["skipped"]) == sorted(SAMPLE)
     assert faulty_proxy.seen == 1  # one listing page, nothing else
+    assert faulty_proxy.kinds == {"listing": 1}
 
 
 def test_changes_and_delete_stay_inside_the_destination(tmp_path, s3_bucket_uri, s3_env):  # type: ignore[no-untyped-def]
@@ -83,15 +98,15 @@ def test_mirror_runs_on_a_dask_cluster(tmp_path):  # type: ignore[no-untyped-def
 
 def test_plan_refuses_unsafe_or_meaningless_mirrors(tmp_path):  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="one side must be a bucket"):
-        plan_mirror(Location.parse(str(tmp_path)), Location.parse(str(tmp_path / "b")))
+        plan_mirror(Side.of(str(tmp_path)), Side.of(str(tmp_path / "b")))
     with pytest.raises(ValueError, match="overlap"):
-        plan_mirror(Location.parse("s3://b/a"), Location.parse("s3://b/a/sub"))
+        plan_mirror(Side.of("s3://b/a"), Side.of("s3://b/a/sub"))
     with pytest.raises(t4.InvalidKeyError):
-        Location.parse(str(tmp_path)).path("../escape.txt")
+        Side.of(str(tmp_path)).path("../escape.txt")
 
 
 def test_chunks_close_on_files_or_bytes() -> None:
-    items = [[f"f{i}", 10] for i in range(7)]
+    items = [Entry(f"f{i}", 10) for i in range(7)]
     assert [len(c) for c in chunked(items, files=3)] == [3, 3, 1]
     assert [len(c) for c in chunked(items, files=100, size=25)] == [2, 2, 2, 1]
 
@@ -120,3 +135,155 @@ def test_mirror_under_ten_percent_faults_ends_exact(tmp_path, s3_env, monkeypatc
         assert client.get_object(Bucket=name, Key=f"m/{rel}")["Body"].read() == text.encode()
     assert read_tree(tmp_path / "out", text=True) == sample
     assert proxy.faulted > 0, proxy.counts
+
+
+def _flow_run_report(state: Any) -> tuple[str, list[str], list[dict[str, str]]]:
+    """The flow run's table artifact (description and rows) and its log lines, read back
+    from the API."""
+    run_id = state.state_details.flow_run_id
+    APILogHandler().flush()  # the run's logs reach the API in the background: wait for them
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    tables = [a for a in found if a.type == "table"]
+    assert len(tables) == 1, found
+    rows = tables[0].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    return tables[0].description or "", [entry.message for entry in logs], rows
+
+
+DIRECTIONS = ["folder->bucket", "bucket->folder", "bucket->bucket"]
+
+
+def _direction(kind: str, tmp_path: Path, s3_uri: str) -> tuple[str, str, Any, Any]:
+    """A source and a destination for ``kind``, the source holding SAMPLE; and two
+    functions: put one stray file at the destination, list the destination independently."""
+    src_folder = write_tree(tmp_path / "src", SAMPLE)
+    if kind == "folder->bucket":
+        name = s3_uri[5:]
+        client = t4.Bucket(s3_uri)
+
+        def stray() -> None:
+            client.put("m/stray.txt", "not in the source")
+
+        def listing() -> list[str]:
+            return sorted(k[2:] for k in client.keys("m/"))
+
+        return str(src_folder), f"s3://{name}/m", stray, listing
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    with t4.Bucket(lake) as b:
+        b.put_dir("raw", src_folder)
+    if kind == "bucket->folder":
+        out = tmp_path / "out"
+
+        def stray_file() -> None:
+            write_tree(out, {"stray.txt": "not in the source"})
+
+        return f"{lake.as_uri()}/raw", str(out), stray_file, lambda: sorted(read_tree(out))
+    target = t4.Bucket(s3_uri)
+
+    def stray_obj() -> None:
+        target.put("copy/stray.txt", "not in the source")
+
+    return (
+        f"{lake.as_uri()}/raw",
+        f"{s3_uri}/copy",
+        stray_obj,
+        lambda: sorted(k[5:] for k in target.keys("copy/")),
+    )
+
+
+@pytest.mark.parametrize("kind", DIRECTIONS)
+def test_every_direction_reports_deletes(kind, tmp_path, s3_bucket_uri):  # type: ignore[no-untyped-def]
+    """A delete shows in the return value, the flow's log line and its table artifact."""
+    source, dest, stray, listing = _direction(kind, tmp_path, s3_bucket_uri)
+    mirror_directory(source, dest)
+    stray()
+    assert "stray.txt" in listing()
+    state = mirror_directory(source, dest, delete=True, report_key=None, return_state=True)
+    result = state.result()
+    assert result["deleted"] == ["stray.txt"] and result["transferred"] == []
+    assert sorted(result["skipped"]) == sorted(SAMPLE)
+    assert listing() == sorted(SAMPLE)
+    description, logs, rows = _flow_run_report(state)
+    line = f"0 transferred, {len(SAMPLE)} skipped, 1 deleted, 0 failed"
+    assert line in description
+    assert any(line in message for message in logs), logs
+    assert {"outcome": "deleted", "key": "stray.txt", "detail": ""} in rows
+
+
+def test_a_missing_source_deletes_nothing(s3_bucket_uri, s3_env):  # type: ignore[no-untyped-def]
+    """The nightly mirror whose source folder is gone fails, naming it, and leaves all 50
+    objects of the destination in place."""
+    client = s3_env.client()
+    name = s3_bucket_uri[5:]
+    for i in range(50):
+        client.put_object(Bucket=name, Key=f"incoming/{i:02}.csv", Body=b"x")
+    state = mirror_directory(
+        "/no/such/folder", f"{s3_bucket_uri}/incoming", delete=True, return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(t4.LocalPathError, match="/no/such/folder"):
+        state.result()
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=name)
+    assert sum(len(p.get("Contents", [])) for p in pages) == 50
+
+
+def test_an_empty_source_deletes_only_when_allowed(tmp_path, s3_bucket_uri, s3_env):  # type: ignore[no-untyped-def]
+    client = s3_env.client()
+    name = s3_bucket_uri[5:]
+    for i in range(3):
+        client.put_object(Bucket=name, Key=f"incoming/{i}.csv", Body=b"x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(t4.UnsafeOperationError, match="allow_empty_source=True"):
+        mirror_directory(str(empty), f"{s3_bucket_uri}/incoming", delete=True)
+    assert client.list_objects_v2(Bucket=name)["KeyCount"] == 3
+    done = mirror_directory(
+        str(empty), f"{s3_bucket_uri}/incoming", delete=True, allow_empty_source=True
+    )
+    assert done["deleted"] == ["0.csv", "1.csv", "2.csv"]
+    assert client.list_objects_v2(Bucket=name)["KeyCount"] == 0
+
+
+W1_LIKE = {f"d{i % 4}/f{i:03}.bin": bytes([i % 251]) * 4096 for i in range(200)}
+
+
+def test_requests_of_a_w1_like_mirror_in_each_direction(tmp_path, s3_env, faulty_proxy):  # type: ignore[no-untyped-def]
+    """200 files of 4 KiB, every request counted by the proxy: one listing per bucket side,
+    one request per file moved, no HEAD per file, deletes in one batch request."""
+    client = s3_env.client()
+    for name in ("w1-src", "w1-dst"):
+        client.create_bucket(Bucket=name)
+    for name in ("w1-src", "w1-dst"):
+        T4BucketBlock(uri=f"s3://{name}", endpoint_url=faulty_proxy.url).save(name, overwrite=True)
+    src = write_tree(tmp_path / "src", W1_LIKE)
+    n = len(W1_LIKE)
+
+    def counted(source: str, dest: str, **kw: Any) -> dict[str, Any]:
+        faulty_proxy.kinds.clear()
+        result = mirror_directory(source, dest, report_key=None, **kw)
+        assert not result["failed"]
+        return result
+
+    up = counted(str(src), "t4-bucket/w1-src/w1")
+    assert len(up["transferred"]) == n
+    assert faulty_proxy.kinds == {"listing": 1, "PUT": n}
+    down = counted("t4-bucket/w1-src/w1", str(tmp_path / "down"))
+    assert len(down["transferred"]) == n and read_tree(tmp_path / "down") == W1_LIKE
+    assert faulty_proxy.kinds == {"listing": 1, "GET": n}
+    across = counted("t4-bucket/w1-src/w1", "t4-bucket/w1-dst/w1")
+    assert len(across["transferred"]) == n
+    assert faulty_proxy.kinds == {"listing": 2, "PUT": n}  # server-side copies: no GET
+    assert (
+        client.get_object(Bucket="w1-dst", Key="w1/d3/f003.bin")["Body"].read()
+        == W1_LIKE["d3/f003.bin"]
+    )
+    for rel in list(W1_LIKE)[:120]:
+        (src / rel).unlink()
+    gone = counted(str(src), "t4-bucket/w1-src/w1", delete=True)
+    assert len(gone["deleted"]) == 120
+    assert faulty_proxy.kinds == {"listing": 1, "POST": 1}  # 120 keys, one batch request

@@ -1,13 +1,19 @@
 """Retries happen for transient faults only, decided by exception type, against a real
-S3 server behind a proxy that answers 503 SlowDown."""
+S3 server behind a proxy that answers 503 SlowDown (or 403 AccessDenied), on a real Prefect
+API: single requests and bulk work alike. No error here is built by hand: each comes from the
+core, failing against the proxy."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from files import write_tree
 from prefect.client.orchestration import get_client
+from proxy import FaultProxy
 
 import t4
-from t4flows import T4BucketBlock, get_meta, is_transient, retry_options
+from t4flows import T4BucketBlock, get_meta, is_transient, put_dir, retry_options
 from t4flows.policy import retry_on_transient
 
 
@@ -65,6 +71,77 @@ def test_permanent_failure_is_not_retried(s3_bucket_uri, faulty_proxy):  # type:
 )
 def test_is_transient_by_type(exc: BaseException, expected: bool) -> None:
     assert is_transient(exc) is expected
+
+
+def _files(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "src", {f"f{i}.txt": f"file {i}" for i in range(3)})
+
+
+def _puts_fail(proxy: FaultProxy) -> None:
+    """Every upload is refused from now on; listings and everything else go through."""
+    proxy.only = lambda method, path: method == "PUT"
+    proxy.fail_first = 10**6
+
+
+@pytest.fixture
+def denying_proxy(s3_env):  # type: ignore[no-untyped-def]
+    with FaultProxy(s3_env.endpoint, faults=("403",)) as proxy:
+        yield proxy
+
+
+@pytest.mark.parametrize(("which", "transient"), [("faulty_proxy", True), ("denying_proxy", False)])
+def test_the_core_keeps_each_files_own_error(tmp_path, s3_bucket_uri, request, which, transient):  # type: ignore[no-untyped-def]
+    """What ``put_dir`` raises when its uploads fail carries each file's own error, so the
+    retry policy can judge it: 503s are transient, access denied is not."""
+    proxy = request.getfixturevalue(which)
+    _puts_fail(proxy)
+    with (
+        t4.Bucket(s3_bucket_uri, endpoint_url=proxy.url) as b,
+        pytest.raises(t4.TransferError) as err,
+    ):
+        b.put_dir("d", _files(tmp_path))
+    assert sorted(err.value.failures) == ["d/f0.txt", "d/f1.txt", "d/f2.txt"]
+    wanted = t4.TransientError if transient else t4.AccessDeniedError
+    assert all(isinstance(e, wanted) for e in err.value.failures.values()), err.value.failures
+    assert is_transient(err.value) is transient
+
+
+def test_bulk_task_whose_uploads_get_5xx_is_retried_by_prefect(  # type: ignore[no-untyped-def]
+    tmp_path, s3_bucket_uri, faulty_proxy, monkeypatch
+):
+    monkeypatch.setenv("T4_S3_MAX_ATTEMPTS", "1")
+    _puts_fail(faulty_proxy)
+    block = T4BucketBlock(uri=s3_bucket_uri, endpoint_url=faulty_proxy.url)
+    fast = put_dir.with_options(**retry_options(retries=2, backoff=0.05, jitter=0.1))
+    state = fast(block, "d", str(_files(tmp_path)), return_state=True)
+    assert state.is_failed()
+    assert _run_count(state) == 3  # the first try and both retries
+    with pytest.raises(t4.TransferError) as err:
+        state.result()
+    assert all(isinstance(e, t4.TransientError) for e in err.value.failures.values())
+    assert faulty_proxy.kinds["listing"] == 3  # each try planned again: one listing each
+
+
+def test_bulk_task_refused_access_is_not_retried(tmp_path, s3_bucket_uri, denying_proxy):  # type: ignore[no-untyped-def]
+    _puts_fail(denying_proxy)
+    block = T4BucketBlock(uri=s3_bucket_uri, endpoint_url=denying_proxy.url)
+    fast = put_dir.with_options(**retry_options(retries=2, backoff=0.05, jitter=0.1))
+    state = fast(block, "d", str(_files(tmp_path)), return_state=True)
+    assert state.is_failed()
+    assert _run_count(state) == 1
+    with pytest.raises(t4.TransferError) as err:
+        state.result()
+    assert all(isinstance(e, t4.AccessDeniedError) for e in err.value.failures.values())
+    assert denying_proxy.kinds["listing"] == 1
+    with get_client(sync_client=True) as client:  # the failed task still published its table
+        run_id = state.state_details.task_run_id
+        table = next(
+            a
+            for a in client.read_artifacts(limit=200)
+            if a.task_run_id == run_id and a.type == "table"
+        )
+    assert "0 transferred, 0 skipped, 0 deleted, 3 failed" in (table.description or "")
+    assert "AccessDeniedError" in str(table.data)
 
 
 def test_retry_options_use_the_type_check() -> None:

@@ -116,5 +116,5 @@ def test_bulk_task_publishes_table_and_progress(tmp_path):  # type: ignore[no-un
     kinds = {a.type: a for a in found}
     assert set(kinds) == {"table", "progress"}
     assert kinds["progress"].data == 100.0
-    assert "5 done" in (kinds["table"].description or "")
+    assert "5 transferred" in (kinds["table"].description or "")
     assert "p/f0.txt" in str(kinds["table"].data)
