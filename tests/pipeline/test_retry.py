@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from files import write_tree
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterTaskRunId
 from proxy import FaultProxy
 
 import t4
@@ -135,11 +136,10 @@ def test_bulk_task_refused_access_is_not_retried(tmp_path, s3_bucket_uri, denyin
     assert denying_proxy.kinds["listing"] == 1
     with get_client(sync_client=True) as client:  # the failed task still published its table
         run_id = state.state_details.task_run_id
-        table = next(
-            a
-            for a in client.read_artifacts(limit=200)
-            if a.task_run_id == run_id and a.type == "table"
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(task_run_id=ArtifactFilterTaskRunId(any_=[run_id]))
         )
+    table = next(a for a in found if a.type == "table")
     assert "0 transferred, 0 skipped, 0 deleted, 3 failed" in (table.description or "")
     assert "AccessDeniedError" in str(table.data)
 
