@@ -91,13 +91,16 @@ class BulkMethods:
         meta: dict[str, Any] | None = None,
         *,
         listing: Iterable[ObjectInfo] | None = None,
+        carry_xattr: bool = False,
     ) -> TransferSummary:
         """Upload ``(local path, key)`` pairs, in parallel, through the same plan as
         ``put_dir``: unchanged files skipped, each file's own error kept.
 
-        ``meta`` (if given) is every object's ``user_meta``. ``listing``: what the bucket
-        holds at these keys, if the caller listed it already; otherwise it is listed once
-        (under the keys' shared prefix). Raises ``TransferError`` once the rest are done.
+        ``meta`` (if given) is every object's ``user_meta``; with ``carry_xattr``, laid over
+        the metadata each file carries in its extended attribute, as ``put_dir`` does (the
+        mirror's way). ``listing``: what the bucket holds at these keys, if the caller listed
+        it already; otherwise it is listed once (under the keys' shared prefix). Raises
+        ``TransferError`` once the rest are done.
 
         Example:
             >>> b.put_files([("data/a.csv", "raw/a.csv")]).transferred  # doctest: +SKIP
@@ -109,7 +112,7 @@ class BulkMethods:
         if listing is None:
             self._backend.prepare_write()
             listing = self._backend.list(shared_prefix([key for _, key in pairs]))
-        return self._put_many("put_files", pairs, meta, listing, from_xattr=False)
+        return self._put_many("put_files", pairs, meta, listing, from_xattr=carry_xattr)
 
     def _put_many(
         self,

@@ -131,7 +131,9 @@ def copy_chunk(
         assert destination.ref is not None
         files = [(source.path(e.rel), destination.key(e.rel)) for e in entries]
         with open_bucket(destination.ref, concurrency=concurrency) as b:
-            return _settle(lambda: b.put_files(files, listing=listing), destination, label)
+            return _settle(
+                lambda: b.put_files(files, listing=listing, carry_xattr=True), destination, label
+            )
     # objects the plan listed (or keys, looked up in one listing by the core)
     objects = [e.source or source.key(e.rel) for e in entries]
     with open_bucket(source.ref, concurrency=concurrency) as a:

@@ -76,6 +76,10 @@ def test_bucket_to_folder_and_bucket_to_bucket(tmp_path, s3_bucket_uri):  # type
     assert read_tree(out, text=True) == {f"raw/{k}": v for k, v in SAMPLE.items()}
     assert mirror_directory(lake.as_uri(), str(out), exclude=["*.tmp"])["transferred"] == []
     assert len(got["transferred"]) == len(SAMPLE)
+    back = mirror_directory(str(out), f"{s3_bucket_uri}/back")  # metadata rides the xattrs
+    assert len(back["transferred"]) == len(SAMPLE)
+    with t4.Bucket(s3_bucket_uri) as b:
+        assert b.get_meta("back/raw/f03.txt")["user_meta"] == {"owner": "ada"}
     copied = mirror_directory(lake.as_uri(), f"{s3_bucket_uri}/copy", include=["raw/f0*"])
     assert len(copied["transferred"]) == 10
     with t4.Bucket(s3_bucket_uri) as b:
