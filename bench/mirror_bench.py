@@ -1,16 +1,26 @@
-"""The mirror flow against the core: ``mirror_directory`` (chunk tasks on Prefect) and
-``Bucket.put_dir`` uploading W1 to the same server, alternating, and the request count of
-the mirror's no-change re-run. Part of ``make bench``; target: mirror <= 1.15x the core.
+"""The mirror flow against the core on W1, both directions, in one run: ``mirror_directory``
+(chunk tasks on Prefect) against ``Bucket.put_dir`` (folder -> bucket) and ``Bucket.fetch``
+(bucket -> folder) moving W1 on the same server, alternating which goes first; then the
+request count of the mirror's no-change re-run. Part of ``make bench``, and runnable alone
+(``python -m bench.mirror_bench --reps 3``: it rewrites only its own section of
+``bench/RESULTS.md``). Target: mirror <= 1.15x the core.
 
 Prefect runs on a temporary ``PREFECT_HOME`` with its ephemeral API, started (by a trivial
-flow) before any timing, so the figures compare transfers, not a server's start-up.
+flow) before any timing, so the figures compare transfers, not a server's start-up. A sync
+flow run joins its heartbeat thread on exit, which sleeps in 1 s steps (0-1 s a run); the
+mirror is timed with heartbeats off (Prefect's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` set to
+None) and an empty flow is timed both ways to show what they cost.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +31,7 @@ __all__ = ["TARGET_RATIO", "measure", "report_lines"]
 
 TARGET_RATIO = 1.15
 BLOCK = "mirror-bench"
+TITLE = "## The mirror flow against the core (W1, both directions)"
 
 
 def _prefect_home(work: Path) -> None:
@@ -39,10 +50,33 @@ def _save_block(bucket: str, endpoint: str) -> None:
     )
 
 
+def _heartbeat(on: bool) -> Any:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180 if on else None})
+
+
+def _alternating(
+    runners: dict[str, Callable[[int], int]], reps: int, expected: int
+) -> dict[str, float]:
+    """Median seconds of each runner over ``reps`` rounds, the order reversed every round."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for rep in range(reps):
+        order = list(runners) if rep % 2 == 0 else list(reversed(runners))
+        for name in order:
+            t0 = time.perf_counter()
+            moved = runners[name](rep)
+            times[name].append(time.perf_counter() - t0)
+            if moved != expected:
+                raise RuntimeError(f"{name} rep {rep} moved {moved} files, not {expected}")
+            print(f"  mirror-bench rep {rep} {name}: {times[name][-1]:.2f}s", flush=True)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> dict[str, Any]:
-    """Seconds of the core's ``put_dir`` and of ``mirror_directory`` for ``src``, each to a
-    fresh prefix, alternating which goes first; then the mirror's no-change re-run through a
-    counting proxy."""
+    """Seconds of the core and of ``mirror_directory`` for W1 each way, each to a fresh
+    prefix or folder; an empty flow with and without heartbeats; then the mirror's
+    no-change re-run through a counting proxy."""
     _prefect_home(work)
     from prefect import flow
 
@@ -54,50 +88,62 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
     warm = time.perf_counter() - started
     _save_block(bucket, server.endpoint)
     core = T4Client(server, bucket)
-
-    def run_core(prefix: str) -> int:
-        return len(core.bucket.put_dir(prefix, src).transferred)
-
-    def run_mirror(prefix: str) -> int:
-        result = mirror_directory(str(src), f"t4-bucket/{BLOCK}/{prefix}", report_key=None)
-        return len(result["transferred"])
-
     expected = sum(1 for p in src.rglob("*") if p.is_file())
+    block = f"t4-bucket/{BLOCK}"
 
-    def run_empty(prefix: str) -> int:
-        empty()
-        return expected
+    def mirror(source: str, dest: str, heartbeat: bool = False) -> int:
+        with _heartbeat(heartbeat):
+            return len(mirror_directory(source, dest, report_key=None)["transferred"])
 
-    times: dict[str, list[float]] = {"core": [], "mirror": [], "empty": []}
-    runners = {"core": run_core, "mirror": run_mirror, "empty": run_empty}
-    for rep in range(reps):
-        for name in ("core", "mirror", "empty") if rep % 2 == 0 else ("empty", "mirror", "core"):
-            t0 = time.perf_counter()
-            moved = runners[name](f"mirror-bench/{name}/{rep}")
-            times[name].append(time.perf_counter() - t0)
-            if moved != expected:
-                raise RuntimeError(f"{name} rep {rep} moved {moved} files")
-            print(f"  mirror-bench rep {rep} {name}: {times[name][-1]:.2f}s", flush=True)
+    def flow_only(heartbeat: bool) -> Callable[[int], int]:
+        def run(rep: int) -> int:
+            with _heartbeat(heartbeat):
+                empty()
+            return expected
+
+        return run
+
+    up = _alternating(
+        {
+            "core up": lambda rep: len(core.bucket.put_dir(f"mb/core/{rep}", src).transferred),
+            "mirror up": lambda rep: mirror(str(src), f"{block}/mb/mirror/{rep}"),
+            "empty flow": flow_only(False),
+            "empty flow, heartbeat on": flow_only(True),
+        },
+        reps,
+        expected,
+    )
+    down_dir = work / "mirror-bench-down"
+
+    def fetched(rep: int) -> int:
+        return len(core.bucket.fetch(f"mb/core/{rep}/", down_dir / f"core-{rep}").transferred)
+
+    down = _alternating(
+        {
+            "core down": fetched,
+            "mirror down": lambda rep: mirror(
+                f"{block}/mb/core/{rep}", str(down_dir / f"mirror-{rep}")
+            ),
+        },
+        reps,
+        expected,
+    )
+    shutil.rmtree(down_dir, ignore_errors=True)
     core.bucket.close()
 
     with CountingProxy(server.endpoint) as proxy:
         _save_block(bucket, proxy.endpoint)
         proxy.counts.clear()
         t0 = time.perf_counter()
-        again = mirror_directory(str(src), f"t4-bucket/{BLOCK}/mirror-bench/mirror/0")
+        with _heartbeat(False):
+            again = mirror_directory(str(src), f"{block}/mb/mirror/0")
         rerun_seconds = time.perf_counter() - t0
         counts = dict(proxy.counts)
     _save_block(bucket, server.endpoint)
     listings = counts.pop("listing", 0)
-    core_s, mirror_s = statistics.median(times["core"]), statistics.median(times["mirror"])
-    empty_s = statistics.median(times["empty"])
     return {
         "prefect_start_seconds": warm,
-        "core_seconds": core_s,
-        "mirror_seconds": mirror_s,
-        "empty_flow_seconds": empty_s,
-        "ratio": mirror_s / core_s,
-        "ratio_without_flow_run": (mirror_s - empty_s) / core_s,
+        "medians": {**up, **down},
         "rerun": {
             "listings": listings,
             "pages": listings + counts.pop("listing-page", 0),
@@ -108,28 +154,39 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
     }
 
 
-def report_lines(result: dict[str, Any], reps: int) -> list[str]:
+def report_lines(result: dict[str, Any], reps: int, command: str = "make bench") -> list[str]:
     """The RESULTS.md section."""
-    rerun = result["rerun"]
-    verdict = "met" if result["ratio"] <= TARGET_RATIO else "NOT met"
+    m, rerun = result["medians"], result["rerun"]
+    rows = []
+    for way, core_name in (("up", "put_dir"), ("down", "fetch")):
+        core_s, mirror_s = m[f"core {way}"], m[f"mirror {way}"]
+        ratio = mirror_s / core_s
+        verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+        rows.append(
+            f"| {way} | {core_name} {core_s:.2f} | {mirror_s:.2f} | {ratio:.2f} | "
+            f"{(mirror_s - m['empty flow']) / core_s:.2f} | <= {TARGET_RATIO} ({verdict}) |"
+        )
     return [
-        "## The mirror flow against the core (W1 up)",
+        TITLE,
         "",
-        f"`mirror_directory` (folder -> bucket, chunk tasks of 500 files, 4 at a time, on "
-        f"Prefect's local API) against `Bucket.put_dir`, W1 to a fresh prefix each, "
-        f"alternating; medians of {reps}. Prefect's API was started before timing "
+        f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.",
+        "",
+        "`mirror_directory` (one chunk task of up to 2,000 files, concurrency 16, on Prefect's "
+        "local API, flow-run heartbeats off) against the core (`Bucket.put_dir` up, "
+        "`Bucket.fetch` down), W1 to a fresh prefix or folder each, alternating; medians of "
+        f"{reps}. Prefect's API was started before timing "
         f"({result['prefect_start_seconds']:.0f} s, not counted).",
         "",
-        "| core put_dir s | mirror s | empty flow s | mirror/core | (mirror - empty)/core "
-        "| target |",
+        "| direction | core s | mirror s | mirror/core | (mirror - empty flow)/core | target |",
         "|---|---|---|---|---|---|",
-        f"| {result['core_seconds']:.2f} | {result['mirror_seconds']:.2f} | "
-        f"{result['empty_flow_seconds']:.2f} | {result['ratio']:.2f} | "
-        f"{result['ratio_without_flow_run']:.2f} | mirror/core <= {TARGET_RATIO} ({verdict}) |",
+        *rows,
         "",
-        "An empty flow run (no tasks) is Prefect's own fixed cost per run on this machine "
-        "(API round trips, and joining the flow-run heartbeat thread, up to 1 s); the mirror "
-        "pays it once per run, whatever the number of files.",
+        f"An empty flow run (no tasks) costs {m['empty flow']:.2f} s with heartbeats off and "
+        f"{m['empty flow, heartbeat on']:.2f} s with them on (Prefect's default, 180 s): a "
+        "sync flow run joins its heartbeat thread, which sleeps in 1 s steps, so every run "
+        "pays 0-1 s more. Where no worker watches for crashed runs, turn them off around the "
+        "call: `with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})` "
+        "(the environment variable cannot say None); an async flow does not join the thread.",
         "",
         "The mirror's no-change re-run, every request counted by the proxy: "
         f"{rerun['listings']} listing of the destination ({rerun['pages']} pages), "
@@ -137,3 +194,38 @@ def report_lines(result: dict[str, Any], reps: int) -> list[str]:
         f"{rerun['seconds']:.2f} s (the source folder is walked, not listed).",
         "",
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the mirror benchmark alone and rewrite its section of ``bench/RESULTS.md``."""
+    from bench.run import BUCKET, RESULTS
+    from bench.seaweed import seaweed
+    from bench.tools import env_for, make_w1
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="t4bench-mirror-"))
+    saved = dict(os.environ)
+    try:
+        with seaweed() as server:
+            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
+            server.client().create_bucket(Bucket=BUCKET)
+            result = measure(server, work, BUCKET, make_w1(work / "w1"), args.reps)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(work, ignore_errors=True)
+    command = f".venv/bin/python -m bench.mirror_bench --reps {args.reps}"
+    section = "\n".join(report_lines(result, args.reps, command))
+    text = RESULTS.read_text(encoding="utf-8")
+    start = text.find("## The mirror flow against the core")
+    end = text.find("\n## ", start + 1)
+    if start < 0 or end < 0:
+        raise SystemExit(f"no mirror section in {RESULTS}; run make bench")
+    RESULTS.write_text(text[:start] + section + text[end + 1 :], encoding="utf-8")
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
