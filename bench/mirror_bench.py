@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,24 +197,14 @@ def report_lines(result: dict[str, Any], reps: int, command: str = "make bench")
 
 def main(argv: list[str] | None = None) -> None:
     """Run the mirror benchmark alone and rewrite its section of ``bench/RESULTS.md``."""
-    from bench.run import BUCKET, RESULTS
-    from bench.seaweed import seaweed
-    from bench.tools import env_for, make_w1
+    from bench.run import BUCKET, RESULTS, bench_server
+    from bench.tools import make_w1
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="t4bench-mirror-"))
-    saved = dict(os.environ)
-    try:
-        with seaweed() as server:
-            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
-            server.client().create_bucket(Bucket=BUCKET)
-            result = measure(server, work, BUCKET, make_w1(work / "w1"), args.reps)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(work, ignore_errors=True)
+    with bench_server("t4bench-mirror-") as (server, work):
+        result = measure(server, work, BUCKET, make_w1(work / "w1"), args.reps)
     command = f".venv/bin/python -m bench.mirror_bench --reps {args.reps}"
     section = "\n".join(report_lines(result, args.reps, command))
     text = RESULTS.read_text(encoding="utf-8")

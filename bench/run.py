@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,33 +257,41 @@ def report(results: dict[str, Any], extra: dict[str, Any], reps: int) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def bench_server(prefix: str = "t4bench-") -> Iterator[tuple[Seaweed, Path]]:
+    """SeaweedFS with the bench bucket, the environment pointed at it, and a scratch folder;
+    the environment restored and the folder removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    saved = dict(os.environ)
+    try:
+        with seaweed() as server:
+            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
+            server.client().create_bucket(Bucket=BUCKET)
+            yield server, work
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run everything and write ``bench/RESULTS.md``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=REPS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="t4bench-"))
-    saved = dict(os.environ)
-    try:
-        with seaweed() as server:
-            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
-            server.client().create_bucket(Bucket=BUCKET)
-            w1, w2 = make_w1(work / "w1"), make_w2(work / "w2")
-            results = {
-                "W1": compare(server, work, "w1", w1, args.reps),
-                "W2": compare(server, work, "w2", w2, args.reps),
-            }
-            extra: dict[str, Any] = {
-                "rerun": rerun_counts(server, work, w1),
-                "rss_mb": t4_peak_rss(server, work, w2),
-                "mirror": mirror_bench.measure(server, work, BUCKET, w1, args.reps),
-                "packages": package_bench.measure(server, work, BUCKET, w1, args.reps),
-            }
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(work, ignore_errors=True)
+    with bench_server() as (server, work):
+        w1, w2 = make_w1(work / "w1"), make_w2(work / "w2")
+        results = {
+            "W1": compare(server, work, "w1", w1, args.reps),
+            "W2": compare(server, work, "w2", w2, args.reps),
+        }
+        extra: dict[str, Any] = {
+            "rerun": rerun_counts(server, work, w1),
+            "rss_mb": t4_peak_rss(server, work, w2),
+            "mirror": mirror_bench.measure(server, work, BUCKET, w1, args.reps),
+            "packages": package_bench.measure(server, work, BUCKET, w1, args.reps),
+        }
     text = report(results, extra, args.reps)
     args.out.write_text(text, encoding="utf-8")
     print(text)
