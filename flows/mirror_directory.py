@@ -119,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m flows.mirror_directory SOURCE DESTINATION [--delete] [--dry-run] ...``"""
     parser = parser_for(mirror_directory)
     parser.epilog = (
-        "Without PREFECT_API_URL, Prefect first starts a temporary local API: about 11 s on "
-        "a fresh PREFECT_HOME on a 2-core machine, before the mirror itself runs. Point "
-        "PREFECT_API_URL at a running server to skip it."
+        "Without PREFECT_API_URL, Prefect first starts a temporary local API (11 s on an "
+        "idle 2-core machine with a fresh PREFECT_HOME) before the mirror itself runs. "
+        "Point PREFECT_API_URL at a running server to skip it."
     )
     parser.add_argument("source", help="folder, s3://bucket/prefix, file:///bucket, t4-bucket/NAME")
     parser.add_argument("destination", help="the same forms; one side must be a bucket")

@@ -34,8 +34,8 @@ from t4flows.policy import retry_options
 
 __all__ = ["bounded_map", "copy_chunk", "delete_chunk", "mirror_plan", "run_chunks"]
 
-#: Chunk tasks take thousands of entries: hashing them for a cache key would cost more than
-#: the task run, and a chunk's result is never reused.
+#: Bulk tasks take or return thousands of entries: hashing them for a cache key would cost
+#: more than the task run, and a plan or a chunk's result is never to be reused.
 _CHUNK = {**retry_options(), "cache_policy": NO_CACHE}
 
 
@@ -83,7 +83,7 @@ def _settle(run: Callable[[], TransferSummary], side: Side, label: str) -> Trans
     return summary
 
 
-@task(name="mirror_plan", **retry_options())
+@task(name="mirror_plan", **_CHUNK)
 def mirror_plan(
     source: Side,
     destination: Side,

@@ -80,6 +80,14 @@ def test_each_flow_has_a_command_line(module, capsys):  # type: ignore[no-untype
     assert "--dask" in capsys.readouterr().out
 
 
+def test_mirror_help_names_the_prefect_start_up_cost(capsys):  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit):
+        mirror_module.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "temporary local API" in text and "PREFECT_API_URL" in text
+    assert "--allow-empty-source" in text
+
+
 def test_mirror_command_line_runs(tmp_path, capsys):  # type: ignore[no-untyped-def]
     (tmp_path / "src").mkdir()
     (tmp_path / "src/a.txt").write_text("a")
