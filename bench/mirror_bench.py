@@ -57,8 +57,8 @@ def _heartbeat(on: bool) -> Any:
 
 def _alternating(
     runners: dict[str, Callable[[int], int]], reps: int, expected: int
-) -> dict[str, float]:
-    """Median seconds of each runner over ``reps`` rounds, the order reversed every round."""
+) -> dict[str, list[float]]:
+    """Seconds of each runner in each of ``reps`` rounds, the order reversed every round."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for rep in range(reps):
         order = list(runners) if rep % 2 == 0 else list(reversed(runners))
@@ -69,7 +69,7 @@ def _alternating(
             if moved != expected:
                 raise RuntimeError(f"{name} rep {rep} moved {moved} files, not {expected}")
             print(f"  mirror-bench rep {rep} {name}: {times[name][-1]:.2f}s", flush=True)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> dict[str, Any]:
@@ -77,6 +77,7 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
     prefix or folder; an empty flow with and without heartbeats; then the mirror's
     no-change re-run through a counting proxy."""
     _prefect_home(work)
+    load_before = os.getloadavg()[0]
     from prefect import flow
 
     from flows.mirror_directory import mirror_directory
@@ -141,8 +142,9 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
     _save_block(bucket, server.endpoint)
     listings = counts.pop("listing", 0)
     return {
+        "load": (load_before, os.getloadavg()[0]),
         "prefect_start_seconds": warm,
-        "medians": {**up, **down},
+        "times": {**up, **down},
         "rerun": {
             "listings": listings,
             "pages": listings + counts.pop("listing-page", 0),
@@ -155,14 +157,20 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
 
 def report_lines(result: dict[str, Any], reps: int, command: str = "make bench") -> list[str]:
     """The RESULTS.md section."""
-    m, rerun = result["medians"], result["rerun"]
+    times, rerun = result["times"], result["rerun"]
+    m = {name: statistics.median(values) for name, values in times.items()}
+
+    def spread(name: str) -> str:
+        return f"{m[name]:.2f} ({min(times[name]):.2f}-{max(times[name]):.2f})"
+
     rows = []
     for way, core_name in (("up", "put_dir"), ("down", "fetch")):
         core_s, mirror_s = m[f"core {way}"], m[f"mirror {way}"]
         ratio = mirror_s / core_s
         verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
         rows.append(
-            f"| {way} | {core_name} {core_s:.2f} | {mirror_s:.2f} | {ratio:.2f} | "
+            f"| {way} | {core_name} {spread(f'core {way}')} | {spread(f'mirror {way}')} | "
+            f"{ratio:.2f} | "
             f"{(mirror_s - m['empty flow']) / core_s:.2f} | <= {TARGET_RATIO} ({verdict}) |"
         )
     return [
@@ -174,7 +182,9 @@ def report_lines(result: dict[str, Any], reps: int, command: str = "make bench")
         "local API, flow-run heartbeats off) against the core (`Bucket.put_dir` up, "
         "`Bucket.fetch` down), W1 to a fresh prefix or folder each, alternating; medians of "
         f"{reps}. Prefect's API was started before timing "
-        f"({result['prefect_start_seconds']:.0f} s, not counted).",
+        f"({result['prefect_start_seconds']:.0f} s, not counted). The machine's 1-minute load "
+        f"average was {result['load'][0]:.1f} before and {result['load'][1]:.1f} after (2 "
+        "cores; other jobs may run alongside): each time is a median (lowest-highest).",
         "",
         "| direction | core s | mirror s | mirror/core | (mirror - empty flow)/core | target |",
         "|---|---|---|---|---|---|",
