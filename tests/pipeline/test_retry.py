@@ -11,7 +11,7 @@ import pytest
 from files import write_tree
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterTaskRunId
-from proxy import FaultProxy
+from proxy import FaultProxy, wait_until
 
 import t4
 from t4flows import T4BucketBlock, get_meta, is_transient, put_dir, retry_options
@@ -32,8 +32,12 @@ def _requests_per_try(uri: str, proxy) -> int:  # type: ignore[no-untyped-def]
 
 
 def _run_count(state) -> int:  # type: ignore[no-untyped-def]
+    """The task run's ``run_count`` as the API has it, once the API has its final state (a
+    task run's states reach the API as events, a moment after the call returns)."""
+    run_id = state.state_details.task_run_id
     with get_client(sync_client=True) as client:
-        return int(client.read_task_run(state.state_details.task_run_id).run_count)
+        assert wait_until(lambda: client.read_task_run(run_id).state.is_final(), timeout=60)
+        return int(client.read_task_run(run_id).run_count)
 
 
 def test_transient_twice_then_success(s3_bucket_uri, s3_env, faulty_proxy):  # type: ignore[no-untyped-def]

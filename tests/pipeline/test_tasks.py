@@ -9,6 +9,7 @@ import pytest
 from files import write_tree
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterTaskRunId
+from proxy import wait_until
 
 import t4
 from t4flows import (
@@ -99,8 +100,10 @@ def test_missing_key_fails_at_once_with_the_core_error(bucket_uri):  # type: ign
     state = get_meta(bucket_uri, "nope.json", return_state=True)
     with pytest.raises(t4.KeyNotFoundError):
         state.result()
-    with get_client(sync_client=True) as client:
-        assert client.read_task_run(state.state_details.task_run_id).run_count == 1
+    run_id = state.state_details.task_run_id
+    with get_client(sync_client=True) as client:  # states reach the API as events: wait
+        assert wait_until(lambda: client.read_task_run(run_id).state.is_final(), timeout=60)
+        assert client.read_task_run(run_id).run_count == 1
 
 
 def test_bulk_task_publishes_table_and_progress(tmp_path):  # type: ignore[no-untyped-def]
