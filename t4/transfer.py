@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -187,7 +188,12 @@ def run_plan(
     progress: bool | None = None,
     callback: ProgressCallback | None = None,
 ) -> TransferSummary:
-    """Execute ``steps`` with at most ``concurrency`` at once; record each outcome."""
+    """Execute ``steps`` with at most ``concurrency`` at once; record each outcome.
+
+    Interrupted (Ctrl-C, or any exception in the caller's thread), it drops the steps not yet
+    started, stops those running at their next chunk (their partial files are removed), and
+    re-raises: nothing waits for the rest of the queue.
+    """
     started = time.monotonic()
     total = sum(s.size for s in steps)
     show = _show_progress(progress, total, len(steps))
@@ -199,15 +205,34 @@ def run_plan(
         desc=summary.operation,
         leave=False,
     )
-    with bar, ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(step.run, bar.update): step for step in steps}
-        for done, future in enumerate(as_completed(futures), 1):
-            _record(summary, futures[future], future, done_label, callback)
-            if show:
-                bar.set_postfix_str(f"{done}/{len(steps)} files", refresh=False)
+    stop = threading.Event()
+
+    def on_bytes(moved: int) -> None:
+        if stop.is_set():  # interrupted: a step still moving bytes gives up at its next chunk
+            raise _Stopped
+        bar.update(moved)
+
+    with bar:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        try:
+            futures = {pool.submit(step.run, on_bytes): step for step in steps}
+            for done, future in enumerate(as_completed(futures), 1):
+                _record(summary, futures[future], future, done_label, callback)
+                if show:
+                    bar.set_postfix_str(f"{done}/{len(steps)} files", refresh=False)
+        except BaseException:  # Ctrl-C: drop the queue, stop what runs, then say so
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     summary.seconds += time.monotonic() - started
     log.info("%s", summary.line())  # failures are the caller's to report, once
     return summary
+
+
+class _Stopped(Exception):  # not an error: the run was interrupted
+    """Raised inside a step's progress callback once the run is interrupted; its partial
+    output is removed as any failed step's is."""
 
 
 def _record(

@@ -7,7 +7,7 @@ Where a command names an object, it is written one of two ways, never mixed:
   ``file:///abs/lake`` or ``s3://name``) and a plain key relative to it.
 
 Exit codes: 0 success, 1 the operation failed (the error's message on one line, the
-traceback too with ``--debug``), 2 the command line was wrong.
+traceback too with ``--debug``), 2 the command line was wrong, 130 interrupted (Ctrl-C).
 
 Example:
     $ t4 put data.csv s3://my-bucket/raw/data.csv --meta '{"source": "sensor"}'

@@ -17,7 +17,8 @@ locations:
   --bucket BUCKET KEY      any bucket (a local folder such as ./lake, file:///abs/lake or
                            s3://name) with a plain key relative to it
 
-exit codes: 0 success, 1 the operation failed, 2 the command line was wrong
+exit codes: 0 success, 1 the operation failed, 2 the command line was wrong,
+  130 interrupted (one Ctrl-C stops at once; what finished is kept)
 """
 
 
