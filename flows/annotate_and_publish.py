@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,13 @@ from prefect.logging import get_run_logger
 from flows._cli import parser_for, run_from_cli
 from t4.errors import TransferError
 from t4.keys import as_prefix
-from t4flows.annotate import annotate_chunk, publish_chunk, read_manifest, source_files
+from t4flows.annotate import (
+    MANIFEST_FORMAT,
+    annotate_chunk,
+    publish_chunk,
+    read_manifest,
+    source_files,
+)
 from t4flows.blocks import BucketRef, bucket_label
 from t4flows.bulk import bounded_map
 from t4flows.tasks import fetch
@@ -179,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("bucket", help="s3://name, file:///abs/folder or t4-bucket/NAME")
     parser.add_argument("--prefix", default="", help="key prefix to publish under")
     parser.add_argument("--required", action="append", metavar="FIELD", help="required field")
-    parser.add_argument("--manifest", help="CSV or JSON file of per-file metadata")
+    parser.add_argument("--manifest", help="CSV or JSON file of per-file metadata (below)")
+    parser.epilog = textwrap.fill(MANIFEST_FORMAT, 79)
     return run_from_cli(annotate_and_publish, parser, argv)
 
 

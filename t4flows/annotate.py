@@ -34,6 +34,7 @@ from t4flows.blocks import BucketRef, open_bucket
 from t4flows.policy import retry_options
 
 __all__ = [
+    "MANIFEST_FORMAT",
     "SIDECAR_SUFFIX",
     "annotate_chunk",
     "derive",
@@ -44,6 +45,16 @@ __all__ = [
 ]
 
 SIDECAR_SUFFIX = ".meta.json"
+#: What a manifest holds (shown by ``--help`` and in the README).
+MANIFEST_FORMAT = (
+    "A manifest gives metadata per file. CSV: a 'path' column, each file's path relative to "
+    "the source folder (with /), and one column per metadata field; an empty cell sets "
+    'nothing, and every value is text. JSON: {"rel/path": {"field": value}} or '
+    '[{"path": "rel/path", "field": value}], values of any JSON type. A row overrides '
+    "the defaults, a NAME.meta.json sidecar overrides the row, and the derived facts (size, "
+    "sha256, media_type; rows, columns, schema for tables) override all. The manifest itself "
+    "is not published."
+)
 #: Derived table descriptions are trimmed to keep metadata well under S3's 2 KiB.
 _META_BUDGET = 1500
 
@@ -125,11 +136,8 @@ def sidecar_for(path: Path) -> dict[str, Any]:
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
-    """Per-file metadata from a manifest, by path relative to the source folder.
-
-    A CSV has a ``path`` column and one column per field; a JSON file is either an object
-    ``{"rel/path": {...}}`` or a list of objects each with a ``"path"``.
-    """
+    """Per-file metadata from a manifest, by path relative to the source folder (the format:
+    ``MANIFEST_FORMAT``)."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as src:
             rows: list[dict[str, Any]] = list(csv.DictReader(src))

@@ -117,3 +117,39 @@ def test_first_search_indexes_objects_written_by_others(bucket, raw):
     raw.write("others/notes.txt", b"written by another tool about valhalla")
     bucket.put("mine.txt", "mine")  # a write through t4 alone does not make the index whole
     assert [h["key"] for h in bucket.search("valhalla")] == ["others/notes.txt"]
+
+
+def test_what_the_index_covers_is_what_the_readme_and_help_say(bucket: t4.Bucket) -> None:
+    """Per format, which bytes are indexed: the README and ``t4 search --help`` say it."""
+    import gzip
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from t4.search.documents import CSV_ROWS, TEXT_BYTES
+
+    pad = "filler " * (TEXT_BYTES // 7 + 10)  # past the indexed head of the object
+    bucket.put("notes/long.txt", f"nearword {pad} farword")
+    rows = "\n".join(f"cell{i},x" for i in range(1, CSV_ROWS + 3))
+    bucket.put("tables/t.csv", f"name,v\n{rows}\n".encode())
+    bucket.put("notes/zipped.txt.gz", gzip.compress(b"gzword inside"))
+    frame = pd.DataFrame({"c": ["parquetword"]})
+    bucket.put("tables/p.parquet", frame, meta={"topic": "parquetmeta"})
+    found = {q: keys(bucket.search(q)) for q in
+             ["nearword", "farword", f"cell{CSV_ROWS}", f"cell{CSV_ROWS + 1}", "gzword",
+              "parquetword", "parquetmeta"]}  # fmt: skip
+    assert found == {
+        "nearword": {"notes/long.txt"}, "farword": set(),
+        f"cell{CSV_ROWS}": {"tables/t.csv"}, f"cell{CSV_ROWS + 1}": set(),
+        "gzword": {"notes/zipped.txt.gz"},
+        "parquetword": set(), "parquetmeta": {"tables/p.parquet"},
+    }  # fmt: skip
+    t4_command = str(Path(sys.executable).parent / "t4")
+    shown = subprocess.run([t4_command, "search", "--help"], capture_output=True, text=True)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for said in (" ".join(shown.stdout.split()), " ".join(readme.split())):
+        assert f"first {TEXT_BYTES // 1024} KiB" in said
+        assert f"first {CSV_ROWS} rows" in said
+        assert "key and metadata only" in said
+        assert "t4 index --reindex" in said or "index(reindex=True)" in said

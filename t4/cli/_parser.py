@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -207,6 +208,32 @@ def _args_catalog(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8080, metavar="N", help="port (0: any free one)")
 
 
+def _index_covers() -> str:
+    """What the embedded index holds, from the constants that decide it."""
+    from t4.search.documents import (
+        CSV_ROWS,
+        TABLE_EXTENSIONS,
+        TEXT_BYTES,
+        TEXT_CHARS,
+        TEXT_EXTENSIONS,
+    )
+
+    text = textwrap.fill(" ".join(f".{e}" for e in sorted(TEXT_EXTENSIONS)), 80,
+                         initial_indent="    ", subsequent_indent="    ")  # fmt: skip
+    tables = " ".join(f".{e}" for e in sorted(TABLE_EXTENSIONS))
+    return (
+        "what the embedded index covers (folders and S3 alike):\n"
+        "  every object: its key, size, last_modified and all of its user metadata\n"
+        f"  text objects, also gzipped (.gz), by extension:\n{text}\n"
+        f"    the first {TEXT_BYTES // 1024} KiB of content, at most {TEXT_CHARS:,} characters\n"
+        f"  tables ({tables}, also gzipped): the header and the first {CSV_ROWS} rows\n"
+        "  anything else (parquet, images, archives...): key and metadata only\n"
+        "to change what is found: words in an object's metadata are indexed in full\n"
+        "  (t4 meta --set); t4 index --reindex rebuilds the index from the bucket; a\n"
+        "  catalog (t4 config navigator_url=URL) searches by its own rules instead\n"
+    )
+
+
 _KNOWN = "\n".join(f"  {name}: {text}" for name, text in KNOWN_SETTINGS.items())
 
 _COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Any]] = [
@@ -234,9 +261,11 @@ _COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], 
      _args_rm_dir, cmd.rm_dir),
     ("search", "search a bucket (words, field:value, AND/OR/NOT, wildcards, ranges)",
      "  t4 search s3://my-bucket thor\n"
-     "  t4 search --bucket ./lake \"user_meta.name:'thor'\"", _args_search, cmd.search),
+     "  t4 search --bucket ./lake \"user_meta.name:'thor'\"\n\n" + _index_covers(),
+     _args_search, cmd.search),
     ("index", "bring a bucket's embedded search index up to date",
-     "  t4 index s3://my-bucket\n  t4 index --bucket ./lake --reindex", _args_index, cmd.index),
+     "  t4 index s3://my-bucket\n  t4 index --bucket ./lake --reindex\n\n" + _index_covers(),
+     _args_index, cmd.index),
     ("catalog", "index a bucket and serve it as a search catalog: catalog serve",
      "  t4 catalog serve --bucket s3://my-bucket --port 8080\n"
      "  t4 config navigator_url=http://127.0.0.1:8080   # then, elsewhere: t4 search ...",

@@ -20,8 +20,10 @@ from t4.config import cache_dir
 
 __all__ = [
     "CSV_ROWS",
+    "TABLE_EXTENSIONS",
     "TEXT_BYTES",
     "TEXT_CHARS",
+    "TEXT_EXTENSIONS",
     "Document",
     "index_path_for",
     "is_text_like",
@@ -39,6 +41,9 @@ _PLAIN = {"txt", "md", "rst", "json", "jsonl", "ndjson", "yaml", "yml", "xml", "
 _PLAIN |= {"ini", "toml", "cfg", "py", "r", "sql", "sh", "tex", "htm", "markdown", "text"}
 _DELIMITED = {"csv": ",", "tsv": "\t", "ssv": ";", "psv": "|"}
 _COMPRESSED = {"gz", "gzip", "bz2", "xz", "zst", "zip"}
+#: Extensions whose content is indexed as text, and those indexed as delimited tables.
+TEXT_EXTENSIONS = frozenset(_PLAIN)
+TABLE_EXTENSIONS = frozenset(_DELIMITED)
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,33 @@ def test_prefect_telemetry_is_off_in_the_tests_and_the_demo(prefect_harness, tmp
     demo = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     assert demo.stdout.split() == ["False", "False"], demo.stderr
+
+
+def test_manifest_columns_are_what_help_and_readme_say(tmp_path):  # type: ignore[no-untyped-def]
+    from t4flows.annotate import MANIFEST_FORMAT, annotate_chunk, read_manifest
+
+    command = [sys.executable, "-m", "flows.annotate_and_publish", "--help"]
+    shown = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    said = " ".join(MANIFEST_FORMAT.split())
+    assert said in " ".join(shown.stdout.split())
+    assert said in " ".join((ROOT / "README.md").read_text().split())
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "sub" / "a.txt").write_text("hello")
+    (tmp_path / "src" / "sub" / "a.txt.meta.json").write_text('{"topic": "sidecar"}')
+    (tmp_path / "m.csv").write_text("path,owner,topic,rows\nsub/a.txt,ada,row,\n")
+    (tmp_path / "m.json").write_text('{"sub/a.txt": {"owner": "ada", "topic": "row", "n": 2}}')
+    (tmp_path / "l.json").write_text('[{"path": "sub/a.txt", "owner": "ada", "topic": "row"}]')
+    assert read_manifest(tmp_path / "m.csv") == {"sub/a.txt": {"owner": "ada", "topic": "row"}}
+    assert read_manifest(tmp_path / "m.json")["sub/a.txt"]["n"] == 2  # JSON keeps types
+    assert read_manifest(tmp_path / "l.json") == read_manifest(tmp_path / "m.csv")
+    (record,) = annotate_chunk(
+        str(tmp_path / "src"), ["sub/a.txt"], "p/", manifest=read_manifest(tmp_path / "m.csv"),
+        defaults={"owner": "default", "license": "CC0", "size": -1},
+    )  # fmt: skip
+    meta = record["meta"]
+    assert (meta["license"], meta["owner"], meta["topic"], meta["size"]) == (
+        "CC0",
+        "ada",
+        "sidecar",
+        5,
+    )
