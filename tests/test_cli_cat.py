@@ -90,7 +90,9 @@ def test_a_prefix_is_named_a_directory_without_downloading_it(
         result = t4("cat", *extra, "--endpoint-url", counted.url, f"{s3_bucket_uri}/dir")
         assert_one_line_error(result, "directory", "t4 ls")
         assert counted.bytes_sent < 50_000 and counted.counts["GET"] <= 2, counted.counts
+    assert_one_line_error(t4("cat", f"{s3_bucket_uri}/dir/"), "directory", "t4 fetch")
     assert_one_line_error(t4("cat", f"{s3_bucket_uri}/nothing-here"), "nothing-here")
+    assert_one_line_error(t4("cat", f"{s3_bucket_uri}/nothing-here/"), "nothing under")
 
 
 def test_small_objects_show_as_before(lake: Path) -> None:

@@ -142,6 +142,12 @@ def _object_or_directory(bucket: Bucket, key: str) -> tuple[ObjectInfo, dict[str
         except KeyNotFoundError:
             if next(iter(bucket.ls(as_prefix(key))), None) is None:
                 raise
+    elif next(iter(bucket.ls(as_prefix(key))), None) is None:
+        raise KeyNotFoundError(
+            f"nothing under {key or '/'!r} in {bucket.uri}; list what is there with t4 ls",
+            bucket=bucket.uri,
+            key=key,
+        )
     raise KeyNotFoundError(
         f"{key or '/'!r} in {bucket.uri} is a directory, not an object: list it with t4 ls, "
         "download it with t4 fetch",
