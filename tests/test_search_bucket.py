@@ -124,6 +124,7 @@ def test_what_the_index_covers_is_what_the_readme_and_help_say(bucket: t4.Bucket
     import gzip
     import subprocess
     import sys
+    from pathlib import Path
 
     import pandas as pd
 
