@@ -27,8 +27,8 @@ from prefect.context import TaskRunContext
 
 from t4.errors import LocalPathError, TransferError, TransientError
 from t4.transfer import TransferSummary
-from t4flows import report
-from t4flows.blocks import open_bucket
+from t4flows import lineage, report
+from t4flows.blocks import BucketRef, open_bucket
 from t4flows.plan import Entry, MirrorPlan, Side, plan_mirror
 from t4flows.policy import retry_options
 
@@ -125,6 +125,18 @@ def copy_chunk(
     Example:
         >>> copy_chunk(Side.of("./d"), Side.of("s3://lake/raw"), plan.copy)  # doctest: +SKIP
     """
+    summary = _copy(source, destination, entries, concurrency)
+    lineage.mirrored(summary.as_dict(), _side(source), _side(destination))
+    return summary
+
+
+def _side(side: Side) -> tuple[BucketRef, str] | None:
+    return (side.ref, side.prefix) if side.ref is not None else None
+
+
+def _copy(
+    source: Side, destination: Side, entries: list[Entry], concurrency: int
+) -> TransferSummary:
     label = f"{source.text} -> {destination.text}"
     listing = [e.target for e in entries if e.target is not None] if _first_try() else None
     if source.ref is None:  # folder -> bucket
@@ -167,7 +179,9 @@ def delete_chunk(destination: Side, entries: list[Entry]) -> TransferSummary:
     if destination.ref is not None:
         keys = [destination.key(e.rel) for e in entries]
         with open_bucket(destination.ref) as b:
-            return _settle(lambda: b.delete_many(keys), destination, label)
+            removed = _settle(lambda: b.delete_many(keys), destination, label)
+        lineage.mirrored(removed.as_dict(), None, _side(destination), removed=True)
+        return removed
     summary = TransferSummary("mirror", label)
     started = time.monotonic()
     for entry in entries:

@@ -32,10 +32,12 @@ from prefect.types.names import validate_valid_asset_key
 import t4
 from t4.backends import ObjectInfo
 from t4.errors import T4Error
+from t4flows.blocks import BucketRef, open_bucket
 
 __all__ = [
     "FEW",
     "deleted",
+    "mirrored",
     "object_uri",
     "read",
     "watched",
@@ -128,6 +130,32 @@ def read(b: t4.Bucket, keys: Iterable[str], prefix: str) -> None:
         if asset is not None:
             ctx.direct_asset_dependencies.add(asset)
     ctx.update_tracked_assets()
+
+
+def mirrored(
+    summary: Mapping[str, Any],
+    source: tuple[BucketRef, str] | None,
+    destination: tuple[BucketRef, str] | None,
+    *,
+    removed: bool = False,
+) -> None:
+    """A mirror chunk copied (or, ``removed``, deleted) ``summary``'s relative paths from
+    ``source`` to ``destination``, each a (bucket, key prefix) or ``None`` for a folder: the
+    destination's events and assets as ``written_many``, the source's upstream assets."""
+    if destination is not None:
+        ref, prefix = destination
+        keyed = {
+            **summary,
+            "transferred": [prefix + r for r in summary["transferred"]],
+            "deleted": [prefix + r for r in summary["deleted"]],
+        }
+        with open_bucket(ref) as b:
+            written_many(b, keyed, prefix, removed=removed)
+    if source is not None:
+        ref, prefix = source
+        rels = list(summary["transferred"]) + list(summary["skipped"])
+        with open_bucket(ref) as b:
+            read(b, [prefix + r for r in rels], prefix)
 
 
 def watched(bucket_uri: str, change: str, info: Mapping[str, Any]) -> None:

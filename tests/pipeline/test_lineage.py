@@ -22,6 +22,7 @@ from prefect.types._datetime import now
 from servers import Raw
 
 import t4
+from flows.mirror_directory import mirror_directory
 from flows.watch_prefix import watch_prefix
 from t4flows import (
     delete_dir,
@@ -215,3 +216,29 @@ def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw
         ("t4.object.written", "incoming/new.csv", "new"),
     ]
     assert watch_prefix(bucket_uri, "incoming/")["new"] == []  # the listing was recorded
+
+
+def test_mirror_chunks_report_what_they_wrote_and_deleted(
+    s3_bucket_uri: str, tmp_path: Path
+) -> None:
+    since = now("UTC")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (src / name).write_text(name)
+    mirror_directory(str(src), f"{s3_bucket_uri}/m/")
+    (src / "c.txt").unlink()
+    mirror_directory(str(src), f"{s3_bucket_uri}/m/", delete=True)
+    names = ["t4.object.written", "t4.object.deleted", "t4.bulk.completed"]
+    events = events_about(
+        s3_bucket_uri, names, lambda found: sum(e.event == names[2] for e in found) >= 2, since
+    )
+    seen = sorted((e.event, e.resource.get("t4.key") or e.resource["t4.prefix"]) for e in events)
+    assert seen == [
+        ("t4.bulk.completed", "m/"),
+        ("t4.bulk.completed", "m/"),
+        ("t4.object.deleted", "m/c.txt"),
+        ("t4.object.written", "m/a.txt"),
+        ("t4.object.written", "m/b.txt"),
+        ("t4.object.written", "m/c.txt"),
+    ]
