@@ -230,9 +230,7 @@ def test_mirror_chunks_report_what_they_wrote_and_deleted(
     (src / "c.txt").unlink()
     mirror_directory(str(src), f"{s3_bucket_uri}/m/", delete=True)
     names = ["t4.object.written", "t4.object.deleted", "t4.bulk.completed"]
-    events = events_about(
-        s3_bucket_uri, names, lambda found: sum(e.event == names[2] for e in found) >= 2, since
-    )
+    events = events_about(s3_bucket_uri, names, lambda found: len(found) >= 6, since)
     seen = sorted((e.event, e.resource.get("t4.key") or e.resource["t4.prefix"]) for e in events)
     assert seen == [
         ("t4.bulk.completed", "m/"),
