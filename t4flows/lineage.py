@@ -39,6 +39,7 @@ __all__ = [
     "deleted",
     "mirrored",
     "object_uri",
+    "package_pushed",
     "read",
     "watched",
     "written",
@@ -156,6 +157,21 @@ def mirrored(
         rels = list(summary["transferred"]) + list(summary["skipped"])
         with open_bucket(ref) as b:
             read(b, [prefix + r for r in rels], prefix)
+
+
+def package_pushed(b: t4.Bucket, name: str, summary: Mapping[str, Any]) -> None:
+    """A new version of package ``name`` was pushed to the registry ``b``: a written event
+    and a materialized asset for its manifest (``.quilt/packages/TOP_HASH``), with the
+    package's name, entry count, size and metadata."""
+    key = f".quilt/packages/{summary['top_hash']}"
+    facts = {
+        "package": f"{name}@{summary['short_hash']}",
+        "entries": summary["entries"],
+        "size": summary["size"],
+        "user_meta": dict(summary.get("meta") or {}),
+    }
+    _event("t4.object.written", b.uri, key, facts)
+    _materialized(b.uri, [key], facts)
 
 
 def watched(bucket_uri: str, change: str, info: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from prefect import task
 
 import t4
 from t4.packages import publish, snapshot
+from t4flows import lineage
 from t4flows.blocks import BucketRef, open_bucket
 from t4flows.policy import retry_options
 
@@ -84,7 +85,9 @@ def push_package(
     """
     with open_bucket(registry) as reg:
         pushed, previous = publish(source, name, reg, message, meta, force)
-    before = previous.top_hash if previous is not None else None
+        before = previous.top_hash if previous is not None else None
+        if pushed.top_hash != before:
+            lineage.package_pushed(reg, name, summary_of(name, pushed))
     added, modified, deleted = (previous or t4.Package()).diff(pushed)
     return {
         **summary_of(name, pushed),

@@ -240,3 +240,29 @@ def test_mirror_chunks_report_what_they_wrote_and_deleted(
         ("t4.object.written", "m/b.txt"),
         ("t4.object.written", "m/c.txt"),
     ]
+
+
+def test_a_package_push_reports_its_manifest_once(tmp_path: Path) -> None:
+    """A pushed version is a written object (its manifest) with the package's name and size;
+    pushing the same version again writes nothing and reports nothing."""
+    from t4flows.packages import push_package
+
+    since = now("UTC")
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("alpha")
+
+    @flow
+    def publish_twice() -> list[dict[str, Any]]:
+        return [push_package(str(data), "team/data", str(registry)) for _ in range(2)]
+
+    first, second = publish_twice()
+    assert (first["pushed"], second["pushed"]) == (True, False)
+    uri = t4.Bucket(registry).uri
+    key = f".quilt/packages/{first['top_hash']}"
+    events = events_about(uri, ["t4.object.written"], lambda found: len(found) >= 1, since)
+    assert [e.resource.id for e in events] == [object_uri(uri, key)]
+    assert events[0].payload["package"] == first["ref"]
+    assert events[0].payload["entries"] == 1
