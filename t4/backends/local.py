@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
-from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
+from t4.errors import BucketNotFoundError, InvalidKeyError, T4Error
 from t4.keys import relative_parts
 from t4.transfer import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
@@ -394,13 +394,7 @@ class LocalBackend(Backend):
             folder = folder.parent
 
     def _missing(self, key: str) -> T4Error:
-        if not self.root.is_dir():
-            return self._no_root(key)
-        return KeyNotFoundError(
-            f"no object {key!r} in {self.uri}; list what is there with keys()",
-            bucket=self.uri,
-            key=key,
-        )
+        return self.missing(key) if self.root.is_dir() else self._no_root(key)
 
     def _no_root(self, key: str) -> BucketNotFoundError:
         """The folder is created by the first write; until then, reads say it is not there."""
