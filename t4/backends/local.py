@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ class LocalBackend(Backend):
         self._tmp_checked = False
         #: folder -> whether it resolves inside the root, while a ``bulk()`` block runs.
         self._resolved: dict[Path, bool] | None = None
+        self._resolving = threading.Lock()
 
     # -- paths --------------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -91,11 +93,12 @@ class LocalBackend(Backend):
         if folder == self.root:
             return True
         cache = self._resolved
-        inside = cache.get(folder) if cache is not None else None
-        if inside is None:
-            inside = self._inside(os.path.realpath(folder))
-            if cache is not None:
-                cache[folder] = inside
+        if cache is None:
+            return self._inside(os.path.realpath(folder))
+        with self._resolving:  # transfer threads asking for one folder wait for one answer
+            inside = cache.get(folder)
+            if inside is None:
+                inside = cache[folder] = self._inside(os.path.realpath(folder))
         return inside
 
     def _inside(self, real: str) -> bool:
