@@ -8,7 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
@@ -37,8 +39,15 @@ from t4.errors import (
     UnsafeOperationError,
     VersionsUnsupportedError,
 )
-from t4.packages import Package, PackageEntry, list_package_versions, list_packages
 from t4.transfer import TransferSummary
+
+if TYPE_CHECKING:
+    from t4.packages import Package, PackageEntry, list_package_versions, list_packages
+
+#: Imported on first use (``t4.Package``...), so ``import t4`` stays fast: name -> module.
+_LAZY = dict.fromkeys(
+    ("Package", "PackageEntry", "list_package_versions", "list_packages"), "t4.packages"
+)
 
 __all__ = [
     "AccessDeniedError",
@@ -74,3 +83,11 @@ __all__ = [
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 't4' has no attribute {name!r}")

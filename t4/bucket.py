@@ -7,11 +7,11 @@ import contextlib
 import dataclasses
 import io
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from t4 import formats
 from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
@@ -25,6 +25,7 @@ from t4.errors import (
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans import (
     Upload,
+    fetch_step,
     fetch_steps,
     identical_files,
     upload_steps,
@@ -35,6 +36,7 @@ from t4.state import TransferState, meta_digest
 from t4.transfer import (
     ProgressCallback,
     TransferSummary,
+    clean_stale_parts,
     concurrency_from_env,
     note_skipped,
 )
@@ -249,6 +251,8 @@ class Bucket(BulkMethods):
         key = check_file_key(key, self.uri, hint="fetch")
         data, raw = self._get(key, version_id)
         fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
+        from t4 import formats  # its codecs load on first use, not with ``import t4``
+
         with self._naming_bucket():
             return formats.deserialize(data, key, fmt if isinstance(fmt, dict) else None)
 
@@ -263,7 +267,8 @@ class Bucket(BulkMethods):
         without the trailing ``/``. A file fetched to an existing folder, or to a path ending
         in ``/``, lands as ``folder/basename``. Files already identical locally are skipped;
         each file appears whole or not at all; no key can write outside ``dest``. One file
-        costs one HEAD and one GET; a failure of that file raises its own error.
+        costs one GET (and first a HEAD, when a file is already at the destination, to skip
+        it if identical); a failure of that file raises its own error.
         ``version_id`` fetches that version of one file (versioned S3 buckets only).
 
         Example:
@@ -278,14 +283,12 @@ class Bucket(BulkMethods):
                 dest_path = dest_path / info.key.rsplit("/", 1)[-1]
             return self._fetch_one(info, dest_path)
         if not key.endswith("/"):
-            try:
-                info, _ = self._backend.head(key)
-            except KeyNotFoundError:
-                pass
-            else:
-                if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
-                    dest_path = dest_path / info.key.rsplit("/", 1)[-1]
-                return self._fetch_one(info, dest_path)
+            target = dest_path
+            if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
+                target = dest_path / key.rsplit("/", 1)[-1]
+            fetched = self._fetch_file(key, target)
+            if fetched is not None:
+                return fetched
         prefix = as_prefix(key)
         listing = list(self._backend.list(prefix))
         if not any(not o.key.endswith("/") for o in listing):
@@ -296,6 +299,22 @@ class Bucket(BulkMethods):
                 key=prefix,
             )
         return self.fetch_keys(listing, dest_path, prefix=prefix)
+
+    def _fetch_file(self, key: str, target: Path) -> TransferSummary | None:
+        """Fetch the object ``key`` to ``target``; ``None`` (nothing written) when there is
+        no such object. One GET, whose answer tells size and metadata; when a file is
+        already at ``target``, a HEAD first, to skip it if identical."""
+        if os.path.isfile(target):
+            info = self._backend.lookup(key)
+            return None if info is None else self._fetch_one(info, target)
+        try:
+            opened = self._backend.open_download(key)
+        except KeyNotFoundError:
+            return None
+        summary = TransferSummary("fetch", self.uri)
+        clean_stale_parts([target.parent])
+        self._run(summary, [fetch_step(self._backend, opened.info, target, opened)], single=True)
+        return summary
 
     def _fetch_one(self, info: ObjectInfo, dest: Path) -> TransferSummary:
         summary = TransferSummary("fetch", self.uri)
@@ -315,6 +334,8 @@ class Bucket(BulkMethods):
             >>> b.put("my-dict.json", {"a": "b"}, meta={"how": "lazily"})  # doctest: +SKIP
         """
         key = check_file_key(key, self.uri)
+        from t4 import formats
+
         with self._naming_bucket():
             data, fmt = formats.serialize(obj, key)
         wanted = helium.helium(meta, fmt, bucket=self.uri, key=key)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from t4 import meta as helium
-from t4.backends.base import Backend, ObjectInfo
+from t4.backends.base import Backend, ObjectInfo, PendingDownload
 from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, LocalPathError, T4Error
 from t4.keys import check_file_key, check_key, safe_join
 from t4.state import TransferState, meta_digest
@@ -239,12 +239,22 @@ def _size_of(path: Path) -> int | None:
     return None if st is None else st.st_size
 
 
-def fetch_step(backend: Backend, obj: ObjectInfo, path: Path) -> Step:
+def fetch_step(
+    backend: Backend, obj: ObjectInfo, path: Path, opened: PendingDownload | None = None
+) -> Step:
     """The step that downloads ``obj`` (the version it names, if any) to ``path`` (see
-    ``fetch_file``)."""
+    ``fetch_file``); ``opened``: the download already started (its GET answered)."""
 
     def run(progress: Callable[[int], None]) -> int:
-        fetch_file(backend, obj.key, path, progress, size=obj.size, version_id=obj.version_id)
+        fetch_file(
+            backend,
+            obj.key,
+            path,
+            progress,
+            size=obj.size,
+            version_id=obj.version_id,
+            opened=opened,
+        )
         return obj.size
 
     return Step(obj.key, obj.size, run)
@@ -258,9 +268,10 @@ def fetch_file(
     *,
     size: int | None = None,
     version_id: str | None = None,
+    opened: PendingDownload | None = None,
 ) -> dict[str, Any]:
-    """Download one object (that version, if given) to ``path``, whole or not at all, with
-    its helium xattr."""
+    """Download one object (that version, if given; the one ``opened``, if given) to
+    ``path``, whole or not at all, with its helium xattr."""
     if path.is_dir():
         raise DestinationError(
             f"cannot write {key!r} from {backend.uri} to {path}: a folder is there",
@@ -269,7 +280,9 @@ def fetch_file(
         )
     try:
         with atomic_write_target(path) as tmp:
-            if version_id is None:
+            if opened is not None:
+                raw = opened.write(tmp, progress)
+            elif version_id is None:
                 raw = backend.download(key, tmp, progress, size=size)
             else:
                 raw = backend.download_version(key, version_id, tmp, progress)

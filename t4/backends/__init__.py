@@ -7,7 +7,8 @@ from pathlib import Path
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.backends.local import LocalBackend
-from t4.backends.s3 import S3Backend, S3Settings
+from t4.backends.s3 import S3Backend
+from t4.backends.s3_settings import S3Settings
 from t4.errors import BucketURIError
 from t4.locations import FORMS, bucket_target
 

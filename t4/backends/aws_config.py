@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ConfigParseError,
-    InvalidRegionError,
-    ProfileNotFound,
-)
 
 from t4.errors import ConfigError
 
-__all__ = ["check_endpoint", "settings_error"]
+if TYPE_CHECKING:
+    from botocore.exceptions import InvalidRegionError, ProfileNotFound
+
+__all__ = ["check_endpoint", "region_error", "settings_error", "settings_files"]
 
 #: The files boto3 reads, with the variable that moves each, and its default place.
 _FILES = (
@@ -36,18 +33,24 @@ def _aws_file(variable: str, default: str) -> Path:
     return Path(os.environ.get(variable) or default).expanduser()
 
 
-def check_endpoint(explicit: str | None, uri: str) -> None:
-    """Refuse an endpoint URL that is not ``http(s)://host...``, naming where it came from
-    (``endpoint_url=``, ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``), before boto3 sees it."""
+def settings_files() -> list[Path]:
+    """The AWS settings files boto3 reads (config, credentials), where they would be."""
+    return [_aws_file(v, d) for v, d in _FILES]
+
+
+def check_endpoint(explicit: str | None, uri: str) -> str | None:
+    """The endpoint URL in force (``endpoint_url=``, else ``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``), or ``None`` for AWS itself; one that is not ``http(s)://host...``
+    is refused, naming where it came from, before boto3 or obstore sees it."""
     sources = [("endpoint_url=", explicit)]
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
         sources += [(v, os.environ.get(v)) for v in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")]
     source, url = next(((s, u) for s, u in sources if u), ("", None))
     if url is None:
-        return
+        return None
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https") and parsed.hostname:
-        return
+        return url
     unset = "pass another" if source == "endpoint_url=" else f"or unset {source}"
     raise ConfigError(
         f"cannot use {uri}: the S3 endpoint URL {url!r} (from {source}) is not an http(s) "
@@ -61,6 +64,8 @@ def settings_error(
 ) -> ConfigError | None:
     """The ``ConfigError`` for botocore's complaint about the AWS settings, or ``None`` when
     ``err`` is not one."""
+    from botocore.exceptions import ConfigParseError, InvalidRegionError, ProfileNotFound
+
     if isinstance(err, ProfileNotFound):
         return _profile_error(err, uri, profile)
     if isinstance(err, InvalidRegionError):
@@ -80,6 +85,8 @@ def _profile_error(err: ProfileNotFound, uri: str, profile: str | None) -> Confi
     name = err.kwargs.get("profile", profile)
     source = "profile=" if profile else "AWS_PROFILE"
     config, credentials = (_aws_file(v, d) for v, d in _FILES)
+    from botocore.exceptions import BotoCoreError
+
     try:
         import botocore.session
 
@@ -100,9 +107,15 @@ def _region_error(err: InvalidRegionError, uri: str, region: str | None) -> Conf
         source = "region="
     else:
         source = next(
-            (v for v in ("AWS_REGION", "AWS_DEFAULT_REGION") if os.environ.get(v) == value),
-            f"the profile's region in {_aws_file(*_FILES[0])}",
+            (v for v in ("AWS_REGION", "AWS_DEFAULT_REGION") if os.environ.get(v) == value), ""
         )
+    return region_error(value, source, uri)
+
+
+def region_error(value: str, source: str, uri: str) -> ConfigError:
+    """The ``ConfigError`` for a region name that is not one; ``source`` is where it came
+    from (``region=``, a variable; empty: the AWS settings file)."""
+    source = source or f"the profile's region in {_aws_file(*_FILES[0])}"
     return ConfigError(
         f"cannot use {uri}: {value!r} (from {source}) is not an AWS region name; use one like "
         "'us-east-1' or 'eu-west-3' (S3-compatible servers accept 'us-east-1')",

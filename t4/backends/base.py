@@ -71,6 +71,17 @@ class ObjectVersion:
         }
 
 
+@dataclass(frozen=True)
+class PendingDownload:
+    """An object being read: its info and raw user metadata are known (the request was
+    answered), its bytes not read yet. ``write(path, callback)`` writes them to ``path`` (a
+    temporary file the caller renames) and returns the metadata."""
+
+    info: ObjectInfo
+    metadata: dict[str, str]
+    write: Callable[[Path, ByteCallback | None], dict[str, str]]
+
+
 class Backend(abc.ABC):
     """One bucket's storage. ``uri`` is how errors name the bucket.
 
@@ -159,6 +170,17 @@ class Backend(abc.ABC):
         """Write the object's content to ``path`` (a temporary file the caller renames) and
         return its raw user metadata. ``size``, if a listing told it, lets a backend pick how
         to fetch without asking first."""
+
+    def open_download(self, key: str) -> PendingDownload:
+        """Start reading ``key``: what it is now (``KeyNotFoundError`` when there is no such
+        object, before anything is written anywhere), its bytes when ``write`` is called.
+        S3 answers both from one GET; by default, a ``head`` and then ``download``."""
+        info, metadata = self.head(key)
+
+        def write(path: Path, callback: ByteCallback | None) -> dict[str, str]:
+            return self.download(key, path, callback, size=info.size)
+
+        return PendingDownload(info, metadata, write)
 
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:

@@ -11,37 +11,25 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-from boto3.exceptions import S3UploadFailedError
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
+from t4.backends.aws_config import settings_error
+from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion, PendingDownload
+from t4.backends.s3_fast import (
+    FastPath,
+    SessionCredentials,
+    StaticCredentials,
+    Unsupported,
+    write_body,
 )
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
-
-from t4.backends.aws_config import check_endpoint, settings_error
-from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion
-from t4.backends.s3_fast import FastPath, Unsupported, write_body
-from t4.backends.s3_large import LargeTransfers
+from t4.backends.s3_settings import S3Settings, resolve
 from t4.errors import (
     AccessDeniedError,
     BucketNotFoundError,
-    ConfigError,
     KeyNotFoundError,
     T4Error,
     TransientError,
@@ -49,7 +37,11 @@ from t4.errors import (
 )
 
 if TYPE_CHECKING:
+    import boto3
+    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
+
+    from t4.backends.s3_large import LargeTransfers
 
 __all__ = ["S3Backend", "S3Settings", "part_size_for"]
 
@@ -83,52 +75,6 @@ def part_size_for(size: int) -> int:
     return part
 
 
-class S3Settings:
-    """How to reach S3: all optional, the standard boto3 chain fills the rest."""
-
-    def __init__(
-        self,
-        endpoint_url: str | None = None,
-        profile: str | None = None,
-        region: str | None = None,
-        path_style: bool = False,
-        concurrency: int = 16,
-        *,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
-        max_attempts: int | None = None,
-        credentials: dict[str, str] | None = None,
-    ):
-        self.endpoint_url = endpoint_url
-        self.profile = profile
-        self.region = region
-        self.path_style = path_style
-        self.concurrency = concurrency
-        #: Explicit ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``,
-        #: for callers that hold them (a Prefect block); otherwise boto3's chain decides.
-        self.credentials = dict(credentials or {})
-        # The retry budget: botocore's defaults are generous; T4_S3_* env tightens them.
-        self.connect_timeout = _setting(connect_timeout, "T4_S3_CONNECT_TIMEOUT", 10.0)
-        self.read_timeout = _setting(read_timeout, "T4_S3_READ_TIMEOUT", 60.0)
-        self.max_attempts = int(_setting(max_attempts, "T4_S3_MAX_ATTEMPTS", 5))
-
-
-def _setting(explicit: float | None, env: str, default: float) -> float:
-    """The explicit value, else the environment variable ``env``, else ``default``."""
-    if explicit is not None:
-        return explicit
-    text = os.environ.get(env)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise ConfigError(f"{env} must be a positive number of seconds or tries, got {text!r}")
-    return value
-
-
 class S3Backend(Backend):
     """Objects in the S3 bucket ``name``.
 
@@ -136,81 +82,139 @@ class S3Backend(Backend):
     ``MULTIPART_THRESHOLD`` move in one request through obstore (``s3_fast``: a fraction of
     boto3's CPU per request), larger ones through a shared boto3 TransferManager
     (``s3_large``); listing, HEAD, copy and delete, and whatever obstore cannot do, through
-    boto3.
+    boto3. boto3 is imported and its client built on first use: a run that only reads or
+    writes small objects, with keys given outright (``t4.backends.s3_settings``), never pays
+    for it. With a profile or an AWS settings file in play, the boto3 session is built here,
+    as its errors (an unknown profile, a file that does not parse) belong to opening the
+    bucket.
     """
 
     def __init__(self, name: str, settings: S3Settings | None = None):
         self.name = name
         self.uri = f"s3://{name}"
         self.settings = settings or S3Settings()
-        check_endpoint(self.settings.endpoint_url, self.uri)
-        try:
-            self.session, self.client = self._connect()
-        except BotoCoreError as err:
-            raise self._settings_error(err) from err
-        self._lock = threading.Lock()
+        self._reach = resolve(self.settings, self.uri)
+        self._lock = threading.RLock()
+        self._boto: tuple[boto3.session.Session, S3Client] | None = None
         self._fast: FastPath | bool | None = False  # False: not built yet
-        self._large = LargeTransfers(
-            self.client, name, self.settings.concurrency, MULTIPART_THRESHOLD
-        )
+        self._large: LargeTransfers | None = None
+        if self._reach.keys is None:
+            self._connect()
+
+    @property
+    def session(self) -> boto3.session.Session:
+        """The boto3 session (built on first use)."""
+        return self._connect()[0]
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client (built on first use)."""
+        return self._connect()[1]
 
     def _connect(self) -> tuple[boto3.session.Session, S3Client]:
-        given = self.settings.credentials
-        session = boto3.session.Session(
-            aws_access_key_id=given.get("aws_access_key_id"),
-            aws_secret_access_key=given.get("aws_secret_access_key"),
-            aws_session_token=given.get("aws_session_token"),
-            profile_name=self.settings.profile,
-        )
+        with self._lock:
+            if self._boto is None:
+                self._boto = self._boto3()
+            return self._boto
+
+    def _boto3(self) -> tuple[boto3.session.Session, S3Client]:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+
+        keys, given = self._reach.keys, self.settings.credentials
         s3_opts = {"addressing_style": "path"} if self.settings.path_style else {}
-        client: S3Client = session.client(
-            "s3",
-            endpoint_url=self.settings.endpoint_url,
-            region_name=self.settings.region,
-            config=Config(
-                max_pool_connections=self.settings.concurrency + 4,
-                retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
-                s3=s3_opts,  # type: ignore[arg-type]  # the stubs type this dict too narrowly
-                connect_timeout=self.settings.connect_timeout,
-                read_timeout=self.settings.read_timeout,
-            ),
-        )
+        try:
+            session = boto3.session.Session(
+                aws_access_key_id=keys.access_key_id if keys else given.get("aws_access_key_id"),
+                aws_secret_access_key=(
+                    keys.secret_access_key if keys else given.get("aws_secret_access_key")
+                ),
+                aws_session_token=keys.session_token if keys else given.get("aws_session_token"),
+                profile_name=self.settings.profile,
+            )
+            client: S3Client = session.client(
+                "s3",
+                # keys given outright: the region and endpoint resolved with them, so boto3
+                # and obstore go to the same place; else the session's settings decide
+                endpoint_url=self._reach.endpoint if keys else self.settings.endpoint_url,
+                region_name=self._reach.region if keys else self.settings.region,
+                config=Config(
+                    max_pool_connections=self.settings.concurrency + 4,
+                    retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
+                    s3=s3_opts,  # type: ignore[arg-type]  # the stubs type this dict too narrowly
+                    connect_timeout=self.settings.connect_timeout,
+                    read_timeout=self.settings.read_timeout,
+                ),
+            )
+        except BotoCoreError as err:
+            raise self._settings_error(err) from err
         return session, client
 
-    def _settings_error(self, err: BotoCoreError) -> T4Error:
+    def _large_transfers(self) -> LargeTransfers:
+        from t4.backends.s3_large import LargeTransfers
+
+        with self._lock:
+            if self._large is None:
+                self._large = LargeTransfers(
+                    self.client, self.name, self.settings.concurrency, MULTIPART_THRESHOLD
+                )
+            return self._large
+
+    def _settings_error(self, err: Exception) -> T4Error:
         """A bad AWS setting (profile, region, settings file) as a ``ConfigError``; any other
         botocore error as a ``T4Error`` naming the bucket."""
         found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
         return found or T4Error(f"{self.uri}: {err}", bucket=self.uri)
 
-    # -- the one door every call goes through -----------------------------------------
+    # -- the one door every boto3 call goes through ----------------------------------------
     def _call(self, fn: Callable[..., T], key: str | None = None, **kwargs: Any) -> T:
         try:
             return fn(**kwargs)
-        except ClientError as err:
-            raise self._translate(err, key) from err
-        except S3UploadFailedError as err:  # boto3 wraps the ClientError of a failed part
+        except Exception as err:
+            found = self._boto_error(err, key)
+            if found is None:
+                raise
+            raise found from err
+
+    def _boto_error(self, err: Exception, key: str | None) -> T4Error | None:
+        """The ``t4.errors`` error for a boto3 or botocore error; ``None`` for any other."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            HTTPClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+            ReadTimeoutError,
+        )
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        if isinstance(err, ClientError):
+            return self._translate(err, key)
+        if isinstance(err, S3UploadFailedError):  # boto3 wraps the ClientError of a failed part
             cause = err.__context__
             if isinstance(cause, ClientError):
-                raise self._translate(cause, key) from err
-            raise T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
-        except (NoCredentialsError, PartialCredentialsError) as err:
-            raise AccessDeniedError(
+                return self._translate(cause, key)
+            return T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key)
+        if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+            return AccessDeniedError(
                 f"no usable AWS credentials for {self.uri}: set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, a profile, or an instance role",
                 bucket=self.uri,
                 key=key,
-            ) from err
-        except (BotoConnectionError, HTTPClientError, ReadTimeoutError) as err:
-            raise TransientError(
+            )
+        if isinstance(err, (BotoConnectionError, HTTPClientError, ReadTimeoutError)):
+            return TransientError(
                 f"could not reach {self.uri} ({type(err).__name__}); check the endpoint and "
                 "network, then retry",
                 bucket=self.uri,
                 key=key,
-            ) from err
-        except BotoCoreError as err:
+            )
+        if isinstance(err, BotoCoreError):
             found = settings_error(err, self.uri, self.settings.profile, self.settings.region)
-            raise found or T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key) from err
+            return found or T4Error(f"{self.uri}: {err}", bucket=self.uri, key=key)
+        return None
 
     def _translate(self, err: ClientError, key: str | None) -> T4Error:
         error = err.response.get("Error", {})
@@ -261,6 +265,14 @@ class S3Backend(Backend):
         return self._info(key, resp), dict(resp.get("Metadata", {}))
 
     def lookup(self, key: str) -> ObjectInfo | None:
+        fast = self._fast_path()
+        if fast is not None:
+            try:
+                return fast.head(key)
+            except KeyNotFoundError:
+                return None
+            except Unsupported:
+                pass
         try:
             resp = self._call(self.client.head_object, key, Bucket=self.name, Key=key)
         except KeyNotFoundError:
@@ -289,6 +301,8 @@ class S3Backend(Backend):
     def _get_object(self, key: str, **extra: str) -> tuple[bytes, dict[str, str]]:
         """One GET through boto3. botocore retries a request, not a body cut short
         mid-stream: GET again for that."""
+        from botocore.exceptions import HTTPClientError, IncompleteReadError
+
         for attempt in range(1, self.settings.max_attempts + 1):
             resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key, **extra)
             try:
@@ -332,8 +346,10 @@ class S3Backend(Backend):
         size: int | None = None,
     ) -> dict[str, str]:
         """Small objects (``size`` known from a listing): one GET, no HEAD. Large ones: a
-        HEAD for the metadata, then parallel ranged GETs."""
-        if size is not None and size <= MULTIPART_THRESHOLD:
+        HEAD for the metadata, then parallel ranged GETs. Size unknown: one GET."""
+        if size is None:
+            return self.open_download(key).write(path, callback)
+        if size <= MULTIPART_THRESHOLD:
 
             def to_file(fast: FastPath) -> dict[str, str]:
                 body, _, metadata = fast.get(key)
@@ -342,13 +358,46 @@ class S3Backend(Backend):
             written = self._on_fast_path(key, to_file)
             if written is not None:
                 return written
+        return self._download_boto3(key, path, callback)
+
+    def _download_boto3(
+        self, key: str, path: Path, callback: ByteCallback | None
+    ) -> dict[str, str]:
         info, metadata = self.head(key)
         if info.size <= MULTIPART_THRESHOLD:
-            data, metadata = self.get(key)
+            data, metadata = self._get_object(key)
             return write_body(path, data, metadata, callback)
         known = (info.size, info.etag) if info.etag else None
-        self._call(self._large.download(key, str(path), callback, known), key)
+        self._call(self._large_transfers().download(key, str(path), callback, known), key)
         return metadata
+
+    def open_download(self, key: str) -> PendingDownload:
+        """One GET: its answer tells the size, ETag and metadata, its body is written on
+        ``write``. A missing key is ``KeyNotFoundError`` (the bucket may be missing too: a
+        listing tells)."""
+        fast = self._fast_path()
+        if fast is not None:
+            try:
+                info, metadata, body = fast.open(key)
+            except Unsupported:
+                pass
+            else:
+
+                def write_fast(path: Path, callback: ByteCallback | None) -> dict[str, str]:
+                    try:
+                        return write_body(path, body, metadata, callback)
+                    except Unsupported:  # broke off mid-way in a way obstore cannot tell
+                        return self._download_boto3(key, path, callback)
+
+                return PendingDownload(info, metadata, write_fast)
+        resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
+        metadata = dict(resp.get("Metadata", {}))
+
+        def write(path: Path, callback: ByteCallback | None) -> dict[str, str]:
+            chunks = _read_all(self, key, resp["Body"].iter_chunks(1 << 20))
+            return write_body(path, chunks, metadata, callback)
+
+        return PendingDownload(self._info(key, resp), metadata, write)
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         with self._writing(key):
@@ -382,7 +431,8 @@ class S3Backend(Backend):
             return info
         with self._writing(key):
             self._abort_unfinished(key)
-            self._call(self._large.upload(str(path), key, {"Metadata": metadata}, callback), key)
+            large = self._large_transfers()
+            self._call(large.upload(str(path), key, {"Metadata": metadata}, callback), key)
         return self.head(key)[0]
 
     @contextlib.contextmanager
@@ -415,6 +465,8 @@ class S3Backend(Backend):
             log.info("aborted an unfinished upload of %r in %s", key, self.uri)
 
     def _abort_upload(self, upload_id: str, target: str) -> None:
+        from botocore.exceptions import ClientError
+
         try:
             self.client.abort_multipart_upload(Bucket=self.name, Key=target, UploadId=upload_id)
         except ClientError as err:
@@ -430,7 +482,9 @@ class S3Backend(Backend):
 
     @property
     def identity(self) -> str:
-        return f"{self.uri}@{self.client.meta.endpoint_url}"
+        if self._reach.keys is None:  # the settings files may name the endpoint
+            return f"{self.uri}@{self.client.meta.endpoint_url}"
+        return f"{self.uri}@{self._reach.endpoint_url}"
 
     def copy_from(
         self, source: Backend, src_key: str, key: str, metadata: dict[str, str] | None = None
@@ -458,9 +512,15 @@ class S3Backend(Backend):
     def _same_place(self, other: S3Backend) -> bool:
         if other is self:
             return True
-        mine, theirs = self.session.get_credentials(), other.session.get_credentials()
-        same_keys = (mine and mine.access_key) == (theirs and theirs.access_key)
-        return other.client.meta.endpoint_url == self.client.meta.endpoint_url and same_keys
+        return other.identity.partition("@")[2] == self.identity.partition("@")[2] and (
+            other._access_key() == self._access_key()
+        )
+
+    def _access_key(self) -> str | None:
+        if self._reach.keys is not None:
+            return self._reach.keys.access_key_id
+        credentials = self.session.get_credentials()
+        return credentials.access_key if credentials else None
 
     def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
         if not keys:
@@ -521,18 +581,49 @@ class S3Backend(Backend):
         return write_body(path, _read_all(self, key, chunks), metadata, callback)
 
     def close(self) -> None:
-        self._large.close()
-        self.client.close()
+        with self._lock:
+            large, connected = self._large, self._boto
+        if large is not None:
+            large.close()
+        if connected is not None:
+            connected[1].close()
 
     # -- helpers ------------------------------------------------------------------------
     def _fast_path(self) -> FastPath | None:
         with self._lock:
             if self._fast is False:
-                try:
-                    self._fast = FastPath.for_client(self.session, self.client, self.name, self.uri)
-                except BotoCoreError as err:  # reading the credentials, say: a broken file
-                    raise self._settings_error(err) from err
+                self._fast = self._build_fast_path()
             return self._fast if isinstance(self._fast, FastPath) else None
+
+    def _build_fast_path(self) -> FastPath | None:
+        """obstore's store, configured like boto3: from the keys and settings resolved here,
+        or from the boto3 session and client when boto3 resolves them (no credentials:
+        None, and boto3 reports the problem)."""
+        keys, reach = self._reach.keys, self._reach
+        if keys is not None:
+            return FastPath.for_settings(
+                self.name,
+                self.uri,
+                endpoint=reach.endpoint,
+                region=reach.region,
+                credentials=StaticCredentials(keys),
+            )
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            credentials = self.session.get_credentials()
+        except BotoCoreError as err:  # reading the credentials, say: a broken file
+            raise self._settings_error(err) from err
+        if credentials is None:
+            return None
+        meta = self.client.meta
+        return FastPath.for_settings(
+            self.name,
+            self.uri,
+            endpoint=meta.endpoint_url,
+            region=meta.region_name or "us-east-1",
+            credentials=SessionCredentials(credentials),
+        )
 
     def _on_fast_path(self, key: str, call: Callable[[FastPath], T]) -> T | None:
         """``call(fast path)``, or None when there is no fast path or it cannot do this

@@ -1,9 +1,10 @@
 """The fast path for small objects on S3: obstore (Rust ``object_store``), whose sync calls
 cost a fraction of boto3's CPU per request, which is what limits many small transfers.
 
-boto3 stays the one configuration surface: ``FastPath.for_client`` derives the endpoint,
-region, addressing style and credentials (refreshed through the same boto3 session) from
-the boto3 client the backend already built. Keys ``object_store`` cannot express (empty or
+``FastPath.for_settings`` builds the store from the endpoint, region and credentials the
+backend resolved (``t4.backends.s3_settings``: from the arguments and ``AWS_*`` alone, or
+from boto3's session when a profile or settings file is in play, its credentials then
+refreshed through that session). Keys ``object_store`` cannot express (empty or
 ``.``/``..`` segments, directory markers) raise ``Unsupported`` so the caller uses boto3.
 
 Errors are mapped to the ``t4.errors`` tree; anything obstore cannot classify exactly (its
@@ -26,15 +27,16 @@ from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
+from t4.backends.base import ObjectInfo
 from t4.errors import s3_error
 
 if TYPE_CHECKING:
-    import boto3
     from botocore.credentials import Credentials
-    from mypy_boto3_s3 import S3Client
-    from obstore.store import S3Credential
+    from obstore.store import S3Credential, S3CredentialProvider
 
-__all__ = ["FastPath", "Unsupported", "write_body"]
+    from t4.backends.s3_settings import Keys
+
+__all__ = ["FastPath", "SessionCredentials", "StaticCredentials", "Unsupported", "write_body"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class Unsupported(Exception):
     """The fast path cannot do this request; do it through boto3."""
 
 
-class _SessionCredentials:
+class SessionCredentials:
     """obstore's credential callback, answered from the boto3 session's credential chain."""
 
     def __init__(self, credentials: Credentials):
@@ -62,6 +64,21 @@ class _SessionCredentials:
         }
 
 
+class StaticCredentials:
+    """obstore's credential callback for keys given outright (never expiring)."""
+
+    def __init__(self, keys: Keys):
+        self.keys = keys
+
+    def __call__(self) -> S3Credential:
+        return {
+            "access_key_id": self.keys.access_key_id,
+            "secret_access_key": self.keys.secret_access_key,
+            "token": self.keys.session_token,
+            "expires_at": None,
+        }
+
+
 class FastPath:
     """Single-request PUT and GET of one bucket's objects through obstore."""
 
@@ -71,26 +88,31 @@ class FastPath:
         self.store = store
 
     @classmethod
-    def for_client(
-        cls, session: boto3.session.Session, client: S3Client, bucket: str, uri: str
-    ) -> FastPath | None:
-        """The fast path configured like ``client``, or None when it cannot be (no credentials:
-        boto3 then reports the problem)."""
-        credentials = session.get_credentials()
-        if credentials is None:
-            return None
-        endpoint = client.meta.endpoint_url
-        host = urlparse(endpoint).hostname or ""
-        config: dict[str, Any] = {"region": client.meta.region_name or "us-east-1"}
-        if not host.endswith(".amazonaws.com"):
+    def for_settings(
+        cls,
+        bucket: str,
+        uri: str,
+        *,
+        endpoint: str | None,
+        region: str,
+        credentials: S3CredentialProvider,
+    ) -> FastPath:
+        """The fast path to ``bucket`` at ``endpoint`` (``None``: AWS) in ``region``, signing
+        with what ``credentials`` answers."""
+        host = (urlparse(endpoint).hostname or "") if endpoint else ""
+        config: dict[str, Any] = {"region": region}
+        if endpoint and not host.endswith(".amazonaws.com"):
             # S3-compatible servers (MinIO, SeaweedFS, Ceph, R2) all accept path style;
             # on AWS obstore builds the regional virtual-hosted endpoint itself.
             config.update(endpoint=endpoint, virtual_hosted_style_request=False)
         store = S3Store(
             bucket,
             config=config,  # type: ignore[arg-type]  # a plain dict of S3Config keys
-            credential_provider=_SessionCredentials(credentials),
-            client_options={"allow_http": endpoint.startswith("http://"), "timeout": "60s"},
+            credential_provider=credentials,
+            client_options={
+                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "timeout": "60s",
+            },
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
         )
         return cls(bucket, uri, store)
@@ -112,6 +134,23 @@ class FastPath:
             if size <= _STREAM_CHUNK:
                 return bytes(result.bytes()), size, metadata
         return self._chunks(key, result.stream(min_chunk_size=_STREAM_CHUNK)), size, metadata
+
+    def open(self, key: str) -> tuple[ObjectInfo, dict[str, str], bytes | Iterator[bytes]]:
+        """One GET: the object's info and user metadata from its answer, and its content
+        (bytes if small, else an iterator of chunks read as it is consumed)."""
+        with self._errors(key):
+            result = obstore.get(self.store, key)
+            info = _info(key, result.meta)
+            metadata = _user_metadata(result.attributes)
+            if info.size <= _STREAM_CHUNK:
+                return info, metadata, bytes(result.bytes())
+        return info, metadata, self._chunks(key, result.stream(min_chunk_size=_STREAM_CHUNK))
+
+    def head(self, key: str) -> ObjectInfo:
+        """The object's size, ETag, time and version from one HEAD (not its metadata:
+        obstore does not return it)."""
+        with self._errors(key):
+            return _info(key, obstore.head(self.store, key))
 
     def _chunks(self, key: str, stream: Any) -> Iterator[bytes]:
         with self._errors(key):
@@ -137,6 +176,19 @@ class FastPath:
             raise Unsupported(str(err)) from err
         except ValueError as err:  # a key object_store cannot express
             raise Unsupported(str(err)) from err
+
+
+def _info(key: str, meta: Any) -> ObjectInfo:
+    """obstore's ``ObjectMeta`` as an ``ObjectInfo`` (ETag unquoted; S3's ``null`` version:
+    none)."""
+    etag, version = meta.get("e_tag"), meta.get("version")
+    return ObjectInfo(
+        key,
+        int(meta["size"]),
+        etag.strip('"') if etag else None,
+        meta["last_modified"],
+        None if version in (None, "", "null") else version,
+    )
 
 
 def _user_metadata(attributes: Any) -> dict[str, str]:

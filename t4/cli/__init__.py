@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from t4.cli._parser import build_parser
 from t4.cli._render import cli_words
 from t4.errors import T4Error
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +56,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("t4: interrupted", file=sys.stderr)
         return 130
+
+
+def console() -> None:
+    """The installed ``t4`` command: ``main()``, then out at once.
+
+    Everything a command writes is committed before it returns (each command closes its
+    ``Bucket``: the transfer-state queue is flushed, the search index closed); what is left is
+    the interpreter tearing down every object boto3 built, some 70 ms per command that
+    nothing needs. So: flush the output and log handlers, and ``os._exit``. Only for the
+    console script: ``main()`` called in a Python process returns as any function does.
+    """
+    code = main()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (t4 ls | head): as in main()
+        code = code or 1
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _one_line(err: BaseException) -> str:

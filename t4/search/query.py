@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
-
-from luqum.exceptions import ParseError
-from luqum.parser import lexer, parser
-from luqum.tree import From, Item, Phrase, Range, Term, To
+from typing import TYPE_CHECKING, Any
 
 from t4.errors import QuerySyntaxError
+
+if TYPE_CHECKING:  # luqum (and ply) load on the first query, not with ``import t4``
+    from luqum.tree import From, Item, Range, Term, To
 
 __all__ = [
     "as_number",
@@ -116,6 +115,9 @@ def parse(query: str) -> tuple[Item, list[int]]:
         >>> parse("user_meta.name:'thor' AND size:>10")[0]
         AndOperation(SearchField('user_meta.name', Phrase('"thor"')), SearchField('size', From(Word('10'))))
     """  # noqa: E501  # a doctest output line cannot be wrapped
+    from luqum.exceptions import ParseError
+    from luqum.parser import lexer, parser
+
     if not query.strip():
         raise QuerySyntaxError("empty search query: give words or field:value terms", position=0)
     text, origin = normalize(query)
@@ -135,9 +137,12 @@ def term_text(term: Term) -> str:
     """A word's or phrase's text, quotes and escapes removed.
 
     Example:
+        >>> from luqum.tree import Phrase
         >>> term_text(Phrase('"a \\\\"b\\\\""'))
         'a "b"'
     """
+    from luqum.tree import Phrase
+
     value = term.value[1:-1] if isinstance(term, Phrase) else term.value
     return re.sub(r"\\(.)", r"\1", value)
 
@@ -218,6 +223,8 @@ def bounds(node: Range | From | To) -> tuple[tuple[str, bool] | None, tuple[str,
         >>> bounds(Range(Word("1"), Word("*"), include_high=False))
         (('1', True), None)
     """
+    from luqum.tree import From, Range, Term
+
     if isinstance(node, Range):
         ends = [(node.low, node.include_low), (node.high, node.include_high)]
     elif isinstance(node, From):

@@ -27,12 +27,14 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from t4.errors import QuerySyntaxError
 from t4.search.documents import Document
 from t4.search.flatten import field_rows, leaves, meta_text
-from t4.search.sqlgen import SqlQuery, to_sql
+
+if TYPE_CHECKING:  # the query compiler (and luqum) load on the first search
+    from t4.search.sqlgen import SqlQuery
 
 __all__ = ["EmbeddedIndex"]
 
@@ -329,6 +331,8 @@ class _Transaction:
 
 def _compile(query: str | dict[str, Any], limit: int) -> tuple[SqlQuery, int]:
     """A query string or an Elasticsearch body -> compiled SQL and the limit to use."""
+    from t4.search.sqlgen import SqlQuery, to_sql
+
     if isinstance(query, dict):
         limit = query.get("size", limit)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:

@@ -5,6 +5,7 @@ and the list-shaped bulk methods."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,27 @@ def _methods(proxy: Any) -> dict[str, int]:
             if proxy.counts[m]}  # fmt: skip
 
 
-def test_fetch_of_one_key_is_one_head_and_one_get(counted, s3_raw, tmp_path: Path) -> None:
+def test_fetch_of_one_key_is_one_get(counted, s3_raw, tmp_path: Path) -> None:
     proxy, b = counted
-    s3_raw.write("data/a.csv", b"x,y\n1,2\n")
+    s3_raw.write("data/a.csv", b"x,y\n1,2\n", '{"user_meta": {"n": 1}}')
     proxy.counts.clear()
     b.fetch("data/a.csv", tmp_path / "a.csv")
-    assert _methods(proxy) == {"HEAD": 1, "GET": 1}
+    assert _methods(proxy) == {"GET": 1}  # its answer tells the size and the metadata
     assert (tmp_path / "a.csv").read_bytes() == b"x,y\n1,2\n"
+    helium = os.getxattr(tmp_path / "a.csv", "user.com.quiltdata.helium")
+    assert json.loads(helium) == {"user_meta": {"n": 1}}
+    proxy.counts.clear()
+    again = b.fetch("data/a.csv", tmp_path / "a.csv")  # a file there: a HEAD tells it is the same
+    assert _methods(proxy) == {"HEAD": 1} and again.skipped == ["data/a.csv"]
+
+
+def test_fetch_of_a_folder_key_is_a_get_then_a_listing(counted, s3_raw, tmp_path: Path) -> None:
+    proxy, b = counted
+    s3_raw.write("data/a.csv", b"a")
+    proxy.counts.clear()
+    assert b.fetch("data", tmp_path / "out").transferred == ["data/a.csv"]
+    assert _methods(proxy) == {"GET": 3}  # the key's 404, the listing, the object
+    assert (tmp_path / "out" / "a.csv").read_bytes() == b"a"
 
 
 def test_put_file_heads_the_key_instead_of_listing(counted, s3_raw, tmp_path: Path) -> None:

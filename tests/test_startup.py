@@ -1,0 +1,75 @@
+"""What a command pays before and after its work: ``import t4`` loads no AWS SDK, progress
+bar or HTTP library; a bucket opened with keys given outright reads and writes small
+objects without boto3; and the ``t4`` command, which leaves without tearing the interpreter
+down, has committed what it wrote by then (a second process sees it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from cli import t4 as run_t4
+from files import write_tree
+from servers import S3Server
+
+import t4
+
+HEAVY = ("boto3", "botocore", "s3transfer", "tqdm", "requests", "luqum")
+BOTO3 = ("boto3", "botocore", "s3transfer")
+
+
+def _python(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter with the test's environment; the words of its
+    last line of output."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=os.environ.copy(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_import_t4_loads_no_sdk_bar_or_http_library() -> None:
+    loaded = _python(
+        f"import sys, t4; print('loaded:', *[m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    assert loaded == []
+
+
+def test_small_reads_and_writes_with_keys_given_need_no_boto3(
+    s3_env: S3Server, s3_bucket_uri: str, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path, {"a.txt": "alpha"}) / "a.txt"
+    code = f"""
+import sys
+from t4.cli import main
+assert main(["put", {str(src)!r}, "{s3_bucket_uri}/d/a.txt", "--meta", '{{"n": 1}}']) == 0
+assert main(["fetch", "{s3_bucket_uri}/d/a.txt", {str(tmp_path / "b.txt")!r}]) == 0
+print("loaded:", *[m for m in {BOTO3!r} if m in sys.modules])
+"""
+    assert _python(code) == []
+    assert (tmp_path / "b.txt").read_text() == "alpha"
+    head = s3_env.client().head_object(Bucket=s3_bucket_uri[5:], Key="d/a.txt")
+    assert json.loads(head["Metadata"]["helium"])["user_meta"] == {"n": 1}
+
+
+def test_what_the_command_wrote_is_committed_when_it_has_exited(
+    s3_env: S3Server, s3_bucket_uri: str, tmp_path: Path
+) -> None:
+    src = write_tree(tmp_path / "src", {"a.txt": "alpha", "b/c.txt": "gamma"})
+    result = run_t4("put-dir", str(src), f"{s3_bucket_uri}/up", "--meta", '{"team": "x"}')
+    assert result.returncode == 0, result.stderr
+    with t4.Bucket(s3_bucket_uri) as b:
+        index = b.index_path
+    state = Path(os.environ["T4_CACHE_DIR"]) / "transfer-state.sqlite"
+    with sqlite3.connect(state) as db:  # what t4 wrote: a re-run skips by it, no HEAD
+        written = {k for (k,) in db.execute("SELECT key FROM written WHERE bucket LIKE ?",
+                                            (f"{s3_bucket_uri}@%",))}  # fmt: skip
+    with sqlite3.connect(index) as db:  # the search index, upserted by the command
+        indexed = {k: json.loads(m) for k, m in db.execute("SELECT key, meta FROM docs")}
+    assert written == {"up/a.txt", "up/b/c.txt"}
+    assert indexed == {"up/a.txt": {"team": "x"}, "up/b/c.txt": {"team": "x"}}
