@@ -189,6 +189,7 @@ class S3Backend(Backend):
             ReadTimeoutError,
         )
         from botocore.exceptions import ConnectionError as BotoConnectionError
+        from urllib3.exceptions import HTTPError as Urllib3Error
 
         if isinstance(err, ClientError):
             return self._translate(err, key)
@@ -204,7 +205,9 @@ class S3Backend(Backend):
                 bucket=self.uri,
                 key=key,
             )
-        if isinstance(err, (BotoConnectionError, HTTPClientError, ReadTimeoutError)):
+        # urllib3's own: an error answer whose body broke off, which botocore reads outside
+        # its retry loop
+        if isinstance(err, (BotoConnectionError, HTTPClientError, ReadTimeoutError, Urllib3Error)):
             return TransientError(
                 f"could not reach {self.uri} ({type(err).__name__}); check the endpoint and "
                 "network, then retry",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t4 import formats, locations
+from t4 import locations
 from t4.backends import ObjectInfo
 from t4.bucket import Bucket
 from t4.cli import _render as render
@@ -158,6 +158,8 @@ def _object_or_directory(bucket: Bucket, key: str) -> tuple[ObjectInfo, dict[str
 
 def _what_to_show(bucket: Bucket, info: ObjectInfo, meta: dict[str, Any], rows: int) -> Any:
     """Bytes by their size and first bytes; a large table by its first rows; the rest whole."""
+    from t4 import formats  # its codecs load for ``t4 cat``, not with every command
+
     fmt = meta.get("format") if isinstance(meta.get("format"), dict) else None
     name = formats.format_of(info.key, fmt, b"")
     if name in (None, "bytes"):

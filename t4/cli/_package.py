@@ -13,10 +13,8 @@ from typing import Any
 from t4.bucket import Bucket
 from t4.cli import _render as render
 from t4.cli._commands import open_bucket
-from t4.packages import Package, default_local_registry, list_package_versions, list_packages
-from t4.packages import publish as publish_package
-from t4.packages.manifest import PhysicalKey
 
+# t4.packages loads when a package command runs, not with every ``t4`` command.
 __all__ = ["add_package_command"]
 
 _EXAMPLES = """\
@@ -87,6 +85,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 @contextlib.contextmanager
 def _registry(args: argparse.Namespace, given: str | None = None) -> Iterator[Bucket]:
+    from t4.packages import default_local_registry
+    from t4.packages.manifest import PhysicalKey
+
     where = given or args.registry or str(default_local_registry())
     if not where.startswith("s3://"):
         local = PhysicalKey.from_url(where).path if where.startswith("file://") else where
@@ -96,6 +97,8 @@ def _registry(args: argparse.Namespace, given: str | None = None) -> Iterator[Bu
 
 
 def _ls(args: argparse.Namespace) -> int:
+    from t4.packages import list_packages
+
     with _registry(args, args.registry) as reg:
         names = list_packages(reg)
     render.emit(args, names, "\n".join(names) if names else None)
@@ -103,6 +106,8 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _versions(args: argparse.Namespace) -> int:
+    from t4.packages import list_package_versions
+
     with _registry(args) as reg:
         found = list_package_versions(args.name, reg)
     text = "\n".join(f"{pointer:<12} {top}" for pointer, top in found)
@@ -111,6 +116,8 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _browse(args: argparse.Namespace) -> int:
+    from t4.packages import Package
+
     with _registry(args) as reg:
         pkg = Package.browse(args.name, reg, args.top_hash)
     entries = [
@@ -129,6 +136,8 @@ def _browse(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from t4.packages import publish as publish_package
+
     with _registry(args) as reg:
         pushed, previous = publish_package(
             args.source, args.name, reg, args.message, args.meta, args.force
@@ -141,6 +150,8 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
+    from t4.packages import Package
+
     with _registry(args) as reg:
         pkg = Package.install(args.name, reg, dest=args.dest, top_hash=args.top_hash)
     count = sum(1 for _ in pkg.walk())
@@ -151,6 +162,8 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from t4.packages import Package
+
     with _registry(args) as reg:
         first = Package.browse(args.name, reg, args.first)
         second = Package.browse(args.name, reg, args.second)

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(parser, argparse.SUPPRESS)
-    parser.add_argument("--version", action="version", version=f"t4 {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     subs = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name, summary, example, add_args, run in _COMMANDS:
         sub = subs.add_parser(
@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         concurrency=None, json=False, quiet=False, debug=False, run=None,
     )  # fmt: skip
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, which reads the installed version only when asked (reading it costs
+    some 20 ms of every command's start otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"t4 {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
