@@ -35,5 +35,7 @@ lint: $(VENV)/.test
 test: lint
 	$(VENV)/bin/pytest -q
 
+# make bench: every row of issue 13's targets, ~30 min on a quiet 2-core machine; results in
+# bench/RESULTS.md. For development: make bench BENCH_ARGS="--quick --only w1,scaling"
 bench: $(VENV)/.bench
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -26,7 +26,7 @@ from typing import Any
 from bench.seaweed import Seaweed
 from bench.tools import CountingProxy, T4Client
 
-__all__ = ["TARGET_RATIO", "measure", "report_lines"]
+__all__ = ["TARGET_RATIO", "measure", "mirror", "report_lines", "setup"]
 
 TARGET_RATIO = 1.15
 BLOCK = "mirror-bench"
@@ -53,6 +53,26 @@ def _heartbeat(on: bool) -> Any:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180 if on else None})
+
+
+def setup(work: Path, bucket: str, endpoint: str) -> str:
+    """Prefect on a temporary home, its API started, the bucket's block saved: the block's
+    location prefix."""
+    _prefect_home(work)
+    from prefect import flow
+
+    with _heartbeat(False):
+        flow(name="warm-up")(lambda: None)()
+    _save_block(bucket, endpoint)
+    return f"t4-bucket/{BLOCK}"
+
+
+def mirror(source: str, dest: str, heartbeat: bool = False) -> int:
+    """Run ``mirror_directory`` in this process: the number of files transferred."""
+    from flows.mirror_directory import mirror_directory
+
+    with _heartbeat(heartbeat):
+        return len(mirror_directory(source, dest, report_key=None)["transferred"])
 
 
 def _alternating(
@@ -86,14 +106,9 @@ def measure(server: Seaweed, work: Path, bucket: str, src: Path, reps: int) -> d
     started = time.perf_counter()
     empty()
     warm = time.perf_counter() - started
-    _save_block(bucket, server.endpoint)
+    block = setup(work, bucket, server.endpoint)
     core = T4Client(server, bucket)
     expected = sum(1 for p in src.rglob("*") if p.is_file())
-    block = f"t4-bucket/{BLOCK}"
-
-    def mirror(source: str, dest: str, heartbeat: bool = False) -> int:
-        with _heartbeat(heartbeat):
-            return len(mirror_directory(source, dest, report_key=None)["transferred"])
 
     def flow_only(heartbeat: bool) -> Callable[[int], int]:
         def run(rep: int) -> int:

