@@ -52,6 +52,9 @@ def target_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             runs = proc[work]
             value = _ratio(runs, way, "s5cmd")
             boto = f"; t4/boto3 {_ratio(runs, way, 'boto3'):.2f}" if "boto3" in runs else ""
+            if work == "W1" and "limit" in r:
+                t4 = r["limit"][way]["clients"]["t4"]["wall"]
+                boto += f"; t4 at {100 * r['limit'][way]['bound'] / t4:.0f}% of the limit"
             return f"{value:.2f}{boto}", value <= lim
 
         add(f"{work} {way}, whole process, t4 / s5cmd time", now, f"<= {limit_ratio}",
@@ -102,6 +105,17 @@ def target_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
     add(f"peak RSS of a {sizes[-1]:,}-file `t4 fetch`", "257 MB",
         f"<= {scaling.RSS_TARGET:.0f} MB", scale is not None, fetch_rss)  # fmt: skip
+
+    def rerun() -> tuple[str, bool]:
+        rows = r["rerun"]
+        text = "; ".join(
+            f"{op}: {x['listings']} listing ({x['pages']} pages) + {x['other_requests']} other"
+            for op, x in rows.items()
+        )
+        return text, all(x["listings"] == 1 and x["other_requests"] == 0 for x in rows.values())
+
+    add("no-change re-run of W1 (new `Bucket`, same cache): requests", "1 listing, 0 other",
+        "1 listing, no other request", "rerun" in r, rerun)  # fmt: skip
     search: Any = r.get("search")
     objects = search["objects"] if search else search_cold.OBJECTS
 
