@@ -24,6 +24,7 @@ from t4.errors import (
 )
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans import (
+    Meta,
     Upload,
     fetch_step,
     fetch_steps,
@@ -313,7 +314,9 @@ class Bucket(BulkMethods):
             return None
         summary = TransferSummary("fetch", self.uri)
         clean_stale_parts([target.parent])
-        self._run(summary, [fetch_step(self._backend, opened.info, target, opened)], single=True)
+        self._run(
+            summary, [fetch_step(self._backend, opened.info, target, opened=opened)], single=True
+        )
         return summary
 
     def _fetch_one(self, info: ObjectInfo, dest: Path) -> TransferSummary:
@@ -361,14 +364,16 @@ class Bucket(BulkMethods):
         key = check_file_key(key, self.uri)
         self._backend.check_writable(key)
         item = Upload.of(source, key, bucket=self.uri)
-        wanted = helium.helium(meta, None, bucket=self.uri, key=key)
+        wanted = Meta.of(
+            helium.helium(meta, None, bucket=self.uri, key=key), bucket=self.uri, key=key
+        )
         self._backend.prepare_write()
         found = self._backend.lookup(key)
         remote = {key: found} if found is not None else {}
         summary = TransferSummary("put_file", self.uri)
         written = Written()
         steps, unchanged = upload_steps(
-            self._backend, remote, [item], lambda _: wanted, self._state, written
+            self._backend, remote, [item], [wanted], self._state, written
         )
         note_skipped(summary, unchanged, self.callback)
         try:
@@ -407,10 +412,11 @@ class Bucket(BulkMethods):
             skip=self._backend.local_root,
             bucket=self.uri,
         )
-        pairs = [(f.path, prefix + f.rel) for f in files]
+        # the walk's stat is the plan's: no file is stat'ed again to plan it
+        items = [Upload(f.path, prefix + f.rel, f.size, f.mtime_ns) for f in files]
         self._backend.prepare_write()
         listing = self._backend.list(prefix)
-        return self._put_many("put_dir", pairs, meta, listing, from_xattr=True)
+        return self._put_many("put_dir", items, meta, listing, from_xattr=True)
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
         """Replace the object's user metadata, keeping its format; no bytes are re-sent.

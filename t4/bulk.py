@@ -17,6 +17,7 @@ from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
 from t4.keys import check_file_key, check_key
 from t4.plans import (
+    Meta,
     Upload,
     copy_steps,
     copy_targets,
@@ -106,42 +107,34 @@ class BulkMethods:
             >>> b.put_files([("data/a.csv", "raw/a.csv")]).transferred  # doctest: +SKIP
             ['raw/a.csv']
         """
-        pairs = [
-            (Path(path).expanduser(), check_file_key(key, self._backend.uri)) for path, key in files
+        uri = self._backend.uri
+        items = [
+            Upload.of(Path(path).expanduser(), check_file_key(key, uri), bucket=uri)
+            for path, key in files
         ]
         if listing is None:
             self._backend.prepare_write()
-            listing = self._backend.list(shared_prefix([key for _, key in pairs]))
-        return self._put_many("put_files", pairs, meta, listing, from_xattr=carry_xattr)
+            listing = self._backend.list(shared_prefix([item.key for item in items]))
+        return self._put_many("put_files", items, meta, listing, from_xattr=carry_xattr)
 
     def _put_many(
         self,
         operation: str,
-        pairs: list[tuple[Path, str]],
+        items: list[Upload],
         meta: dict[str, Any] | None,
         listing: Iterable[ObjectInfo],
         *,
         from_xattr: bool,
     ) -> TransferSummary:
-        items = [Upload.of(path, key, bucket=self._backend.uri) for path, key in pairs]
-
-        def meta_for(item: Upload) -> dict[str, Any]:
-            if not from_xattr:
-                return helium.helium(meta, None, bucket=self._backend.uri, key=item.key)
-            return helium.carried(
-                helium.read_xattr(item.path), meta, bucket=self._backend.uri, key=item.key
-            )
-
         summary = TransferSummary(operation, self._backend.uri)
         written = Written()
         with self._backend.bulk():
-            for item in items:  # refuse bad metadata and keys before anything is written
-                helium.encode(meta_for(item), bucket=self._backend.uri, key=item.key)
-                self._backend.check_writable(item.key)
+            # bad metadata and keys are refused before anything is written
+            metas = self._metas(items, meta, from_xattr=from_xattr)
             wanted = {item.key for item in items}
             remote = {o.key: o for o in listing if o.key in wanted}
             steps, unchanged = upload_steps(
-                self._backend, remote, items, meta_for, self._state, written
+                self._backend, remote, items, metas, self._state, written
             )
             note_skipped(summary, unchanged, self.callback)
             try:
@@ -149,6 +142,30 @@ class BulkMethods:
             finally:
                 self._index_written(written)
         return summary
+
+    def _metas(
+        self, items: list[Upload], meta: dict[str, Any] | None, *, from_xattr: bool
+    ) -> list[Meta]:
+        """Each file's metadata (``meta``, laid over its xattr's with ``from_xattr``), encoded
+        once per distinct value; each key checked writable."""
+        uri = self._backend.uri
+        known: dict[bytes | None, Meta] = {}
+        metas = []
+        for item in items:
+            raw = helium.xattr_bytes(item.path) if from_xattr else None
+            found = known.get(raw)
+            if found is None:
+                wanted = (
+                    helium.carried(
+                        helium.parse_xattr(raw, item.path), meta, bucket=uri, key=item.key
+                    )
+                    if from_xattr
+                    else helium.helium(meta, None, bucket=uri, key=item.key)
+                )
+                found = known[raw] = Meta.of(wanted, bucket=uri, key=item.key)
+            metas.append(found)
+            self._backend.check_writable(item.key)
+        return metas
 
     def copy_to(
         self,

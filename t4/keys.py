@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 
 from t4.errors import InvalidKeyError
 
-__all__ = ["MAX_KEY_BYTES", "as_prefix", "check_file_key", "check_key", "safe_join"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "Destination",
+    "as_prefix",
+    "check_file_key",
+    "check_key",
+    "safe_join",
+]
 
 #: S3's limit on a key, in UTF-8 bytes.
 MAX_KEY_BYTES = 1024
@@ -97,18 +105,44 @@ def safe_join(dest: Path, rel: str, *, bucket: str, key: str) -> Path:
         >>> safe_join(Path("/tmp/out"), "a/b.csv", bucket="s3://b", key="x/a/b.csv")
         PosixPath('/tmp/out/a/b.csv')
     """
-    parts = relative_parts(rel, bucket=bucket, key=key)
-    path = dest.joinpath(*parts)
-    # A symlinked folder inside dest could still lead out: check where the parent really is.
-    root = dest.resolve()
-    if not path.parent.resolve().is_relative_to(root):
-        raise InvalidKeyError(
-            f"key {key!r} in {bucket} would be written outside {dest} (through a link); "
-            "nothing was written",
-            bucket=bucket,
-            key=key,
-        )
-    return path
+    return Destination(dest).join(rel, bucket=bucket, key=key)
+
+
+class Destination:
+    """A local folder that many keys are written under (one plan): each distinct parent
+    folder's links are resolved once, not once per key.
+
+    Example:
+        >>> out = Destination(Path("/tmp/out"))
+        >>> out.join("a/b.csv", bucket="s3://b", key="a/b.csv")
+        PosixPath('/tmp/out/a/b.csv')
+    """
+
+    def __init__(self, dest: Path):
+        self.dest = dest
+        self._root = os.path.realpath(dest)
+        #: relative parent folder -> whether it really is inside ``dest`` (links resolved)
+        self._inside: dict[str, bool] = {}
+
+    def join(self, rel: str, *, bucket: str, key: str) -> Path:
+        """The local path for ``rel``, refusing anything that would leave the folder."""
+        parts = relative_parts(rel, bucket=bucket, key=key)
+        path = self.dest.joinpath(*parts)
+        parent = rel.rpartition("/")[0]
+        inside = self._inside.get(parent)
+        if inside is None:
+            # A symlinked folder inside dest could still lead out: check where it really is.
+            real = os.path.realpath(path.parent)
+            inside = real == self._root or real.startswith(self._root.rstrip(os.sep) + os.sep)
+            self._inside[parent] = inside
+        if not inside:
+            raise InvalidKeyError(
+                f"key {key!r} in {bucket} would be written outside {self.dest} (through a "
+                "link); nothing was written",
+                bucket=bucket,
+                key=key,
+            )
+        return path
 
 
 def posix_rel(path: Path, root: Path) -> str:

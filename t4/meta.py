@@ -119,9 +119,21 @@ def decode(raw: dict[str, str], *, bucket: str, key: str) -> dict[str, Any]:
 
 def read_xattr(path: Path) -> dict[str, Any] | None:
     """The helium dict stored on a local file, or ``None`` where there is none or no support."""
+    return parse_xattr(xattr_bytes(path), path)
+
+
+def xattr_bytes(path: Path) -> bytes | None:
+    """The helium attribute of a local file as stored (``None``: none, or no support), for
+    callers that decode each distinct value once (``parse_xattr``)."""
     try:
-        raw = os.getxattr(path, XATTR)
+        return os.getxattr(path, XATTR)
     except (OSError, AttributeError):  # no attribute, no xattr support, or not Linux
+        return None
+
+
+def parse_xattr(raw: bytes | None, path: Path) -> dict[str, Any] | None:
+    """The helium dict in a raw attribute value read from ``path``; ``None`` if unreadable."""
+    if raw is None:
         return None
     try:
         meta = json.loads(raw)

@@ -19,10 +19,11 @@ from typing import Any
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo, PendingDownload
 from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, LocalPathError, T4Error
-from t4.keys import check_file_key, check_key, safe_join
+from t4.keys import Destination, check_file_key, check_key
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
     SKIPPED,
+    Folders,
     ProgressCallback,
     Step,
     TransferSummary,
@@ -31,6 +32,7 @@ from t4.transfer import (
 )
 
 __all__ = [
+    "Meta",
     "Upload",
     "fetch_file",
     "fetch_steps",
@@ -64,6 +66,22 @@ class Upload:
         return cls(path, key, st.st_size, st.st_mtime_ns)
 
 
+@dataclass(frozen=True)
+class Meta:
+    """The helium metadata an upload carries: the dict, its S3 user metadata and its digest
+    (what the state cache compares), computed once per distinct value, not once per file."""
+
+    wanted: dict[str, Any]
+    encoded: dict[str, str]
+    digest: str
+
+    @classmethod
+    def of(cls, wanted: dict[str, Any], *, bucket: str, key: str) -> Meta:
+        """``wanted`` encoded; refused (``MetadataError`` naming ``key``) if S3 could not
+        store it."""
+        return cls(wanted, helium.encode(wanted, bucket=bucket, key=key), meta_digest(wanted))
+
+
 def _regular_stat(path: Path) -> os.stat_result | None:
     """The file's stat if it is a regular file (through links), else None."""
     try:
@@ -77,7 +95,7 @@ def upload_steps(
     backend: Backend,
     listing: dict[str, ObjectInfo],
     files: list[Upload],
-    meta_for: Callable[[Upload], dict[str, Any]],
+    metas: list[Meta],
     state: TransferState,
     on_written: Written,
 ) -> tuple[list[Step], list[str]]:
@@ -94,11 +112,10 @@ def upload_steps(
     remembered = state.written(backend.identity, [f.key for f in same_size])
     steps: list[Step] = []
     unchanged: list[str] = []
-    for item in files:
-        wanted = meta_for(item)
+    for item, wanted in zip(files, metas, strict=True):
         remote = listing.get(item.key)
         same_bytes = item.key in identical
-        if remote and same_bytes and remembered.get(item.key) == (remote.etag, meta_digest(wanted)):
+        if remote and same_bytes and remembered.get(item.key) == (remote.etag, wanted.digest):
             unchanged.append(item.key)
         elif same_bytes:
             steps.append(Step(item.key, 0, _meta_step(backend, item, wanted, state, on_written)))
@@ -142,15 +159,14 @@ def _remember_hash(backend: Backend, state: TransferState, item: Upload, etag: s
 def _put_step(
     backend: Backend,
     item: Upload,
-    wanted: dict[str, Any],
+    wanted: Meta,
     state: TransferState,
     on_written: Written,
 ) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
-        encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
-        info = backend.upload(item.key, item.path, encoded, progress)
-        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
-        on_written(item.key, info, wanted, item.path)
+        info = backend.upload(item.key, item.path, wanted.encoded, progress)
+        state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
+        on_written(item.key, info, wanted.wanted, item.path)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
             _remember_hash(backend, state, item, info.etag)
@@ -162,18 +178,17 @@ def _put_step(
 def _meta_step(
     backend: Backend,
     item: Upload,
-    wanted: dict[str, Any],
+    wanted: Meta,
     state: TransferState,
     on_written: Written,
 ) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
         info, raw = backend.head(item.key)
-        same = helium.decode(raw, bucket=backend.uri, key=item.key) == wanted
+        same = helium.decode(raw, bucket=backend.uri, key=item.key) == wanted.wanted
         if not same:
-            encoded = helium.encode(wanted, bucket=backend.uri, key=item.key)
-            info = replace(backend.set_metadata(item.key, encoded), size=info.size)
-            on_written(item.key, info, wanted, item.path)
-        state.defer_written(backend.identity, [(item.key, info.etag, meta_digest(wanted))])
+            info = replace(backend.set_metadata(item.key, wanted.encoded), size=info.size)
+            on_written(item.key, info, wanted.wanted, item.path)
+        state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
         return SKIPPED if same else 0
 
     return run
@@ -192,10 +207,11 @@ def fetch_targets(
             bucket=backend.uri,
             key=prefix,
         )
-    targets: list[tuple[ObjectInfo, Path]] = []
-    for obj, rel in _under(backend, objects, prefix):
-        targets.append((obj, safe_join(dest, rel, bucket=backend.uri, key=obj.key)))
-    return targets
+    out = Destination(dest)  # each folder's links resolved once
+    return [
+        (obj, out.join(rel, bucket=backend.uri, key=obj.key))
+        for obj, rel in _under(backend, objects, prefix)
+    ]
 
 
 def _under(
@@ -225,12 +241,13 @@ def fetch_steps(
     clean_stale_parts(path.parent for _, path in targets)
     same_size = [(obj, path) for obj, path in targets if _size_of(path) == obj.size]
     identical = identical_files(backend, state, same_size)
+    folders = Folders()  # each destination folder made once, when its first file lands
     steps, unchanged = [], []
     for obj, path in targets:
         if obj.key in identical:
             unchanged.append(obj.key)
         else:
-            steps.append(fetch_step(backend, obj, path))
+            steps.append(fetch_step(backend, obj, path, folders))
     return steps, unchanged
 
 
@@ -240,7 +257,11 @@ def _size_of(path: Path) -> int | None:
 
 
 def fetch_step(
-    backend: Backend, obj: ObjectInfo, path: Path, opened: PendingDownload | None = None
+    backend: Backend,
+    obj: ObjectInfo,
+    path: Path,
+    folders: Folders | None = None,
+    opened: PendingDownload | None = None,
 ) -> Step:
     """The step that downloads ``obj`` (the version it names, if any) to ``path`` (see
     ``fetch_file``); ``opened``: the download already started (its GET answered)."""
@@ -253,6 +274,7 @@ def fetch_step(
             progress,
             size=obj.size,
             version_id=obj.version_id,
+            folders=folders,
             opened=opened,
         )
         return obj.size
@@ -268,6 +290,7 @@ def fetch_file(
     *,
     size: int | None = None,
     version_id: str | None = None,
+    folders: Folders | None = None,
     opened: PendingDownload | None = None,
 ) -> dict[str, Any]:
     """Download one object (that version, if given; the one ``opened``, if given) to
@@ -279,7 +302,7 @@ def fetch_file(
             key=key,
         )
     try:
-        with atomic_write_target(path) as tmp:
+        with atomic_write_target(path, folders) as tmp:
             if opened is not None:
                 raw = opened.write(tmp, progress)
             elif version_id is None:

@@ -8,12 +8,12 @@ whether that is an error (``Bucket`` raises ``TransferError`` after the rest are
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from t4.walk import PART_MARK
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "SKIPPED",
+    "Folders",
     "Outcome",
     "ProgressCallback",
     "TransferSummary",
@@ -280,16 +281,44 @@ def _show_progress(progress: bool | None, total: int, count: int) -> bool:
     return sys.stderr.isatty() and (count > 20 or total > 64 * 1024 * 1024)
 
 
+class Folders:
+    """The destination folders of one plan known to exist: each is made (or found) once,
+    when the first file lands in it, not checked again for every file."""
+
+    def __init__(self) -> None:
+        self._known: set[Path] = set()
+
+    def ensure(self, folder: Path) -> None:
+        """Make ``folder`` (and its parents) unless this plan has already seen it."""
+        if folder not in self._known:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._known.add(folder)  # a set add: safe from many threads under the GIL
+
+
+#: Numbers the temporary files of this process (with its pid: unique, no random source).
+_PART_NUMBERS = itertools.count()
+
+
+def part_name(name: str) -> str:
+    """The temporary name a download of ``name`` is written under, beside it: hidden, with
+    this process's id, so a later run can tell a part left by a killed process from one
+    still being written (see ``clean_stale_parts``)."""
+    return f".{name}{PART_MARK}{os.getpid()}-{next(_PART_NUMBERS)}"
+
+
 @contextlib.contextmanager
-def atomic_write_target(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it if the block succeeds.
+def atomic_write_target(path: Path, folders: Folders | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it if the block succeeds (its folder
+    made first; ``folders``: the plan's folders already made).
 
     The temporary name carries the process id, so a later run can tell a part left by a
     killed process from one still being written (see ``clean_stale_parts``).
     """
-    if not os.path.isdir(path.parent):  # one stat in the common case, not a failed mkdir
+    if folders is not None:
+        folders.ensure(path.parent)
+    elif not os.path.isdir(path.parent):  # one stat in the common case, not a failed mkdir
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{PART_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(part_name(path.name))
     try:
         yield tmp
         os.replace(tmp, path)
