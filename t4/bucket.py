@@ -16,6 +16,7 @@ from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
 from t4.bulk import BulkMethods, Written
+from t4.engine import threads_for
 from t4.errors import (
     ConfigError,
     KeyNotFoundError,
@@ -24,9 +25,9 @@ from t4.errors import (
 )
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans import (
+    FetchStep,
     Meta,
     Upload,
-    fetch_step,
     fetch_steps,
     identical_files,
     upload_steps,
@@ -35,6 +36,7 @@ from t4.reader import READ_AHEAD, RangeReader
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState, meta_digest
 from t4.transfer import (
+    Folders,
     ProgressCallback,
     TransferSummary,
     clean_stale_parts,
@@ -57,8 +59,9 @@ class Bucket(BulkMethods):
         profile: an AWS profile name; region: an AWS region.
         path_style: address the bucket in the path (``http://host/bucket``), as MinIO and
             SeaweedFS want.
-        concurrency: transfers at once for directory operations (default: ``T4_CONCURRENCY``,
-            ``t4.config(default_concurrency=...)`` or 16).
+        concurrency: files moving at once in bulk operations (default: ``T4_CONCURRENCY``,
+            ``t4.config(default_concurrency=...)`` or 64): small S3 objects as that many
+            requests in flight on one thread, the rest on at most 16 threads.
         progress: ``True``/``False`` to force the progress bar; default on a terminal only.
         callback: called once per file of a bulk operation with (key, outcome, bytes).
         credentials: explicit ``aws_access_key_id``, ``aws_secret_access_key`` and
@@ -91,7 +94,7 @@ class Bucket(BulkMethods):
             profile,
             region,
             path_style,
-            self.concurrency,
+            threads_for(self.concurrency),  # threads and connections for large objects
             credentials=_checked_credentials(credentials),
         )
         self._backend: Backend = open_backend(uri, settings)
@@ -315,7 +318,7 @@ class Bucket(BulkMethods):
         summary = TransferSummary("fetch", self.uri)
         clean_stale_parts([target.parent])
         self._run(
-            summary, [fetch_step(self._backend, opened.info, target, opened=opened)], single=True
+            summary, [FetchStep(self._backend, opened.info, target, Folders(), opened)], single=True
         )
         return summary
 

@@ -256,6 +256,7 @@ class BulkMethods:
                 concurrency=self.concurrency,
                 progress=self.progress,
                 callback=self.callback,
+                objects=self._backend.small_objects(),
             )
         finally:
             self._state.flush()  # what the transfer threads queued, in one commit

@@ -28,7 +28,7 @@ __all__ = [
 KNOWN_SETTINGS: dict[str, str] = {
     "navigator_url": "a T4 catalog; search reads {navigator_url}/config.json to find the index",
     "elastic_search_url": "an Elasticsearch/OpenSearch endpoint searched directly",
-    "default_concurrency": "how many transfers run at once (an integer, default 16)",
+    "default_concurrency": "how many files move at once (an integer, default 64)",
 }
 _URL_SETTINGS = ("navigator_url", "elastic_search_url")
 

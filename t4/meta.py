@@ -143,8 +143,9 @@ def parse_xattr(raw: bytes | None, path: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def write_xattr(path: Path, meta: dict[str, Any]) -> bool:
-    """Store the helium dict on a local file where the filesystem allows; say if it did."""
+def write_xattr(path: Path | int, meta: dict[str, Any]) -> bool:
+    """Store the helium dict on a local file (a path, or an open descriptor) where the
+    filesystem allows; say if it did."""
     if not meta:
         return False
     try:

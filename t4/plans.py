@@ -5,6 +5,7 @@ steps to ``t4.transfer.run_plan``. Written once for every backend, for every cal
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from t4 import meta as helium
-from t4.backends.base import Backend, ObjectInfo, PendingDownload
+from t4.backends.base import Backend, ObjectInfo, PendingDownload, SmallObjects
 from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, LocalPathError, T4Error
 from t4.keys import Destination, check_file_key, check_key
 from t4.state import TransferState, meta_digest
@@ -29,6 +30,7 @@ from t4.transfer import (
     TransferSummary,
     atomic_write_target,
     clean_stale_parts,
+    write_whole,
 )
 
 __all__ = [
@@ -120,9 +122,7 @@ def upload_steps(
         elif same_bytes:
             steps.append(Step(item.key, 0, _meta_step(backend, item, wanted, state, on_written)))
         else:
-            steps.append(
-                Step(item.key, item.size, _put_step(backend, item, wanted, state, on_written))
-            )
+            steps.append(PutStep(backend, item, wanted, state, on_written))
     return steps, unchanged
 
 
@@ -156,23 +156,46 @@ def _remember_hash(backend: Backend, state: TransferState, item: Upload, etag: s
         state.defer_hash(item.path, item.size, item.mtime_ns, backend.etag_kind, etag)
 
 
-def _put_step(
-    backend: Backend,
-    item: Upload,
-    wanted: Meta,
-    state: TransferState,
-    on_written: Written,
-) -> Callable[[Callable[[int], None]], int]:
-    def run(progress: Callable[[int], None]) -> int:
-        info = backend.upload(item.key, item.path, wanted.encoded, progress)
-        state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
-        on_written(item.key, info, wanted.wanted, item.path)
+class PutStep(Step):
+    """Upload one file (see ``upload_steps``); a small one can go as one async PUT."""
+
+    __slots__ = ("backend", "item", "on_written", "state", "wanted")
+
+    def __init__(
+        self,
+        backend: Backend,
+        item: Upload,
+        wanted: Meta,
+        state: TransferState,
+        on_written: Written,
+    ):
+        super().__init__(item.key, item.size)
+        self.small = True
+        self.backend, self.item, self.wanted = backend, item, wanted
+        self.state, self.on_written = state, on_written
+
+    def run(self, progress: Callable[[int], None]) -> int:
+        item = self.item
+        self._stored(self.backend.upload(item.key, item.path, self.wanted.encoded, progress))
+        return item.size
+
+    async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
+        item = self.item
+        with open(item.path, "rb") as src:
+            data = src.read()
+        if len(data) > objects.max_size:  # grew since the walk: it goes in parts
+            return await asyncio.to_thread(self.run, progress)
+        self._stored(await objects.put(item.key, data, self.wanted.encoded))
+        progress(len(data))
+        return item.size
+
+    def _stored(self, info: ObjectInfo) -> None:
+        backend, item, state = self.backend, self.item, self.state
+        state.defer_written(backend.identity, [(item.key, info.etag, self.wanted.digest)])
+        self.on_written(item.key, info, self.wanted.wanted, item.path)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
             _remember_hash(backend, state, item, info.etag)
-        return item.size
-
-    return run
 
 
 def _meta_step(
@@ -242,12 +265,13 @@ def fetch_steps(
     same_size = [(obj, path) for obj, path in targets if _size_of(path) == obj.size]
     identical = identical_files(backend, state, same_size)
     folders = Folders()  # each destination folder made once, when its first file lands
-    steps, unchanged = [], []
+    steps: list[Step] = []
+    unchanged: list[str] = []
     for obj, path in targets:
         if obj.key in identical:
             unchanged.append(obj.key)
         else:
-            steps.append(fetch_step(backend, obj, path, folders))
+            steps.append(FetchStep(backend, obj, path, folders))
     return steps, unchanged
 
 
@@ -256,30 +280,60 @@ def _size_of(path: Path) -> int | None:
     return None if st is None else st.st_size
 
 
-def fetch_step(
-    backend: Backend,
-    obj: ObjectInfo,
-    path: Path,
-    folders: Folders | None = None,
-    opened: PendingDownload | None = None,
-) -> Step:
-    """The step that downloads ``obj`` (the version it names, if any) to ``path`` (see
-    ``fetch_file``); ``opened``: the download already started (its GET answered)."""
+class FetchStep(Step):
+    """Download ``obj`` (the version it names, if any) to ``path`` (see ``fetch_file``); a
+    small current object can come as one async GET, written by descriptor. ``opened``: the
+    download already started (its GET answered), which the step finishes on a thread."""
 
-    def run(progress: Callable[[int], None]) -> int:
+    __slots__ = ("backend", "folders", "opened", "path", "version_id")
+
+    def __init__(
+        self,
+        backend: Backend,
+        obj: ObjectInfo,
+        path: Path,
+        folders: Folders,
+        opened: PendingDownload | None = None,
+    ):
+        super().__init__(obj.key, obj.size)
+        self.small = obj.version_id is None and opened is None
+        self.backend, self.path, self.folders = backend, path, folders
+        self.version_id, self.opened = obj.version_id, opened
+
+    def run(self, progress: Callable[[int], None]) -> int:
         fetch_file(
-            backend,
-            obj.key,
-            path,
+            self.backend,
+            self.key,
+            self.path,
             progress,
-            size=obj.size,
-            version_id=obj.version_id,
-            folders=folders,
-            opened=opened,
+            size=self.size,
+            version_id=self.version_id,
+            folders=self.folders,
+            opened=self.opened,
         )
-        return obj.size
+        return self.size
 
-    return Step(obj.key, obj.size, run)
+    async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
+        backend, key, path = self.backend, self.key, self.path
+        data, raw = await objects.get(key)
+        meta = helium.decode(raw, bucket=backend.uri, key=key)
+        try:
+            write_whole(path, data, meta, self.folders)
+        except IsADirectoryError as err:
+            raise folder_in_the_way(backend, key, path) from err
+        except OSError as err:  # the destination's: the object was read, the file not written
+            raise unwritable_destination(path, err, bucket=backend.uri, key=key) from err
+        progress(len(data))
+        return self.size
+
+
+def folder_in_the_way(backend: Backend, key: str, path: Path) -> DestinationError:
+    """The error for a download whose destination is a folder."""
+    return DestinationError(
+        f"cannot write {key!r} from {backend.uri} to {path}: a folder is there",
+        bucket=backend.uri,
+        key=key,
+    )
 
 
 def fetch_file(
@@ -296,11 +350,7 @@ def fetch_file(
     """Download one object (that version, if given; the one ``opened``, if given) to
     ``path``, whole or not at all, with its helium xattr."""
     if path.is_dir():
-        raise DestinationError(
-            f"cannot write {key!r} from {backend.uri} to {path}: a folder is there",
-            bucket=backend.uri,
-            key=key,
-        )
+        raise folder_in_the_way(backend, key, path)
     try:
         with atomic_write_target(path, folders) as tmp:
             if opened is not None:
@@ -413,7 +463,8 @@ def copy_steps(
     """Steps for the objects that ``target`` does not hold yet (same size and ETag there:
     unchanged), and the unchanged keys."""
     there = {o.key: o for o in listing}
-    steps, unchanged = [], []
+    steps: list[Step] = []
+    unchanged: list[str] = []
     for obj, key in pairs:
         have = there.get(key)
         if have is not None and have.size == obj.size and obj.etag and have.etag == obj.etag:

@@ -15,13 +15,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from t4.errors import T4Error, TransferError, TransientError
+from t4 import meta as helium
+from t4.engine import Stopped, run_steps
+from t4.errors import TransferError, TransientError
 from t4.walk import PART_MARK
+
+if TYPE_CHECKING:
+    from t4.backends.base import SmallObjects
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -34,11 +38,14 @@ __all__ = [
     "clean_stale_parts",
     "concurrency_from_env",
     "run_plan",
+    "write_whole",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 16
+#: Files moving at once by default (see ``t4.engine``: small S3 objects as that many requests
+#: in flight on one event loop, the rest on at most 16 threads).
+DEFAULT_CONCURRENCY = 64
 
 #: Called once per file when it is done: (key, outcome, bytes moved).
 ProgressCallback = Callable[[str, "Outcome", int], None]
@@ -47,7 +54,7 @@ T = TypeVar("T")
 
 
 def concurrency_from_env(explicit: int | None = None) -> int:
-    """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 16."""
+    """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 64."""
     from t4.config import check_setting, config
     from t4.errors import ConfigError
 
@@ -168,14 +175,30 @@ class TransferSummary:
 SKIPPED = -1
 
 
-@dataclass(frozen=True)
 class Step:
-    """One unit of a plan: ``run`` moves the bytes and returns how many it moved, or
-    ``SKIPPED`` when it found the object already as wanted."""
+    """One unit of a plan: ``run`` moves the bytes on a worker thread and returns how many it
+    moved, or ``SKIPPED`` when it found the object already as wanted. A step marked
+    ``small`` can also move them as async requests on the small-object engine's event loop
+    (``run_small``), which ``run_plan`` prefers where the backend offers it."""
 
-    key: str
-    size: int
-    run: Callable[[Callable[[int], None]], int]
+    __slots__ = ("_run", "key", "size", "small")
+
+    def __init__(
+        self, key: str, size: int, run: Callable[[Callable[[int], None]], int] | None = None
+    ):
+        self.key = key
+        self.size = size
+        self.small = False
+        self._run = run
+
+    def run(self, progress: Callable[[int], None]) -> int:
+        """Move the bytes, blocking (``progress`` is told the bytes moved)."""
+        assert self._run is not None
+        return self._run(progress)
+
+    async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
+        """Move the bytes as async requests through ``objects`` (only if ``small``)."""
+        raise NotImplementedError
 
 
 def run_plan(
@@ -186,12 +209,15 @@ def run_plan(
     done_label: Outcome = "transferred",
     progress: bool | None = None,
     callback: ProgressCallback | None = None,
+    objects: SmallObjects | None = None,
 ) -> TransferSummary:
     """Execute ``steps`` with at most ``concurrency`` at once; record each outcome.
 
-    Interrupted (Ctrl-C, or any exception in the caller's thread), it drops the steps not yet
-    started, stops those running at their next chunk (their partial files are removed), and
-    re-raises: nothing waits for the rest of the queue.
+    Small steps go through ``objects`` (the backend's async requests, if it has them) on one
+    event-loop thread, the rest on at most 16 threads (see ``t4.engine``). Interrupted
+    (Ctrl-C, or any exception in the caller's thread), it drops the steps not yet started,
+    stops those running (their partial files are removed), and re-raises: nothing waits for
+    the rest of the queue.
     """
     from tqdm import tqdm  # 20-30 ms to import: paid by a run, not by ``import t4``
 
@@ -210,58 +236,85 @@ def run_plan(
 
     def on_bytes(moved: int) -> None:
         if stop.is_set():  # interrupted: a step still moving bytes gives up at its next chunk
-            raise _Stopped
+            raise Stopped
         bar.update(moved)
 
+    record = Recorder(summary, done_label, callback, bar if show else None, len(steps))
     with bar:
-        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-        try:
-            futures = {pool.submit(step.run, on_bytes): step for step in steps}
-            for done, future in enumerate(as_completed(futures), 1):
-                _record(summary, futures[future], future, done_label, callback)
-                if show:
-                    bar.set_postfix_str(f"{done}/{len(steps)} files", refresh=False)
-        except BaseException:  # Ctrl-C: drop the queue, stop what runs, then say so
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        run_steps(
+            steps,
+            concurrency=concurrency,
+            objects=objects,
+            on_bytes=on_bytes,
+            record=record,
+            stop=stop,
+        )
     summary.seconds += time.monotonic() - started
     log.info("%s", summary.line())  # failures are the caller's to report, once
     return summary
 
 
-class _Stopped(Exception):  # not an error: the run was interrupted
-    """Raised inside a step's progress callback once the run is interrupted; its partial
-    output is removed as any failed step's is."""
+class Recorder:
+    """Records each step's outcome in the summary as it happens, from whichever thread ran
+    it (one lock: the caller's callback is never called twice at once)."""
 
+    def __init__(
+        self,
+        summary: TransferSummary,
+        done_label: Outcome,
+        callback: ProgressCallback | None,
+        bar: Any,
+        count: int,
+    ):
+        self.summary = summary
+        self.done_label = done_label
+        self.callback = callback
+        self.bar = bar
+        self.count = count
+        self.seen = 0
+        self.crash: BaseException | None = None
+        self._lock = threading.Lock()
 
-def _record(
-    summary: TransferSummary,
-    step: Step,
-    future: Any,
-    done_label: Outcome,
-    callback: ProgressCallback | None,
-) -> None:
-    try:
-        moved = future.result()
-    except (T4Error, OSError) as err:
-        summary.failed[step.key] = err
-        log.debug("failed %s: %s", step.key, err)
-        outcome, moved = "failed", 0
-    else:
-        if moved == SKIPPED:
-            outcome, moved = "skipped", 0
-            summary.skipped.append(step.key)
-        elif done_label == "deleted":
-            outcome = done_label
-            summary.deleted.append(step.key)
-        else:
-            outcome = done_label
-            summary.transferred.append(step.key)
-        summary.bytes += moved
-    if callback:
-        callback(step.key, outcome, moved)
+    def done(self, step: Step, moved: int) -> None:
+        """``step`` ran: ``moved`` bytes, or ``SKIPPED``."""
+        summary = self.summary
+        with self._lock:
+            if moved == SKIPPED:
+                outcome, moved = "skipped", 0
+                summary.skipped.append(step.key)
+            elif self.done_label == "deleted":
+                outcome = self.done_label
+                summary.deleted.append(step.key)
+            else:
+                outcome = self.done_label
+                summary.transferred.append(step.key)
+            summary.bytes += moved
+            self._tell(step.key, outcome, moved)
+
+    def failed(self, step: Step, err: BaseException) -> None:
+        """``step`` failed with its own error."""
+        with self._lock:
+            self.summary.failed[step.key] = err
+            log.debug("failed %s: %s", step.key, err)
+            self._tell(step.key, "failed", 0)
+
+    def crashed(self, err: BaseException) -> None:
+        """A runner met an error that is no file's (a bug): the caller raises it."""
+        with self._lock:
+            if self.crash is None:
+                self.crash = err
+
+    def reraise(self) -> None:
+        """Raise what ``crashed`` kept, if anything."""
+        if self.crash is not None:
+            raise self.crash
+
+    def _tell(self, key: str, outcome: Outcome, moved: int) -> None:
+        self.seen += 1
+        if self.callback:
+            self.callback(key, outcome, moved)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.seen}/{self.count} files", refresh=False)
 
 
 def note_skipped(
@@ -325,6 +378,35 @@ def atomic_write_target(path: Path, folders: Folders | None = None) -> Iterator[
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+def write_whole(path: Path, data: bytes, meta: dict[str, Any], folders: Folders) -> None:
+    """Write ``data`` to ``path`` whole or not at all, by descriptor: an exclusive temporary
+    file beside it, written, its helium attribute set on the descriptor (where the
+    filesystem allows), then renamed onto ``path``. A folder at ``path`` is an
+    ``IsADirectoryError``; on any error nothing is left behind."""
+    folders.ensure(path.parent)
+    folder, name = str(path.parent), path.name
+    while True:
+        tmp = os.path.join(folder, part_name(name))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:  # left by an earlier process of this pid: take the next
+            continue
+        break
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            helium.write_xattr(fd, meta)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

@@ -15,7 +15,8 @@ fraction of requests answers with a fault instead:
 - ``403`` (likewise only by name): S3's ``AccessDenied`` XML body with status 403, a
   permanent refusal.
 
-``kinds`` counts every request by kind (``listing``, ``listing-page``, ``GET``, ``HEAD``,
+``peak_in_flight`` is the most requests it was answering at once. ``kinds`` counts every
+request by kind (``listing``, ``listing-page``, ``GET``, ``HEAD``,
 ``PUT``, ``POST``, ``DELETE``), for tests that pin how many requests an operation makes.
 
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
@@ -99,6 +100,9 @@ class FaultProxy:
         self.counts: Counter[str] = Counter()
         #: Every request by kind (see the module docstring); ``kinds.clear()`` starts again.
         self.kinds: Counter[str] = Counter()
+        #: Requests being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -202,6 +206,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         proxy = self.server.proxy
+        with proxy._lock:
+            proxy.in_flight += 1
+            proxy.peak_in_flight = max(proxy.peak_in_flight, proxy.in_flight)
+        try:
+            self._serve_one(proxy)
+        finally:
+            with proxy._lock:
+                proxy.in_flight -= 1
+
+    def _serve_one(self, proxy: FaultProxy) -> None:
         body = self._read_body()
         if proxy.delay:
             proxy._stopping.wait(proxy.delay)

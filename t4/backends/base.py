@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from t4.errors import KeyNotFoundError, VersionsUnsupportedError
 
@@ -80,6 +80,22 @@ class PendingDownload:
     info: ObjectInfo
     metadata: dict[str, str]
     write: Callable[[Path, ByteCallback | None], dict[str, str]]
+
+
+class SmallObjects(Protocol):
+    """Whole small objects as async requests, many in flight on one event loop (what
+    ``t4.engine`` runs small steps through). Errors are the ``t4.errors`` tree."""
+
+    #: The largest object moved this way.
+    max_size: int
+
+    async def get(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The object's content and raw user metadata, from one request."""
+        ...
+
+    async def put(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        """Store ``data`` under ``key`` with user metadata, in one request."""
+        ...
 
 
 class Backend(abc.ABC):
@@ -205,6 +221,11 @@ class Backend(abc.ABC):
         """Delete these keys (at most 1,000; keys already gone are not an error); the keys
         that could not be deleted, each with its error. A request that fails as a whole
         raises."""
+
+    def small_objects(self) -> SmallObjects | None:
+        """Async whole-object requests for small objects, where this backend has them (S3);
+        ``None``: every step runs on threads."""
+        return None
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from t4.backends.aws_config import settings_error
 from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion, PendingDownload
 from t4.backends.s3_fast import (
+    AsyncObjects,
     FastPath,
     SessionCredentials,
     StaticCredentials,
@@ -407,17 +408,40 @@ class S3Backend(Backend):
             if len(data) <= MULTIPART_THRESHOLD:
 
                 def put(fast: FastPath) -> ObjectInfo:
-                    etag, version = fast.put(key, data, metadata)
-                    return ObjectInfo(key, len(data), etag, _now(), _version(version))
+                    return self._stored(key, len(data), *fast.put(key, data, metadata))
 
                 stored = self._on_fast_path(key, put)
                 if stored is not None:
                     return stored
+            return self._put_object(key, data, metadata)
+
+    def _put_object(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        """One PUT through boto3."""
+        with self._writing(key):
             resp = self._call(
                 self.client.put_object, key, Bucket=self.name, Key=key, Body=data, Metadata=metadata
             )
         etag = resp.get("ETag", "").strip('"') or None
-        return ObjectInfo(key, len(data), etag, _now(), _version(resp.get("VersionId")))
+        return self._stored(key, len(data), etag, resp.get("VersionId"))
+
+    @staticmethod
+    def _stored(key: str, size: int, etag: str | None, version: str | None) -> ObjectInfo:
+        return ObjectInfo(key, size, etag, _now(), _version(version))
+
+    def small_objects(self) -> AsyncObjects | None:
+        """Small objects through obstore's async requests, for ``t4.engine``."""
+        fast = self._fast_path()
+        if fast is None:
+            return None
+        return AsyncObjects(
+            fast,
+            MULTIPART_THRESHOLD,
+            slow_get=self._get_object,
+            slow_put=self._put_object,
+            stored=self._stored,
+            missing=self._missing_or_no_bucket,
+            writing=self._writing,
+        )
 
     def upload(
         self,

@@ -14,6 +14,7 @@ the request through boto3, whose error table tells "unreachable" from "refused" 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
 from t4.backends.base import ObjectInfo
-from t4.errors import s3_error
+from t4.errors import KeyNotFoundError, T4Error, s3_error
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -36,7 +37,14 @@ if TYPE_CHECKING:
 
     from t4.backends.s3_settings import Keys
 
-__all__ = ["FastPath", "SessionCredentials", "StaticCredentials", "Unsupported", "write_body"]
+__all__ = [
+    "AsyncObjects",
+    "FastPath",
+    "SessionCredentials",
+    "StaticCredentials",
+    "Unsupported",
+    "write_body",
+]
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +224,81 @@ def write_body(
             if callback:
                 callback(len(chunk))
     return metadata
+
+
+# -- the small-object engine's door (t4.engine): async requests on one event loop ----------
+async def get_async(fast: FastPath, key: str) -> tuple[bytes, dict[str, str]]:
+    """The object's whole content and user metadata, from one GET on the running loop."""
+    with fast._errors(key):
+        result = await obstore.get_async(fast.store, key)
+        data = await result.bytes_async()
+    return bytes(data), _user_metadata(result.attributes)
+
+
+async def put_async(
+    fast: FastPath, key: str, data: bytes, metadata: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """Store ``data`` with user metadata in one PUT on the running loop; the new ETag and
+    version id."""
+    with fast._errors(key):
+        result = await obstore.put_async(
+            fast.store, key, data, attributes=metadata, use_multipart=False
+        )
+    etag = result.get("e_tag")
+    return (etag.strip('"') if etag else None), result.get("version")
+
+
+class AsyncObjects:
+    """Whole small objects read and written with many requests in flight on one event loop
+    (``t4.engine``), through obstore; what obstore cannot do (``Unsupported``) goes to
+    boto3 in a thread, exactly as the synchronous path does, so every failure keeps its
+    own ``t4.errors`` type.
+
+    Args:
+        fast: the bucket's fast path.
+        max_size: the largest object moved this way (larger ones go in parts).
+        slow_get / slow_put: the same request through boto3.
+        stored: the ``ObjectInfo`` of a write from (key, size, ETag, version id).
+        missing: what a 404 means (a missing key, or a missing bucket: may ask the server).
+        writing: wraps a write's errors (a 404 to a write names the bucket).
+    """
+
+    def __init__(
+        self,
+        fast: FastPath,
+        max_size: int,
+        *,
+        slow_get: Callable[[str], tuple[bytes, dict[str, str]]],
+        slow_put: Callable[[str, bytes, dict[str, str]], ObjectInfo],
+        stored: Callable[[str, int, str | None, str | None], ObjectInfo],
+        missing: Callable[[T4Error, str], T4Error],
+        writing: Callable[[str], contextlib.AbstractContextManager[None]],
+    ):
+        self.fast = fast
+        self.max_size = max_size
+        self._slow_get = slow_get
+        self._slow_put = slow_put
+        self._stored = stored
+        self._missing = missing
+        self._writing = writing
+
+    async def get(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The object's content and raw user metadata."""
+        try:
+            return await get_async(self.fast, key)
+        except Unsupported:
+            return await asyncio.to_thread(self._slow_get, key)
+        except KeyNotFoundError as err:
+            raise await asyncio.to_thread(self._missing, err, key) from err.__cause__
+
+    async def put(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
+        """Store ``data`` under ``key`` with user metadata; what the server says it stored."""
+        try:
+            etag, version = await put_async(self.fast, key, data, metadata)
+        except Unsupported:
+            return await asyncio.to_thread(self._slow_put, key, data, metadata)
+        except KeyNotFoundError as err:
+            error = await asyncio.to_thread(self._missing, err, key)
+            with self._writing(key):
+                raise error from err.__cause__
+        return self._stored(key, len(data), etag, version)

@@ -17,6 +17,7 @@ from typing import Any
 
 from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
+from t4.engine import threads_for
 from t4.errors import LocalPathError, VersionsUnsupportedError
 from t4.keys import safe_join
 from t4.packages import hashing
@@ -137,7 +138,7 @@ def parallel(fn: Callable[[Any], object], items: Iterable[Any]) -> None:
         for item in items:
             fn(item)
         return
-    with ThreadPoolExecutor(max_workers=concurrency_from_env(None)) as pool:
+    with ThreadPoolExecutor(max_workers=threads_for(concurrency_from_env(None))) as pool:
         for _ in pool.map(fn, items):
             pass
 
