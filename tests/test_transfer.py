@@ -309,3 +309,24 @@ def test_callback_is_called_once_per_file(bucket_uri, tmp_path):
         calls.clear()
         b.put_dir("cb", src)
         assert sorted(calls) == sorted((k, "skipped", 0) for k in sizes)
+
+
+def test_a_folder_in_the_way_fails_that_file_alone(bucket, tmp_path):
+    """A fetched file whose destination is a folder fails with a ``DestinationError`` naming
+    it; the other files land whole, and no partial file is left (downloads are written to
+    an exclusive temporary file and renamed)."""
+    from t4.errors import DestinationError, TransferError
+
+    for name in ("a.txt", "b.txt", "c.txt"):
+        bucket.put(f"d/{name}", f"content of {name}")
+    out = tmp_path / "out"
+    (out / "b.txt").mkdir(parents=True)
+    with pytest.raises(TransferError) as failed:
+        bucket.fetch("d/", out)
+    error = failed.value.failures["d/b.txt"]
+    assert isinstance(error, DestinationError) and "a folder is there" in str(error)
+    assert str(out / "b.txt") in str(error)
+    assert sorted(failed.value.summary.transferred) == ["d/a.txt", "d/c.txt"]
+    assert (out / "a.txt").read_text() == "content of a.txt"
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    assert list((out / "b.txt").iterdir()) == []
