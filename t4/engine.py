@@ -20,6 +20,7 @@ next chunk (its partial file is removed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -199,7 +200,8 @@ class _Loop(_Runner):
 
     def halt(self) -> None:
         if self._main is not None:
-            self._loop.call_soon_threadsafe(self._main.cancel)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: it had finished
+                self._loop.call_soon_threadsafe(self._main.cancel)
 
     async def _all(self) -> None:
         await asyncio.gather(*(self._one_by_one() for _ in range(self._limit)))
