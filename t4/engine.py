@@ -19,7 +19,6 @@ next chunk (its partial file is removed).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING
 from t4.errors import T4Error
 
 if TYPE_CHECKING:
+    import asyncio
+
     from t4.backends.base import SmallObjects
     from t4.transfer import Recorder, Step
 
@@ -177,10 +178,14 @@ class _Loop(_Runner):
         super().__init__(name="t4-small-objects", daemon=True)
         self._steps, self._objects, self._limit = steps, objects, limit
         self._on_bytes, self._record, self._halted, self._done = on_bytes, record, stop, done
+        import asyncio  # 10-20 ms to import: paid by a plan that moves small objects
+
         self._loop = asyncio.new_event_loop()
         self._main: asyncio.Task[None] | None = None
 
     def run(self) -> None:
+        import asyncio
+
         loop = self._loop
         try:
             asyncio.set_event_loop(loop)
@@ -204,6 +209,8 @@ class _Loop(_Runner):
                 self._loop.call_soon_threadsafe(self._main.cancel)
 
     async def _all(self) -> None:
+        import asyncio
+
         await asyncio.gather(*(self._one_by_one() for _ in range(self._limit)))
 
     async def _one_by_one(self) -> None:

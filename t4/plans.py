@@ -5,7 +5,6 @@ steps to ``t4.transfer.run_plan``. Written once for every backend, for every cal
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
@@ -184,6 +183,8 @@ class PutStep(Step):
         with open(item.path, "rb") as src:
             data = src.read()
         if len(data) > objects.max_size:  # grew since the walk: it goes in parts
+            import asyncio
+
             return await asyncio.to_thread(self.run, progress)
         self._stored(await objects.put(item.key, data, self.wanted.encoded))
         progress(len(data))

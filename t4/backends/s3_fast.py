@@ -14,7 +14,6 @@ the request through boto3, whose error table tells "unreachable" from "refused" 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -284,6 +283,8 @@ class AsyncObjects:
 
     async def get(self, key: str) -> tuple[bytes, dict[str, str]]:
         """The object's content and raw user metadata."""
+        import asyncio  # loaded by the engine already: not by ``import t4``
+
         try:
             return await get_async(self.fast, key)
         except Unsupported:
@@ -293,6 +294,8 @@ class AsyncObjects:
 
     async def put(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         """Store ``data`` under ``key`` with user metadata; what the server says it stored."""
+        import asyncio
+
         try:
             etag, version = await put_async(self.fast, key, data, metadata)
         except Unsupported:
