@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from t4.backends.s3_large import LargeTransfers
+    from t4.backends.s3_ranges import RangedDownloads
 
 __all__ = ["S3Backend", "S3Settings", "part_size_for"]
 
@@ -99,6 +100,7 @@ class S3Backend(Backend):
         self._boto: tuple[boto3.session.Session, S3Client] | None = None
         self._fast: FastPath | bool | None = False  # False: not built yet
         self._large: LargeTransfers | None = None
+        self._ranges: RangedDownloads | None = None
         if self._reach.keys is None:
             self._connect()
 
@@ -151,6 +153,14 @@ class S3Backend(Backend):
         except BotoCoreError as err:
             raise self._settings_error(err) from err
         return session, client
+
+    def _ranged_downloads(self) -> RangedDownloads:
+        from t4.backends.s3_ranges import RangedDownloads
+
+        with self._lock:
+            if self._ranges is None:
+                self._ranges = RangedDownloads(self.settings.concurrency)
+            return self._ranges
 
     def _large_transfers(self) -> LargeTransfers:
         from t4.backends.s3_large import LargeTransfers
@@ -362,23 +372,15 @@ class S3Backend(Backend):
             written = self._on_fast_path(key, to_file)
             if written is not None:
                 return written
-        return self._download_boto3(key, path, callback)
-
-    def _download_boto3(
-        self, key: str, path: Path, callback: ByteCallback | None
-    ) -> dict[str, str]:
-        info, metadata = self.head(key)
-        if info.size <= MULTIPART_THRESHOLD:
-            data, metadata = self._get_object(key)
+            data, metadata = self._get_object(key)  # through boto3, again if cut short
             return write_body(path, data, metadata, callback)
-        known = (info.size, info.etag) if info.etag else None
-        self._call(self._large_transfers().download(key, str(path), callback, known), key)
-        return metadata
+        return self.open_download(key).write(path, callback)
 
     def open_download(self, key: str) -> PendingDownload:
-        """One GET: its answer tells the size, ETag and metadata, its body is written on
-        ``write``. A missing key is ``KeyNotFoundError`` (the bucket may be missing too: a
-        listing tells)."""
+        """One GET: its answer tells the size, ETag and metadata; ``write`` writes its body
+        (a large object: its first range, the rest as parallel ranged GETs, see
+        ``s3_ranges``). A missing key is ``KeyNotFoundError`` (the bucket may be missing
+        too: a listing tells)."""
         fast = self._fast_path()
         if fast is not None:
             try:
@@ -389,19 +391,34 @@ class S3Backend(Backend):
 
                 def write_fast(path: Path, callback: ByteCallback | None) -> dict[str, str]:
                     try:
-                        return write_body(path, body, metadata, callback)
-                    except Unsupported:  # broke off mid-way in a way obstore cannot tell
-                        return self._download_boto3(key, path, callback)
+                        if isinstance(body, bytes) or not info.etag:
+                            return write_body(path, body, metadata, callback)
+                        ranges = self._ranged_downloads()
+                        ranges.download(fast, key, path, info.size, info.etag, body, callback)
+                        return metadata
+                    except Unsupported:  # broke off in a way obstore cannot tell: boto3's turn
+                        return self._open_boto3(key).write(path, callback)
 
                 return PendingDownload(info, metadata, write_fast)
+        return self._open_boto3(key)
+
+    def _open_boto3(self, key: str) -> PendingDownload:
+        from botocore.exceptions import HTTPClientError, IncompleteReadError
+
         resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
-        metadata = dict(resp.get("Metadata", {}))
+        info, metadata = self._info(key, resp), dict(resp.get("Metadata", {}))
 
         def write(path: Path, callback: ByteCallback | None) -> dict[str, str]:
-            chunks = _read_all(self, key, resp["Body"].iter_chunks(1 << 20))
-            return write_body(path, chunks, metadata, callback)
+            if info.size > MULTIPART_THRESHOLD:  # streamed: rare (keys obstore cannot say)
+                chunks = _read_all(self, key, resp["Body"].iter_chunks(1 << 20))
+                return write_body(path, chunks, metadata, callback)
+            try:
+                data = resp["Body"].read()
+            except (HTTPClientError, IncompleteReadError):
+                data, _ = self._get_object(key)  # cut short: again, as get() does
+            return write_body(path, data, metadata, callback)
 
-        return PendingDownload(self._info(key, resp), metadata, write)
+        return PendingDownload(info, metadata, write)
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         with self._writing(key):
@@ -609,9 +626,11 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         with self._lock:
-            large, connected = self._large, self._boto
+            large, ranges, connected = self._large, self._ranges, self._boto
         if large is not None:
             large.close()
+        if ranges is not None:
+            ranges.close()
         if connected is not None:
             connected[1].close()
 

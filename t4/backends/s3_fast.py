@@ -24,11 +24,12 @@ from urllib.parse import urlparse
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
-from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+from obstore.exceptions import PermissionDeniedError, PreconditionError, UnauthenticatedError
 from obstore.store import S3Store
 
 from t4.backends.base import ObjectInfo
-from t4.errors import KeyNotFoundError, T4Error, s3_error
+from t4.backends.s3_ranges import CHUNK, write_at
+from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -151,13 +152,41 @@ class FastPath:
             metadata = _user_metadata(result.attributes)
             if info.size <= _STREAM_CHUNK:
                 return info, metadata, bytes(result.bytes())
-        return info, metadata, self._chunks(key, result.stream(min_chunk_size=_STREAM_CHUNK))
+        chunks = result.stream(min_chunk_size=CHUNK)
+        return info, metadata, self._chunks(key, chunks)
 
     def head(self, key: str) -> ObjectInfo:
         """The object's size, ETag, time and version from one HEAD (not its metadata:
         obstore does not return it)."""
         with self._errors(key):
             return _info(key, obstore.head(self.store, key))
+
+    def write_range(
+        self,
+        key: str,
+        fd: int,
+        span: tuple[int, int],
+        etag: str,
+        progress: Callable[[int], None],
+    ) -> None:
+        """GET ``span`` (start, length) of the object, only while its ETag is ``etag``, and
+        write it to ``fd`` at the same offset as its chunks arrive."""
+        start, length = span
+        options: Any = {"range": (start, start + length), "if_match": f'"{etag}"'}
+        with self._errors(key):
+            result = obstore.get(self.store, key, options=options)
+            end = write_at(fd, result.stream(min_chunk_size=CHUNK), start, progress)
+        if end != start + length:
+            raise self.broke_off(key, end - start, length)
+
+    def broke_off(self, key: str, got: int, wanted: int) -> TransientError:
+        """The error for a body that ended early without saying so."""
+        return TransientError(
+            f"reading {key!r} from {self.uri} broke off after {got} of {wanted} bytes; "
+            "fetch it again",
+            bucket=self.uri,
+            key=key,
+        )
 
     def _chunks(self, key: str, stream: Any) -> Iterator[bytes]:
         with self._errors(key):
@@ -178,6 +207,12 @@ class FastPath:
             raise s3_error("PermissionDenied", 403, bucket=self.uri, key=key) from err
         except UnauthenticatedError as err:
             raise s3_error("Unauthenticated", 401, bucket=self.uri, key=key) from err
+        except PreconditionError as err:  # If-Match: another version was written meanwhile
+            raise TransientError(
+                f"{what} was replaced while it was being read; fetch it again",
+                bucket=self.uri,
+                key=key,
+            ) from err
         except ObstoreError as err:
             log.debug("obstore failed for %s (%s); repeating through boto3", what, err)
             raise Unsupported(str(err)) from err
