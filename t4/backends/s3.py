@@ -82,12 +82,13 @@ class S3Backend(Backend):
 
     Which client carries which bytes is decided here, in one place: objects up to
     ``MULTIPART_THRESHOLD`` move in one request through obstore (``s3_fast``: a fraction of
-    boto3's CPU per request), larger ones through a shared boto3 TransferManager
-    (``s3_large``); listing, HEAD, copy and delete, and whatever obstore cannot do, through
-    boto3. boto3 is imported and its client built on first use: a run that only reads or
-    writes small objects, with keys given outright (``t4.backends.s3_settings``), never pays
-    for it. With a profile or an AWS settings file in play, the boto3 session is built here,
-    as its errors (an unknown profile, a file that does not parse) belong to opening the
+    boto3's CPU per request); larger downloads as obstore ranged GETs (``s3_ranges``), larger
+    uploads through a shared boto3 TransferManager (``s3_large``); listing, HEAD, copy and
+    delete, and whatever obstore cannot do, through boto3. boto3 is imported and its client
+    built on first use: with keys given outright (``t4.backends.s3_settings``), fetching an
+    object by its key, or putting a small one, never pays for it. With a profile or an AWS
+    settings file in play, the boto3 session is built here, as its errors (an unknown
+    profile, a file that does not parse) belong to opening the
     bucket.
     """
 
@@ -359,8 +360,8 @@ class S3Backend(Backend):
         *,
         size: int | None = None,
     ) -> dict[str, str]:
-        """Small objects (``size`` known from a listing): one GET, no HEAD. Large ones: a
-        HEAD for the metadata, then parallel ranged GETs. Size unknown: one GET."""
+        """Small objects (``size`` known from a listing): one GET. Large ones, or size
+        unknown: see ``open_download`` (no HEAD either way)."""
         if size is None:
             return self.open_download(key).write(path, callback)
         if size <= MULTIPART_THRESHOLD:
