@@ -219,25 +219,22 @@ def run_plan(
     stops those running (their partial files are removed), and re-raises: nothing waits for
     the rest of the queue.
     """
-    from tqdm import tqdm  # 20-30 ms to import: paid by a run, not by ``import t4``
-
     started = time.monotonic()
     total = sum(s.size for s in steps)
     show = _show_progress(progress, total, len(steps))
-    bar = tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        disable=not show,
-        desc=summary.operation,
-        leave=False,
-    )
+    bar: Any = contextlib.nullcontext()
+    update: Callable[[int], object] = lambda moved: None  # noqa: E731
+    if show:  # tqdm costs 20-30 ms to import (and pulls in multiprocessing): only for a bar
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=summary.operation, leave=False)
+        update = bar.update
     stop = threading.Event()
 
     def on_bytes(moved: int) -> None:
         if stop.is_set():  # interrupted: a step still moving bytes gives up at its next chunk
             raise Stopped
-        bar.update(moved)
+        update(moved)
 
     record = Recorder(summary, done_label, callback, bar if show else None, len(steps))
     with bar:

@@ -40,7 +40,7 @@ def test_import_t4_loads_no_sdk_bar_or_http_library() -> None:
     assert loaded == []
 
 
-def test_small_reads_and_writes_with_keys_given_need_no_boto3(
+def test_small_reads_and_writes_with_keys_given_need_no_boto3_nor_a_bar(
     s3_env: S3Server, s3_bucket_uri: str, tmp_path: Path
 ) -> None:
     src = write_tree(tmp_path, {"a.txt": "alpha"}) / "a.txt"
@@ -49,9 +49,9 @@ import sys
 from t4.cli import main
 assert main(["put", {str(src)!r}, "{s3_bucket_uri}/d/a.txt", "--meta", '{{"n": 1}}']) == 0
 assert main(["fetch", "{s3_bucket_uri}/d/a.txt", {str(tmp_path / "b.txt")!r}]) == 0
-print("loaded:", *[m for m in {BOTO3!r} if m in sys.modules])
+print("loaded:", *[m for m in {(*BOTO3, "tqdm")!r} if m in sys.modules])
 """
-    assert _python(code) == []
+    assert _python(code) == []  # no terminal here, so no progress bar: tqdm is not imported
     assert (tmp_path / "b.txt").read_text() == "alpha"
     head = s3_env.client().head_object(Bucket=s3_bucket_uri[5:], Key="d/a.txt")
     assert json.loads(head["Metadata"]["helium"])["user_meta"] == {"n": 1}
