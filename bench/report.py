@@ -95,7 +95,7 @@ def target_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
         now = "1.6 ms/file at 5k, 2.75 at 20k" if op.startswith("mirror") else "-"
         add(f"per-file cost flat in N, {op}: marginal ms/file {sizes[-2]:,} -> {sizes[-1]:,} "
-            f"over {sizes[0]:,} -> {sizes[1]:,}", now, f"<= {scaling.FLAT}", scale is not None,
+            f"over {sizes[-3]:,} -> {sizes[-2]:,}", now, f"<= {scaling.FLAT}", scale is not None,
             flat)  # fmt: skip
 
     def fetch_rss() -> tuple[str, bool]:
