@@ -37,5 +37,8 @@ test: lint
 
 # make bench: every row of issue 13's targets, ~30 min on a quiet 2-core machine; results in
 # bench/RESULTS.md. For development: make bench BENCH_ARGS="--quick --only w1,scaling"
+# Bytecode is compiled first, as pip does when it installs a wheel: an editable install under
+# PYTHONDONTWRITEBYTECODE=1 would otherwise recompile t4 in every process (40-60 ms each).
 bench: $(VENV)/.bench
+	$(PY) -m compileall -q t4 t4flows flows bench > /dev/null
 	$(PY) -m bench.run $(BENCH_ARGS)
