@@ -101,7 +101,7 @@ class Bucket(BulkMethods):
         self.progress = progress
         self.callback = callback
         self._state = TransferState()
-        self._search = IndexKeeper(self._backend)
+        self._search = IndexKeeper(self._backend, concurrency=self.concurrency, progress=progress)
 
     @property
     def uri(self) -> str:
@@ -512,7 +512,7 @@ class Bucket(BulkMethods):
 
         Example:
             >>> b.index()  # doctest: +SKIP
-            {'added': 3, 'updated': 0, 'removed': 0, 'unchanged': 120, 'vanished': 0}
+            {'added': 3, 'updated': 0, 'removed': 0, 'unchanged': 120, 'vanished': 0, 'failed': 0}
         """
         return self._search.crawl(full=reindex)
 

@@ -83,13 +83,14 @@ class S3Backend(Backend):
     Which client carries which bytes is decided here, in one place: objects up to
     ``MULTIPART_THRESHOLD`` move in one request through obstore (``s3_fast``: a fraction of
     boto3's CPU per request); larger downloads as obstore ranged GETs (``s3_ranges``), larger
-    uploads through a shared boto3 TransferManager (``s3_large``); listing, HEAD, copy and
-    delete, and whatever obstore cannot do, through boto3. boto3 is imported and its client
-    built on first use: with keys given outright (``t4.backends.s3_settings``), fetching an
-    object by its key, or putting a small one, never pays for it. With a profile or an AWS
-    settings file in play, the boto3 session is built here, as its errors (an unknown
-    profile, a file that does not parse) belong to opening the
-    bucket.
+    uploads through a shared boto3 TransferManager (``s3_large``); HEAD with metadata and
+    ranged GETs through obstore too (a crawl of a bucket others wrote sends one per object);
+    listing, copy and delete, and whatever obstore cannot do, through boto3. boto3 is
+    imported and its client built on first use: with keys given outright
+    (``t4.backends.s3_settings``), fetching an object by its key, or putting a small one,
+    never pays for it. With a profile or an AWS settings file in play, the boto3 session is
+    built here, as its errors (an unknown profile, a file that does not parse) belong to
+    opening the bucket.
     """
 
     def __init__(self, name: str, settings: S3Settings | None = None):
@@ -273,6 +274,9 @@ class S3Backend(Backend):
             return None
 
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
+        found = self._on_fast_path(key, lambda fast: fast.head_meta(key))
+        if found is not None:
+            return found
         try:
             resp = self._call(self.client.head_object, key, Bucket=self.name, Key=key)
         except T4Error as err:
@@ -311,6 +315,9 @@ class S3Backend(Backend):
     def get_range(self, key: str, start: int, length: int) -> tuple[bytes, dict[str, str]]:
         if length <= 0:
             return b"", self.head(key)[1]
+        found = self._on_fast_path(key, lambda fast: fast.get_range(key, start, length))
+        if found is not None:
+            return found
         return self._get_object(key, Range=f"bytes={start}-{start + length - 1}")
 
     def _get_object(self, key: str, **extra: str) -> tuple[bytes, dict[str, str]]:

@@ -156,8 +156,8 @@ class FastPath:
         return info, metadata, self._chunks(key, chunks)
 
     def head(self, key: str) -> ObjectInfo:
-        """The object's size, ETag, time and version from one HEAD (not its metadata:
-        obstore does not return it)."""
+        """The object's size, ETag, time and version from one HEAD (``head_meta`` for its
+        metadata too)."""
         with self._errors(key):
             return _info(key, obstore.head(self.store, key))
 
@@ -187,6 +187,18 @@ class FastPath:
             bucket=self.uri,
             key=key,
         )
+
+    def head_meta(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
+        """The object's info and user metadata, from one HEAD."""
+        with self._errors(key):
+            result = obstore.get(self.store, key, options={"head": True})
+            return _info(key, result.meta), _user_metadata(result.attributes)
+
+    def get_range(self, key: str, start: int, length: int) -> tuple[bytes, dict[str, str]]:
+        """Up to ``length`` bytes from ``start`` and the user metadata, from one ranged GET."""
+        with self._errors(key):
+            result = obstore.get(self.store, key, options={"range": (start, start + length)})
+            return bytes(result.bytes()), _user_metadata(result.attributes)
 
     def _chunks(self, key: str, stream: Any) -> Iterator[bytes]:
         with self._errors(key):

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
+from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from t4.backends.base import Backend, ObjectInfo
-from t4.config import config
-from t4.errors import KeyNotFoundError
+from t4.errors import KeyNotFoundError, T4Error
 from t4.search.documents import TEXT_BYTES, Document, is_text_like, text_of
 from t4.search.sqlite_index import EmbeddedIndex
 
@@ -21,6 +23,12 @@ log = logging.getLogger(__name__)
 
 #: Documents written to the index per transaction during a crawl.
 BATCH = 500
+#: Reads at once, unless the caller says (``Bucket`` passes its own concurrency).
+DEFAULT_CONCURRENCY = 16
+#: A crawl reading more objects than this shows a progress bar (on a terminal).
+PROGRESS_FROM = 1000
+#: Objects that could not be read, named one by one in the log; the rest are counted.
+REPORTED = 10
 
 
 def user_meta_of(metadata: Mapping[str, str]) -> dict[str, Any]:
@@ -86,21 +94,36 @@ def _fetch(backend: Backend, listed: ObjectInfo) -> Document | None:
     return document_for(listed, user_meta_of(metadata), head)
 
 
-def _batches(
-    results: Iterator[tuple[str, Document | None]], vanished: list[str]
-) -> Iterator[list[Document]]:
-    """Group fetched documents for the index; note the keys that vanished."""
-    batch: list[Document] = []
-    for key, doc in results:
-        if doc is None:
-            vanished.append(key)
-        else:
-            batch.append(doc)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+_Read = tuple[str, Document | None, T4Error | None]
+
+
+def _read(backend: Backend, listed: ObjectInfo) -> _Read:
+    """``_fetch`` of one object, its failure returned rather than raised."""
+    try:
+        return listed.key, _fetch(backend, listed), None
+    except T4Error as err:
+        return listed.key, None, err
+
+
+def _read_all(backend: Backend, todo: list[ObjectInfo], workers: int) -> Iterator[_Read]:
+    """``_read`` every object, ``workers`` requests at once, in listing order. At most a few
+    reads per worker wait in the pool, so memory does not grow with the bucket."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        window: deque[Future[_Read]] = deque()
+        for info in todo:
+            if len(window) >= 4 * workers:
+                yield window.popleft().result()
+            window.append(pool.submit(_read, backend, info))
+        while window:
+            yield window.popleft().result()
+
+
+def _show_progress(progress: bool | None, count: int) -> bool:
+    if progress is not None:
+        return progress
+    if os.environ.get("TQDM_DISABLE"):
+        return False
+    return sys.stderr.isatty() and count > PROGRESS_FROM
 
 
 def _compare(
@@ -126,34 +149,69 @@ def _compare(
     return todo, seen, unchanged
 
 
-def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[str, int]:
+def crawl(
+    index: EmbeddedIndex,
+    backend: Backend,
+    full: bool = False,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool | None = None,
+) -> dict[str, int]:
     """Bring ``index`` up to date with the bucket behind ``backend``.
 
     Lists the bucket once. Keys whose ETag and modification time match the index are left
     alone (unless ``full``); new and changed objects are read (one ranged GET of the start of
-    a text-like object, else one HEAD) a few at a time in parallel; keys no longer in the
-    bucket are removed.
-    Directory markers (``dir/``) are not indexed.
+    a text-like object, else one HEAD), ``concurrency`` requests at once (the bucket's:
+    ``T4_CONCURRENCY``, else 16); keys no longer in the bucket are removed. A progress bar
+    counts the objects read (``progress``: forced on or off; by default on a terminal, for
+    more than ``PROGRESS_FROM`` objects). Directory markers (``dir/``) are not indexed.
+
+    An object that cannot be read (refused, say) is logged and counted in ``failed``, and the
+    crawl goes on: it is not indexed (or keeps its old entry) and the next crawl tries it
+    again. Only when no object could be read at all does the crawl raise the first error
+    (the bucket cannot be read: credentials, network).
 
     Returns:
         Counts: ``added``, ``updated``, ``removed``, ``unchanged``, ``vanished`` (listed,
-        then gone before they could be read).
+        then gone before they could be read), ``failed``.
 
     Example:
         >>> crawl(index, backend)  # doctest: +SKIP
-        {'added': 3, 'updated': 0, 'removed': 1, 'unchanged': 120, 'vanished': 0}
+        {'added': 3, 'updated': 0, 'removed': 1, 'unchanged': 120, 'vanished': 0, 'failed': 0}
     """
+    from tqdm import tqdm
+
     known = index.stamps()
     todo, seen, unchanged = _compare(backend, known, full)
-    workers = int(config().get("default_concurrency", 16))
+    workers = max(1, min(concurrency, 64))
     vanished: list[str] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, 32))) as pool:
-        results = pool.map(lambda i: (i.key, _fetch(backend, i)), todo)
-        for batch in _batches(results, vanished):
-            index.upsert(batch)
+    failed: dict[str, T4Error] = {}
+    batch: list[Document] = []
+    with tqdm(
+        total=len(todo),
+        unit=" objects",
+        desc=f"indexing {backend.uri}",
+        disable=not _show_progress(progress, len(todo)),
+        leave=False,
+    ) as bar:
+        for key, doc, err in _read_all(backend, todo, workers):
+            if err is not None:
+                failed[key] = err
+            elif doc is None:
+                vanished.append(key)
+            else:
+                batch.append(doc)
+            if len(batch) >= BATCH:
+                index.upsert(batch)
+                batch = []
+            bar.update(1)
+    if batch:
+        index.upsert(batch)
+    if failed:
+        _report(backend, failed, read=len(todo) - len(failed) - len(vanished))
     gone = [key for key in known if key not in seen]
     index.remove([*gone, *vanished])
-    written = {info.key for info in todo}.difference(vanished)
+    written = {info.key for info in todo}.difference(vanished, failed)
     updated = sum(1 for key in written if key in known)
     summary = {
         "added": len(written) - updated,
@@ -161,6 +219,23 @@ def crawl(index: EmbeddedIndex, backend: Backend, full: bool = False) -> dict[st
         "removed": len(gone) + sum(1 for key in vanished if key in known),
         "unchanged": unchanged,
         "vanished": len(vanished),
+        "failed": len(failed),
     }
     log.info("indexed %s: %s", backend.uri, summary)
     return summary
+
+
+def _report(backend: Backend, failed: dict[str, T4Error], read: int) -> None:
+    """Say which objects could not be read; raise the first error when none could."""
+    first = next(iter(failed.values()))
+    if read == 0:
+        raise first
+    for key, err in list(failed.items())[:REPORTED]:
+        log.warning("not indexed: %s in %s: %s", key, backend.uri, err)
+    log.warning(
+        "%d objects of %s could not be read and are not indexed%s; the next index() "
+        "tries them again",
+        len(failed),
+        backend.uri,
+        f" (the first {REPORTED} named above)" if len(failed) > REPORTED else "",
+    )

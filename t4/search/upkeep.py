@@ -42,8 +42,10 @@ class IndexKeeper:
         >>> keeper.crawled().search("thor")  # doctest: +SKIP
     """
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, *, concurrency: int = 16, progress: bool | None = None):
         self.backend = backend
+        self.concurrency = concurrency
+        self.progress = progress  # a crawl's progress bar: forced on/off, or on a terminal
         self.path = index_path_for(backend.identity, backend.local_root)
         self._index: EmbeddedIndex | None = None
         self._lock = threading.Lock()
@@ -140,7 +142,9 @@ class IndexKeeper:
                 "only be read here (its folder cannot be written); index where it can be",
                 bucket=self.backend.uri,
             )
-        summary = crawl(index, self.backend, full=full)
+        summary = crawl(
+            index, self.backend, full, concurrency=self.concurrency, progress=self.progress
+        )
         self._crawled_mark().touch()
         return summary
 
