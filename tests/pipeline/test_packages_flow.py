@@ -8,6 +8,7 @@ import json
 
 from files import write_tree
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 import flows.publish_package as publish_module
 import t4
@@ -80,12 +81,11 @@ def test_publish_package_from_a_bucket_prefix_with_helium_meta(s3_bucket_uri, s3
     pkg = t4.Package.browse("team/published", s3_bucket_uri)
     assert pkg["a.json"].meta == {"owner": "ada"} and pkg.meta == {"run": 1}
     assert pkg["t/b.txt"].get_bytes() == b"bee"
-    with get_client(sync_client=True) as client:
-        found = [
-            a
-            for a in client.read_artifacts(limit=50)
-            if a.flow_run_id == state.state_details.flow_run_id
-        ]
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:  # this run's own: the session holds many
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
     report = next(a for a in found if a.key == "publish-package")
     assert result["ref"] in str(report.data) and "| 2 |" in str(report.data)
 
