@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -31,6 +31,9 @@ from t4flows import lineage, report
 from t4flows.blocks import BucketRef, open_bucket
 from t4flows.plan import Entry, MirrorPlan, Side, plan_mirror
 from t4flows.policy import retry_options
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["bounded_map", "copy_chunk", "delete_chunk", "mirror_plan", "run_chunks"]
 
@@ -141,7 +144,9 @@ def _copy(
     listing = [e.target for e in entries if e.target is not None] if _first_try() else None
     if source.ref is None:  # folder -> bucket
         assert destination.ref is not None
-        files = [(source.path(e.rel), destination.key(e.rel)) for e in entries]
+        files: list[tuple[str | Path, str]] = [
+            (e.path or source.path(e.rel), destination.key(e.rel)) for e in entries
+        ]
         with open_bucket(destination.ref, concurrency=concurrency) as b:
             return _settle(
                 lambda: b.put_files(files, listing=listing, carry_xattr=True), destination, label

@@ -82,13 +82,16 @@ class Side:
 
 @dataclass(frozen=True)
 class Entry:
-    """One file to act on: its path relative to both locations, its size, and what each
-    side's single listing said of it (``None`` for a folder, or where it is absent)."""
+    """One file to act on: its path relative to both locations, its size, what each side's
+    single listing said of it (``None`` for a folder, or where it is absent), and for a
+    folder source the file its walk found (already checked by the walk's rules, so a chunk
+    does not resolve every path again)."""
 
     rel: str
     size: int
     source: ObjectInfo | None = None
     target: ObjectInfo | None = None
+    path: str | None = None
 
 
 @dataclass
@@ -229,7 +232,13 @@ def plan_mirror(
         source=src.text,
         destination=dst.text,
         copy=[
-            Entry(r, f.size, f.obj, target[r].obj if r in target else None)
+            Entry(
+                r,
+                f.size,
+                f.obj,
+                target[r].obj if r in target else None,
+                str(f.path) if f.path is not None else None,
+            )
             for r, f in sorted(source.items())
             if r not in same
         ],
