@@ -3,6 +3,7 @@ what changed (metadata by ``head``, text by reading the start of text-like objec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -118,6 +119,11 @@ def _read_all(backend: Backend, todo: list[ObjectInfo], workers: int) -> Iterato
             yield window.popleft().result()
 
 
+class _NoBar:
+    def update(self, count: int) -> None:
+        pass
+
+
 def _show_progress(progress: bool | None, count: int) -> bool:
     if progress is not None:
         return progress
@@ -179,21 +185,24 @@ def crawl(
         >>> crawl(index, backend)  # doctest: +SKIP
         {'added': 3, 'updated': 0, 'removed': 1, 'unchanged': 120, 'vanished': 0, 'failed': 0}
     """
-    from tqdm import tqdm
-
     known = index.stamps()
     todo, seen, unchanged = _compare(backend, known, full)
     workers = max(1, min(concurrency, 64))
     vanished: list[str] = []
     failed: dict[str, T4Error] = {}
     batch: list[Document] = []
-    with tqdm(
-        total=len(todo),
-        unit=" objects",
-        desc=f"indexing {backend.uri}",
-        disable=not _show_progress(progress, len(todo)),
-        leave=False,
-    ) as bar:
+    bar: Any = contextlib.nullcontext(_NoBar())
+    if _show_progress(progress, len(todo)):  # tqdm costs 20-30 ms to import: only for a bar
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(todo),
+            unit=" objects",
+            desc=f"indexing {backend.uri}",
+            leave=False,
+            disable=False,  # decided above; TQDM_DISABLE would otherwise override a forced bar
+        )
+    with bar as shown:
         for key, doc, err in _read_all(backend, todo, workers):
             if err is not None:
                 failed[key] = err
@@ -204,7 +213,7 @@ def crawl(
             if len(batch) >= BATCH:
                 index.upsert(batch)
                 batch = []
-            bar.update(1)
+            shown.update(1)
     if batch:
         index.upsert(batch)
     if failed:
