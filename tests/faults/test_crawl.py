@@ -42,9 +42,11 @@ def test_first_search_indexes_every_foreign_object_one_request_each(
     foreign: Any, fault_proxy: Any
 ) -> None:
     proxy = fault_proxy(rate=0.0, delay=0.02)  # each request takes a while: reads overlap
-    with t4.Bucket(foreign.uri, endpoint_url=proxy.url, concurrency=8) as b:
+    with t4.Bucket(foreign.uri, endpoint_url=proxy.url, concurrency=4) as b:
         assert _keys(b.search("word30")) == ["notes/n030.txt"]  # the first search crawls
-        assert 1 < proxy.peak_in_flight <= 8  # the bucket's concurrency, no more
+        # The bucket's concurrency (4), not the default (16): the proxy may still be finishing
+        # an answer the client already has, so it can count one or two more.
+        assert 1 < proxy.peak_in_flight < 8
         assert proxy.counts["HEAD"] == OBJECTS // 3  # the binary objects: metadata only
         assert proxy.counts["GET"] - 1 == 2 * OBJECTS // 3  # one listing, one range per text
         assert _keys(b.search("word31")) == []  # a .bin object: no text is read
