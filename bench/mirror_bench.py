@@ -193,8 +193,8 @@ def report_lines(result: dict[str, Any], reps: int, command: str = "make bench")
         "",
         f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.",
         "",
-        "`mirror_directory` (one chunk task of up to 2,000 files, concurrency 16, on Prefect's "
-        "local API, flow-run heartbeats off) against the core (`Bucket.put_dir` up, "
+        "`mirror_directory` (one chunk task of up to 2,000 files, the default concurrency, "
+        "on Prefect's local API, flow-run heartbeats off) against the core (`Bucket.put_dir` up, "
         "`Bucket.fetch` down), W1 to a fresh prefix or folder each, alternating; medians of "
         f"{reps}. Prefect's API was started before timing "
         f"({result['prefect_start_seconds']:.0f} s, not counted). The machine's 1-minute load "

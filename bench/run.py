@@ -126,7 +126,7 @@ def inprocess_lines(results: dict[str, Any], extra: dict[str, Any], reps: int) -
         "## In process (a warm Python process, all three clients)",
         "",
         "The figures this benchmark reported before issue 13, kept for comparison: t4 "
-        "`Bucket.put_dir` / `Bucket.fetch` (default concurrency, 16), boto3 in 16 threads and "
+        "`Bucket.put_dir` / `Bucket.fetch` (default concurrency, 64), boto3 in 16 threads and "
         "`s5cmd cp` (a process), each called from the benchmark's own process, so t4's and "
         f"boto3's start-up is not counted. Medians of {reps} rounds, order rotating; "
         "downloads checked byte for byte. Ratios: t4's time over the other's.",

@@ -47,7 +47,7 @@ def mirror_directory(
     exclude: list[str] | None = None,
     chunk_size: int = CHUNK_FILES,
     parallel: int = 4,
-    concurrency: int = 16,
+    concurrency: int | None = None,
     report_key: str | None = "mirror-directory",
     allow_empty_source: bool = False,
 ) -> dict[str, Any]:
@@ -68,7 +68,8 @@ def mirror_directory(
         exclude: glob patterns to leave out (neither copied nor deleted).
         chunk_size: files per chunk task.
         parallel: chunk tasks in flight at once.
-        concurrency: transfers at once inside one chunk task.
+        concurrency: transfers at once inside one chunk task; default the bucket's
+            (``T4_CONCURRENCY``, else ``t4.config``, else 64), as the core's.
         report_key: the key of the report artifact (versioned across runs).
         allow_empty_source: with ``delete``, let an empty source empty the destination.
 

@@ -117,7 +117,7 @@ def mirror_plan(
 
 @task(name="copy_chunk", **_CHUNK)
 def copy_chunk(
-    source: Side, destination: Side, entries: list[Entry], concurrency: int = 16
+    source: Side, destination: Side, entries: list[Entry], concurrency: int | None = None
 ) -> TransferSummary:
     """Copy one chunk of planned ``entries`` from ``source`` to ``destination``: one
     ``put_files``, ``fetch_keys`` or ``copy_to`` call.
@@ -138,7 +138,7 @@ def _side(side: Side) -> tuple[BucketRef, str] | None:
 
 
 def _copy(
-    source: Side, destination: Side, entries: list[Entry], concurrency: int
+    source: Side, destination: Side, entries: list[Entry], concurrency: int | None
 ) -> TransferSummary:
     label = f"{source.text} -> {destination.text}"
     listing = [e.target for e in entries if e.target is not None] if _first_try() else None

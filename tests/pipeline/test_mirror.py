@@ -291,3 +291,20 @@ def test_requests_of_a_w1_like_mirror_in_each_direction(tmp_path, s3_env, faulty
     gone = counted(str(src), "t4-bucket/w1-src/w1", delete=True)
     assert len(gone["deleted"]) == 120
     assert faulty_proxy.kinds == {"listing": 1, "POST": 1}  # 120 keys, one batch request
+
+
+def test_the_mirror_moves_as_many_files_at_once_as_the_core(  # type: ignore[no-untyped-def]
+    tmp_path, s3_env, monkeypatch
+):
+    """Without ``concurrency=``, a chunk moves as many files at once as the bucket's own
+    setting says (``T4_CONCURRENCY`` here), counted at the server: no lower default of its
+    own."""
+    s3_env.client().create_bucket(Bucket="mirror-conc")
+    src = write_tree(tmp_path / "src", {f"d{i % 3}/f{i:02d}.bin": b"x" * 64 for i in range(30)})
+    monkeypatch.setenv("T4_CONCURRENCY", "5")
+    with FaultProxy(s3_env.endpoint, delay=0.05) as proxy:
+        T4BucketBlock(uri="s3://mirror-conc", endpoint_url=proxy.url).save(
+            "mirror-conc", overwrite=True
+        )
+        result = mirror_directory(str(src), "t4-bucket/mirror-conc/c", report_key=None)
+        assert (len(result["transferred"]), proxy.peak_in_flight) == (30, 5)
