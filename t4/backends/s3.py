@@ -304,7 +304,7 @@ class S3Backend(Backend):
     def get(self, key: str) -> tuple[bytes, dict[str, str]]:
 
         def whole(fast: FastPath) -> tuple[bytes, dict[str, str]]:
-            body, _, metadata = fast.get(key)
+            _, metadata, body = fast.open(key)
             return body if isinstance(body, bytes) else b"".join(body), metadata
 
         found = self._on_fast_path(key, whole)
@@ -374,7 +374,7 @@ class S3Backend(Backend):
         if size <= MULTIPART_THRESHOLD:
 
             def to_file(fast: FastPath) -> dict[str, str]:
-                body, _, metadata = fast.get(key)
+                _, metadata, body = fast.open(key)
                 return write_body(path, body, metadata, callback)
 
             written = self._on_fast_path(key, to_file)

@@ -129,19 +129,7 @@ class FastPath:
         """Store ``data`` with user metadata in one request; the new ETag and version id."""
         with self._errors(key):
             result = obstore.put(self.store, key, data, attributes=metadata, use_multipart=False)
-        etag = result.get("e_tag")
-        return (etag.strip('"') if etag else None), result.get("version")
-
-    def get(self, key: str) -> tuple[Iterator[bytes] | bytes, int, dict[str, str]]:
-        """The object's content (bytes if small, else an iterator of chunks), its size and its
-        user metadata, from one GET."""
-        with self._errors(key):
-            result = obstore.get(self.store, key)
-            size = int(result.meta["size"])
-            metadata = _user_metadata(result.attributes)
-            if size <= _STREAM_CHUNK:
-                return bytes(result.bytes()), size, metadata
-        return self._chunks(key, result.stream(min_chunk_size=_STREAM_CHUNK)), size, metadata
+        return _written(result)
 
     def open(self, key: str) -> tuple[ObjectInfo, dict[str, str], bytes | Iterator[bytes]]:
         """One GET: the object's info and user metadata from its answer, and its content
@@ -243,6 +231,12 @@ def _info(key: str, meta: Any) -> ObjectInfo:
         meta["last_modified"],
         None if version in (None, "", "null") else version,
     )
+
+
+def _written(result: Any) -> tuple[str | None, str | None]:
+    """A PUT's answer (obstore's ``PutResult``): the new ETag, unquoted, and version id."""
+    etag = result.get("e_tag")
+    return (etag.strip('"') if etag else None), result.get("version")
 
 
 def _user_metadata(attributes: Any) -> dict[str, str]:
