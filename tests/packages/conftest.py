@@ -1,6 +1,6 @@
 """Fixtures for the package suites: a registry of each kind (a local folder, an S3 bucket on
-moto's server), a versioned S3 bucket, the default local registry in a temporary home, and a
-small source folder with awkward names."""
+moto's server; ``registry_store`` adds SeaweedFS), a versioned S3 bucket, the default local
+registry in a temporary home, and a small source folder with awkward names."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def source(tmp_path: Path) -> Path:
 def registry(bucket_uri: str) -> str:
     """A registry of each kind: a local folder, then an S3 bucket on moto."""
     return bucket_uri
+
+
+@pytest.fixture
+def registry_store(store_uri: str) -> str:
+    """A registry on each store a team may share: a local folder, moto, SeaweedFS."""
+    return store_uri
 
 
 @pytest.fixture
