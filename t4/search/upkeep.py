@@ -59,6 +59,7 @@ class IndexKeeper:
 
     def _opened(self) -> EmbeddedIndex:
         try:
+            _refuse_read_only_filesystem(self.path)
             return EmbeddedIndex(self.path)
         except (OSError, sqlite3.Error) as err:
             failure: Exception = err
@@ -70,7 +71,7 @@ class IndexKeeper:
             else:
                 log.warning(
                     "the search index %s of %s cannot be written (%s): searching it read-only, "
-                    "as of its last update",
+                    "as of its last update, without crawling for what changed since",
                     self.path,
                     self.backend.uri,
                     failure,
@@ -174,3 +175,12 @@ class IndexKeeper:
                 self.backend.uri,
                 err,
             )
+
+
+def _refuse_read_only_filesystem(path: Path) -> None:
+    """Raise ``OSError(EROFS)`` where the index's folder is on a read-only filesystem. SQLite
+    opens a file there read-only without a word (and with a writer's WAL files beside it, even
+    reads it), so the crawl's first write, or its mark, failed later as a bare error."""
+    folder = next((p for p in (path.parent, path.parent.parent) if p.is_dir()), None)
+    if folder is not None and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))

@@ -233,6 +233,48 @@ def test_search_on_a_read_only_local_bucket_without_an_index_says_why(
     assert err.value.bucket == b.uri
 
 
+@pytest.fixture
+def read_only_view(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """``read_only_view(folder)``: a read-only bind mount of ``folder`` (writes there fail with
+    EROFS, even for root), while ``folder`` itself stays writable; unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def view(folder: Path) -> Path:
+        where = tmp_path / f"{folder.name}-ro"
+        where.mkdir()
+        for args in (["--bind"], ["-o", "remount,bind,ro"]):
+            done = subprocess.run(
+                ["mount", *args, str(folder), str(where)], capture_output=True, check=False
+            )
+            if done.returncode != 0:
+                pytest.skip(f"cannot bind-mount read-only here ({done.stderr.decode().strip()})")
+            if not mounted or mounted[-1] != where:
+                mounted.append(where)
+        return where
+
+    yield view
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_search_on_a_read_only_view_of_a_folder_being_written_reads_its_index(
+    tmp_path: Path, read_only_view: Callable[[Path], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A writer holds the index open (its WAL files beside it) and never searched, so it was
+    # never crawled: SQLite opened it "for writing" read-only, and the crawl's mark hit EROFS.
+    (tmp_path / "lake").mkdir()
+    with t4.Bucket(tmp_path / "lake") as writer:
+        writer.put("heroes/thor.json", {"name": "thor"}, meta={"team": "asgard"})
+        assert (tmp_path / "lake" / ".t4" / "index.sqlite-wal").exists()
+        view = read_only_view(tmp_path / "lake")
+        with t4.Bucket(view) as b, caplog.at_level("WARNING", logger="t4.search.upkeep"):
+            assert [h["key"] for h in b.search("user_meta.team:asgard")] == ["heroes/thor.json"]
+            with pytest.raises(t4.CacheError, match="can only be read here"):
+                b.index()
+    assert "read-only" in caplog.text and "without crawling" in caplog.text
+    assert not (tmp_path / "lake" / ".t4" / "index.sqlite.crawled").exists()
+
+
 # --- a write the server refuses with 404 ------------------------------------------------
 
 
