@@ -16,6 +16,7 @@ from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
 from t4.bulk import BulkMethods, Written
+from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import (
     ConfigError,
@@ -24,6 +25,7 @@ from t4.errors import (
     UnsafeOperationError,
 )
 from t4.keys import as_prefix, check_file_key, check_key
+from t4.parts import Folders, clean_stale_parts
 from t4.plans import (
     FetchStep,
     Meta,
@@ -35,14 +37,7 @@ from t4.plans import (
 from t4.reader import READ_AHEAD, RangeReader
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState, meta_digest
-from t4.transfer import (
-    Folders,
-    ProgressCallback,
-    TransferSummary,
-    clean_stale_parts,
-    concurrency_from_env,
-    note_skipped,
-)
+from t4.transfer import ProgressCallback, TransferSummary, note_skipped
 from t4.walk import walk
 
 __all__ = ["Bucket"]

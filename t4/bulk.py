@@ -15,6 +15,7 @@ from typing import Any
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
+from t4.engine import Step
 from t4.keys import check_file_key, check_key
 from t4.plans import (
     Meta,
@@ -32,7 +33,7 @@ from t4.plans import (
 from t4.search.crawl import user_meta_of
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState
-from t4.transfer import ProgressCallback, Step, TransferSummary, note_skipped, run_plan
+from t4.transfer import ProgressCallback, TransferSummary, note_skipped, run_plan
 
 __all__ = ["BulkMethods", "Written"]
 

@@ -16,9 +16,11 @@ from urllib.parse import urlparse
 from t4.errors import CacheError, ConfigError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "KNOWN_SETTINGS",
     "cache_dir",
     "check_setting",
+    "concurrency_from_env",
     "config",
     "config_path",
     "unwritable_cache",
@@ -122,3 +124,26 @@ def config(**settings: Any) -> dict[str, Any]:
         json.dump(current, tmp, indent=2, sort_keys=True)
     os.replace(tmp.name, path)
     return current
+
+
+#: Files moving at once by default (see ``t4.engine``: small S3 objects as that many requests
+#: in flight on one event loop, the rest on at most 16 threads).
+DEFAULT_CONCURRENCY = 64
+
+
+def concurrency_from_env(explicit: int | None = None) -> int:
+    """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 64."""
+    value: Any = explicit
+    source = "concurrency="
+    if value is None:
+        value, source = os.environ.get("T4_CONCURRENCY"), "T4_CONCURRENCY="
+    if value is None:
+        value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
+        source = "t4.config default_concurrency="
+    try:
+        # a bool is an int to Python, but never a number of transfers
+        return int(check_setting("default_concurrency", 0 if isinstance(value, bool) else value))
+    except ConfigError as err:
+        raise ConfigError(
+            f"{source}{value!r} is not a number of transfers at once: use a positive integer"
+        ) from err

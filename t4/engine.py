@@ -23,7 +23,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from t4.errors import T4Error
 
@@ -31,9 +31,17 @@ if TYPE_CHECKING:
     import asyncio
 
     from t4.backends.base import SmallObjects
-    from t4.transfer import Recorder, Step
 
-__all__ = ["MAX_THREADS", "SMALL_MAX", "Stopped", "run_steps", "threads_for"]
+__all__ = [
+    "MAX_THREADS",
+    "SKIPPED",
+    "SMALL_MAX",
+    "Recorder",
+    "Step",
+    "Stopped",
+    "run_steps",
+    "threads_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,53 @@ def threads_for(concurrency: int) -> int:
 class Stopped(Exception):  # not an error: the run was interrupted
     """Raised inside a step's progress callback once the run is interrupted; its partial
     output is removed as any failed step's is."""
+
+
+#: What a step's ``run`` returns when it found nothing to move (the object was already so).
+SKIPPED = -1
+
+
+class Step:
+    """One unit of a plan: ``run`` moves the bytes on a worker thread and returns how many it
+    moved, or ``SKIPPED`` when it found the object already as wanted. A step marked
+    ``small`` can also move them as async requests on the small-object engine's event loop
+    (``run_small``), which ``run_plan`` prefers where the backend offers it."""
+
+    __slots__ = ("_run", "key", "size", "small")
+
+    def __init__(
+        self, key: str, size: int, run: Callable[[Callable[[int], None]], int] | None = None
+    ):
+        self.key = key
+        self.size = size
+        self.small = False
+        self._run = run
+
+    def run(self, progress: Callable[[int], None]) -> int:
+        """Move the bytes, blocking (``progress`` is told the bytes moved)."""
+        assert self._run is not None
+        return self._run(progress)
+
+    async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
+        """Move the bytes as async requests through ``objects`` (only if ``small``)."""
+        raise NotImplementedError
+
+
+class Recorder(Protocol):
+    """Where the runners record each step's outcome, from whichever thread ran it (the
+    transfer layer's implementation fills a ``TransferSummary``)."""
+
+    def done(self, step: Step, moved: int) -> None:
+        """``step`` ran: ``moved`` bytes, or ``SKIPPED``."""
+
+    def failed(self, step: Step, err: BaseException) -> None:
+        """``step`` failed with its own error."""
+
+    def crashed(self, err: BaseException) -> None:
+        """A runner met an error that is no file's (a bug): the caller raises it."""
+
+    def reraise(self) -> None:
+        """Raise what ``crashed`` kept, if anything."""
 
 
 def run_steps(

@@ -34,10 +34,7 @@ act on them without parsing the message. ``s3_error`` is the one table from S3's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from t4.transfer import TransferSummary
+from typing import Any, Protocol
 
 __all__ = [
     "AccessDeniedError",
@@ -59,6 +56,7 @@ __all__ = [
     "PackageConflictError",
     "PackageNotFoundError",
     "QuerySyntaxError",
+    "Summary",
     "T4Error",
     "TransferError",
     "TransientError",
@@ -172,6 +170,28 @@ class CatalogConfigError(CatalogError, ValueError):
     """The catalog's config.json is missing or malformed, or does not list the bucket."""
 
 
+class Summary(Protocol):
+    """What ``TransferError.summary`` holds: a ``t4.TransferSummary``, described here by its
+    shape so that this module, below every other, imports nothing from t4."""
+
+    operation: str
+    bucket: str
+    transferred: list[str]
+    skipped: list[str]
+    deleted: list[str]
+    failed: dict[str, BaseException]
+    bytes: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-friendly values."""
+        ...
+
+    def line(self) -> str:
+        """A one-line summary for logs."""
+        ...
+
+
 class TransferError(T4Error):
     """Some files of a bulk transfer failed, after the rest were done.
 
@@ -194,7 +214,7 @@ class TransferError(T4Error):
         message: str,
         *,
         failures: dict[str, BaseException] | None = None,
-        summary: TransferSummary | None = None,
+        summary: Summary | None = None,
         **kw: str | None,
     ):
         super().__init__(message, **kw)
@@ -214,7 +234,7 @@ def _rebuild_transfer(
     bucket: str | None,
     key: str | None,
     failures: dict[str, BaseException],
-    summary: TransferSummary | None,
+    summary: Summary | None,
 ) -> TransferError:
     return cls(message, bucket=bucket, key=key, failures=failures, summary=summary)
 

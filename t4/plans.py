@@ -18,19 +18,12 @@ from typing import Any
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo, PendingDownload, SmallObjects
+from t4.engine import SKIPPED, Step
 from t4.errors import DestinationError, InvalidKeyError, KeyNotFoundError, LocalPathError, T4Error
 from t4.keys import Destination, check_file_key, check_key
+from t4.parts import Folders, atomic_write_target, clean_stale_parts, write_whole
 from t4.state import TransferState, meta_digest
-from t4.transfer import (
-    SKIPPED,
-    Folders,
-    ProgressCallback,
-    Step,
-    TransferSummary,
-    atomic_write_target,
-    clean_stale_parts,
-    write_whole,
-)
+from t4.transfer import ProgressCallback, TransferSummary
 
 __all__ = [
     "Meta",

@@ -8,70 +8,28 @@ whether that is an error (``Bucket`` raises ``TransferError`` after the rest are
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from t4 import meta as helium
-from t4.engine import Stopped, run_steps
+from t4.engine import SKIPPED, Step, Stopped, run_steps
 from t4.errors import TransferError, TransientError
-from t4.walk import PART_MARK
 
 if TYPE_CHECKING:
     from t4.backends.base import SmallObjects
 
-__all__ = [
-    "DEFAULT_CONCURRENCY",
-    "SKIPPED",
-    "Folders",
-    "Outcome",
-    "ProgressCallback",
-    "TransferSummary",
-    "atomic_write_target",
-    "clean_stale_parts",
-    "concurrency_from_env",
-    "run_plan",
-    "write_whole",
-]
+__all__ = ["Outcome", "ProgressCallback", "TransferSummary", "run_plan"]
 
 log = logging.getLogger(__name__)
-
-#: Files moving at once by default (see ``t4.engine``: small S3 objects as that many requests
-#: in flight on one event loop, the rest on at most 16 threads).
-DEFAULT_CONCURRENCY = 64
 
 #: Called once per file when it is done: (key, outcome, bytes moved).
 ProgressCallback = Callable[[str, "Outcome", int], None]
 Outcome = str  # "transferred" | "skipped" | "deleted" | "failed"
-T = TypeVar("T")
-
-
-def concurrency_from_env(explicit: int | None = None) -> int:
-    """The per-call value, else ``T4_CONCURRENCY``, else ``t4.config``, else 64."""
-    from t4.config import check_setting, config
-    from t4.errors import ConfigError
-
-    value: Any = explicit
-    source = "concurrency="
-    if value is None:
-        value, source = os.environ.get("T4_CONCURRENCY"), "T4_CONCURRENCY="
-    if value is None:
-        value = config().get("default_concurrency", DEFAULT_CONCURRENCY)
-        source = "t4.config default_concurrency="
-    try:
-        # a bool is an int to Python, but never a number of transfers
-        return int(check_setting("default_concurrency", 0 if isinstance(value, bool) else value))
-    except ConfigError as err:
-        raise ConfigError(
-            f"{source}{value!r} is not a number of transfers at once: use a positive integer"
-        ) from err
 
 
 @dataclass
@@ -171,36 +129,6 @@ class TransferSummary:
         )
 
 
-#: What a step's ``run`` returns when it found nothing to move (the object was already so).
-SKIPPED = -1
-
-
-class Step:
-    """One unit of a plan: ``run`` moves the bytes on a worker thread and returns how many it
-    moved, or ``SKIPPED`` when it found the object already as wanted. A step marked
-    ``small`` can also move them as async requests on the small-object engine's event loop
-    (``run_small``), which ``run_plan`` prefers where the backend offers it."""
-
-    __slots__ = ("_run", "key", "size", "small")
-
-    def __init__(
-        self, key: str, size: int, run: Callable[[Callable[[int], None]], int] | None = None
-    ):
-        self.key = key
-        self.size = size
-        self.small = False
-        self._run = run
-
-    def run(self, progress: Callable[[int], None]) -> int:
-        """Move the bytes, blocking (``progress`` is told the bytes moved)."""
-        assert self._run is not None
-        return self._run(progress)
-
-    async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
-        """Move the bytes as async requests through ``objects`` (only if ``small``)."""
-        raise NotImplementedError
-
-
 def run_plan(
     summary: TransferSummary,
     steps: Sequence[Step],
@@ -236,7 +164,7 @@ def run_plan(
             raise Stopped
         update(moved)
 
-    record = Recorder(summary, done_label, callback, bar if show else None, len(steps))
+    record = _Recorder(summary, done_label, callback, bar if show else None, len(steps))
     with bar:
         run_steps(
             steps,
@@ -251,7 +179,7 @@ def run_plan(
     return summary
 
 
-class Recorder:
+class _Recorder:
     """Records each step's outcome in the summary as it happens, from whichever thread ran
     it (one lock: the caller's callback is never called twice at once)."""
 
@@ -329,116 +257,3 @@ def _show_progress(progress: bool | None, total: int, count: int) -> bool:
     if os.environ.get("TQDM_DISABLE"):
         return False
     return sys.stderr.isatty() and (count > 20 or total > 64 * 1024 * 1024)
-
-
-class Folders:
-    """The destination folders of one plan known to exist: each is made (or found) once,
-    when the first file lands in it, not checked again for every file."""
-
-    def __init__(self) -> None:
-        self._known: set[Path] = set()
-
-    def ensure(self, folder: Path) -> None:
-        """Make ``folder`` (and its parents) unless this plan has already seen it."""
-        if folder not in self._known:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._known.add(folder)  # a set add: safe from many threads under the GIL
-
-
-#: Numbers the temporary files of this process (with its pid: unique, no random source).
-_PART_NUMBERS = itertools.count()
-
-
-def part_name(name: str) -> str:
-    """The temporary name a download of ``name`` is written under, beside it: hidden, with
-    this process's id, so a later run can tell a part left by a killed process from one
-    still being written (see ``clean_stale_parts``)."""
-    return f".{name}{PART_MARK}{os.getpid()}-{next(_PART_NUMBERS)}"
-
-
-@contextlib.contextmanager
-def atomic_write_target(path: Path, folders: Folders | None = None) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it if the block succeeds (its folder
-    made first; ``folders``: the plan's folders already made).
-
-    The temporary name carries the process id, so a later run can tell a part left by a
-    killed process from one still being written (see ``clean_stale_parts``).
-    """
-    if folders is not None:
-        folders.ensure(path.parent)
-    elif not os.path.isdir(path.parent):  # one stat in the common case, not a failed mkdir
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(part_name(path.name))
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def write_whole(path: Path, data: bytes, meta: dict[str, Any], folders: Folders) -> None:
-    """Write ``data`` to ``path`` whole or not at all, by descriptor: an exclusive temporary
-    file beside it, written, its helium attribute set on the descriptor (where the
-    filesystem allows), then renamed onto ``path``. A folder at ``path`` is an
-    ``IsADirectoryError``; on any error nothing is left behind."""
-    folders.ensure(path.parent)
-    folder, name = str(path.parent), path.name
-    while True:
-        tmp = os.path.join(folder, part_name(name))
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except FileExistsError:  # left by an earlier process of this pid: take the next
-            continue
-        break
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            helium.write_xattr(fd, meta)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def clean_stale_parts(folders: Iterable[Path]) -> int:
-    """Remove partial downloads left in ``folders`` by processes that no longer run."""
-    removed = 0
-    for folder in set(folders):
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            pid = _part_owner(entry.name)
-            if pid is not None and not _alive(pid):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed += 1
-    return removed
-
-
-def _part_owner(name: str) -> int | None:
-    if not name.startswith(".") or PART_MARK not in name:
-        return None
-    tail = name.rsplit(PART_MARK, 1)[1]
-    pid = tail.split("-", 1)[0]
-    return int(pid) if pid.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

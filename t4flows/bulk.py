@@ -25,7 +25,7 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
-from t4.errors import LocalPathError, TransferError, TransientError
+from t4.errors import LocalPathError, Summary, TransferError, TransientError
 from t4.transfer import TransferSummary
 from t4flows import lineage, report
 from t4flows.blocks import BucketRef, open_bucket
@@ -49,7 +49,7 @@ def _first_try() -> bool:
     return context is None or context.task_run.run_count <= 1
 
 
-def _relative(summary: TransferSummary, side: Side, label: str) -> TransferSummary:
+def _relative(summary: Summary, side: Side, label: str) -> TransferSummary:
     """``summary`` with ``side``'s keys made relative to its location, under ``label``."""
     return TransferSummary(
         "mirror",

@@ -25,7 +25,7 @@ from prefect.artifacts import (
 )
 from prefect.context import FlowRunContext, TaskRunContext
 
-from t4.transfer import TransferSummary
+from t4.errors import Summary
 
 __all__ = ["MAX_ROWS", "Progress", "publish"]
 
@@ -39,7 +39,7 @@ def _in_prefect() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def _rows(summary: TransferSummary) -> list[dict[str, str]]:
+def _rows(summary: Summary) -> list[dict[str, str]]:
     shown = summary.as_dict()
     rows: list[dict[str, str]] = []
     groups = [
@@ -57,7 +57,7 @@ def _rows(summary: TransferSummary) -> list[dict[str, str]]:
     return rows
 
 
-def publish(summary: TransferSummary, *, key: str | None = None) -> str:
+def publish(summary: Summary, *, key: str | None = None) -> str:
     """Log ``summary.line()`` and, inside a flow or task run, publish the table artifact
     (one row per file: failed with its error, transferred, deleted, skipped).
 

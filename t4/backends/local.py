@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.errors import BucketNotFoundError, InvalidKeyError, T4Error
 from t4.keys import relative_parts
-from t4.transfer import clean_stale_parts
+from t4.parts import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
 
 __all__ = ["RESERVED", "LocalBackend"]

@@ -17,12 +17,13 @@ from typing import Any
 
 from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
+from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import LocalPathError, VersionsUnsupportedError
 from t4.keys import safe_join
 from t4.packages import hashing
 from t4.packages.manifest import PhysicalKey
-from t4.transfer import atomic_write_target, concurrency_from_env
+from t4.parts import atomic_write_target
 
 __all__ = ["Stores"]
 

@@ -19,7 +19,7 @@ from servers import Raw
 
 import t4
 from faults.conftest import spawn
-from t4.transfer import PART_MARK
+from t4.parts import PART_MARK
 
 MiB = 1024 * 1024
 

@@ -21,7 +21,7 @@ from servers import Raw
 
 import t4
 from faults.conftest import READ_TIMEOUT
-from t4.transfer import PART_MARK
+from t4.parts import PART_MARK
 
 pytestmark = pytest.mark.usefixtures("short_budget")
 
