@@ -27,6 +27,7 @@ from t4.backends.s3_fast import (
     Unsupported,
     write_body,
 )
+from t4.backends.s3_ranges import RANGE
 from t4.backends.s3_settings import S3Settings, resolve
 from t4.errors import (
     AccessDeniedError,
@@ -385,14 +386,15 @@ class S3Backend(Backend):
         return self.open_download(key).write(path, callback)
 
     def open_download(self, key: str) -> PendingDownload:
-        """One GET: its answer tells the size, ETag and metadata; ``write`` writes its body
-        (a large object: its first range, the rest as parallel ranged GETs, see
+        """One GET of the first ``RANGE`` bytes (the server sends no more than is kept): its
+        answer tells the size, ETag and metadata; ``write`` writes its body (a large object:
+        that first range, the rest as parallel ranged GETs, see
         ``s3_ranges``). A missing key is ``KeyNotFoundError`` (the bucket may be missing
         too: a listing tells)."""
         fast = self._fast_path()
         if fast is not None:
             try:
-                info, metadata, body = fast.open(key)
+                info, metadata, body = fast.open(key, first=RANGE)
             except Unsupported:
                 pass
             else:

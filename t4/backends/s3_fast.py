@@ -24,7 +24,12 @@ from urllib.parse import urlparse
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
-from obstore.exceptions import PermissionDeniedError, PreconditionError, UnauthenticatedError
+from obstore.exceptions import (
+    GenericError,
+    PermissionDeniedError,
+    PreconditionError,
+    UnauthenticatedError,
+)
 from obstore.store import S3Store
 
 from t4.backends.base import ObjectInfo
@@ -131,17 +136,32 @@ class FastPath:
             result = obstore.put(self.store, key, data, attributes=metadata, use_multipart=False)
         return _written(result)
 
-    def open(self, key: str) -> tuple[ObjectInfo, dict[str, str], bytes | Iterator[bytes]]:
+    def open(
+        self, key: str, first: int | None = None
+    ) -> tuple[ObjectInfo, dict[str, str], bytes | Iterator[bytes]]:
         """One GET: the object's info and user metadata from its answer, and its content
-        (bytes if small, else an iterator of chunks read as it is consumed)."""
+        (bytes if small, else an iterator of chunks read as it is consumed). With ``first``,
+        only the first ``first`` bytes are asked for (the server sends no more than the
+        caller reads); the info is still the whole object's (its ``Content-Range`` tells
+        the size). An empty object has no range to give (S3 answers 416): a plain GET."""
         with self._errors(key):
-            result = obstore.get(self.store, key)
+            result = self._get_first(key, first)
             info = _info(key, result.meta)
             metadata = _user_metadata(result.attributes)
             if info.size <= _STREAM_CHUNK:
                 return info, metadata, bytes(result.bytes())
         chunks = result.stream(min_chunk_size=CHUNK)
         return info, metadata, self._chunks(key, chunks)
+
+    def _get_first(self, key: str, first: int | None) -> Any:
+        if first is None:
+            return obstore.get(self.store, key)
+        try:
+            return obstore.get(self.store, key, options={"range": (0, first)})
+        except GenericError as err:
+            if "416 Range Not Satisfiable" not in str(err):
+                raise
+            return obstore.get(self.store, key)  # an empty object
 
     def head(self, key: str) -> ObjectInfo:
         """The object's size, ETag, time and version from one HEAD (``head_meta`` for its

@@ -66,4 +66,41 @@ def test_a_large_object_is_one_get_and_ranged_gets(
     assert (tmp_path / "big.bin").read_bytes() == data
     helium = os.getxattr(tmp_path / "big.bin", "user.com.quiltdata.helium")  # from that GET
     assert json.loads(helium) == {"user_meta": {"n": 1}}
-    assert (proxy.counts["GET"], proxy.counts["GET range"], proxy.counts["HEAD"]) == (3, 2, 0)
+    # the opening GET asks for the first range only: every GET is a ranged one
+    assert (proxy.counts["GET"], proxy.counts["GET range"], proxy.counts["HEAD"]) == (3, 3, 0)
+
+
+@pytest.mark.parametrize("how", ["one key", "a folder"])
+def test_a_large_download_is_sent_once_across_the_wire(
+    s3_raw: Any, fault_proxy: Any, tmp_path: Path, how: str
+) -> None:
+    """The opening GET asks for its range only: the server sends the object's bytes once,
+    not the whole object for the first GET and the rest again in ranges."""
+    data = os.urandom(40 * MiB + 7)
+    s3_raw.write("big/x.bin", data)
+    proxy = fault_proxy(rate=0.0)
+    with t4.Bucket(s3_raw.uri, endpoint_url=proxy.url) as b:
+        proxy.counts.clear()
+        if how == "one key":
+            b.fetch("big/x.bin", tmp_path / "x.bin")
+        else:
+            b.fetch("big/", tmp_path)
+    assert (tmp_path / "x.bin").read_bytes() == data
+    assert len(data) <= proxy.bytes_sent <= len(data) + 64 * 1024  # the listing's XML at most
+
+
+@pytest.mark.parametrize("how", ["one key", "a folder"])
+def test_an_empty_object_downloads(s3_raw: Any, fault_proxy: Any, tmp_path: Path, how: str) -> None:
+    """An empty object has no first range (S3 answers 416 to one): it still comes down, empty,
+    with its metadata."""
+    s3_raw.write("e/empty.bin", b"", '{"user_meta": {"n": 0}}')
+    proxy = fault_proxy(rate=0.0)
+    with t4.Bucket(s3_raw.uri, endpoint_url=proxy.url) as b:
+        if how == "one key":
+            assert b.fetch("e/empty.bin", tmp_path / "empty.bin").transferred == ["e/empty.bin"]
+        else:
+            assert b.fetch("e/", tmp_path).transferred == ["e/empty.bin"]
+        assert b.get_bytes("e/empty.bin") == b""
+    assert (tmp_path / "empty.bin").read_bytes() == b""
+    helium = os.getxattr(tmp_path / "empty.bin", "user.com.quiltdata.helium")
+    assert json.loads(helium) == {"user_meta": {"n": 0}}
