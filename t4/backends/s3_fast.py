@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,7 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
-from t4.backends.base import ObjectInfo
-from t4.backends.s3_ranges import CHUNK, write_at
+from t4.backends.base import ByteCallback, ObjectInfo
 from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
@@ -43,17 +43,34 @@ if TYPE_CHECKING:
     from t4.backends.s3_settings import Keys
 
 __all__ = [
+    "CHUNK",
     "AsyncObjects",
     "FastPath",
     "SessionCredentials",
     "StaticCredentials",
     "Unsupported",
+    "write_at",
     "write_body",
 ]
 
 log = logging.getLogger(__name__)
 
 _STREAM_CHUNK = 8 * 1024 * 1024
+
+#: Bytes written at a time (obstore gathers a stream's chunks to at least this).
+CHUNK = 1024 * 1024
+
+
+def write_at(fd: int, chunks: Iterable[bytes], offset: int, progress: ByteCallback) -> int:
+    """Write ``chunks`` to ``fd`` from ``offset`` on; the offset after the last byte."""
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(fd, view, offset)
+            offset += written
+            view = view[written:]
+        progress(len(chunk))
+    return offset
 
 
 class Unsupported(Exception):

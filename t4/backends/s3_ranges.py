@@ -19,29 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t4.backends.base import ByteCallback
+from t4.backends.s3_fast import write_at
 
 if TYPE_CHECKING:
     from t4.backends.s3_fast import FastPath
 
-__all__ = ["CHUNK", "RANGE", "RangedDownloads", "write_at"]
+__all__ = ["RANGE", "RangedDownloads"]
 
 #: Ranges this large: fewer, longer GETs were a third faster than 8 MiB ones against
 #: SeaweedFS on loopback (they need not match the upload's part layout).
 RANGE = 16 * 1024 * 1024
-#: Bytes written at a time (obstore gathers a stream's chunks to at least this).
-CHUNK = 1024 * 1024
-
-
-def write_at(fd: int, chunks: Iterable[bytes], offset: int, progress: ByteCallback) -> int:
-    """Write ``chunks`` to ``fd`` from ``offset`` on; the offset after the last byte."""
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            written = os.pwrite(fd, view, offset)
-            offset += written
-            view = view[written:]
-        progress(len(chunk))
-    return offset
 
 
 class RangedDownloads:
