@@ -20,7 +20,7 @@ from proxy import FaultProxy
 from servers import Raw
 
 import t4
-from t4.backends.s3 import MULTIPART_THRESHOLD, part_size_for
+from t4.backends.s3_parts import MULTIPART_THRESHOLD, part_size_for
 from t4.errors import ConfigError
 from t4.state import TransferState
 
