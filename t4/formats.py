@@ -21,23 +21,46 @@ Rules:
   with no columns as CSV (an empty file). A CSV keeps a DataFrame's index when it is not
   the default ``0..n-1``, with T4's own ``use_index`` and ``index_names`` options.
 
-pandas, pyarrow and numpy are imported inside the functions that need them, so that
-``import t4`` stays fast and backends never pull them in.
+The readers and writers themselves live in ``t4.codecs``, which imports pandas, pyarrow and
+numpy inside the functions that need them, so that ``import t4`` stays fast and backends
+never pull them in.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import json
-import lzma
-import sys
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from t4.codecs import (
+    CODEC_ERRORS,
+    COMPRESSIONS,
+    T4_CSV_OPTS,
+    Compression,
+    Opts,
+    Readable,
+    csv_head,
+    csv_index_opts,
+    is_array_dict,
+    is_dataframe,
+    is_json_value,
+    is_ndarray,
+    parquet_head,
+    read_csv,
+    read_feather,
+    read_json,
+    read_jsonl,
+    read_numpy,
+    read_parquet,
+    write_csv,
+    write_feather,
+    write_json,
+    write_jsonl,
+    write_npy,
+    write_npz,
+    write_parquet,
+)
 from t4.errors import DeserializationError, FormatError
 
 __all__ = [
@@ -49,25 +72,6 @@ __all__ = [
     "read_head",
     "serialize",
 ]
-
-Opts = Mapping[str, Any]
-#: A binary file to read a table's head from: ``Bucket.open``'s, maybe decompressing.
-Readable = BinaryIO | io.BufferedIOBase
-
-# Errors a reader or writer raises on bad input. pyarrow's ArrowInvalid/ArrowTypeError
-# subclass ValueError/TypeError, pandas' ParserError and EmptyDataError subclass ValueError.
-_CODEC_ERRORS = (
-    ValueError,
-    TypeError,
-    OSError,
-    EOFError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    NotImplementedError,
-    lzma.LZMAError,
-    zipfile.BadZipFile,
-)
 
 
 @dataclass(frozen=True)
@@ -106,226 +110,6 @@ class Format:
     read_head: Callable[[Readable, Opts, int], tuple[object, int | None]] | None = None
 
 
-@dataclass(frozen=True)
-class Compression:
-    """A compression codec applied on top of a format, chosen by the key's last suffix."""
-
-    name: str
-    suffix: str
-    magic: bytes
-    compress: Callable[[bytes], bytes]
-    decompress: Callable[[bytes], bytes]
-    #: A binary file that decompresses as it is read (for reading only a head).
-    stream: Callable[[BinaryIO], io.BufferedIOBase]
-
-
-_COMPRESSIONS = (
-    Compression("gzip", "gz", b"\x1f\x8b", lambda b: gzip.compress(b, mtime=0), gzip.decompress,
-                lambda f: gzip.GzipFile(fileobj=f)),
-    Compression("bz2", "bz2", b"BZh", bz2.compress, bz2.decompress, bz2.BZ2File),
-    Compression("xz", "xz", b"\xfd7zXZ\x00", lzma.compress, lzma.decompress, lzma.LZMAFile),
-)  # fmt: skip
-
-
-# --- type tests ---------------------------------------------------------------------------
-
-
-def _is_json_value(obj: object) -> bool:
-    return obj is None or isinstance(obj, dict | list | tuple | str | int | float | bool)
-
-
-# An object can only be a DataFrame or an ndarray if its library is already imported, so
-# these checks never import pandas or numpy themselves.
-def _is_dataframe(obj: object) -> bool:
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(obj, pd.DataFrame)
-
-
-def _is_ndarray(obj: object) -> bool:
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(obj, np.ndarray)
-
-
-def _is_array_dict(obj: object) -> bool:
-    return (
-        isinstance(obj, dict)
-        and bool(obj)
-        and all(isinstance(k, str) and _is_ndarray(v) for k, v in obj.items())
-    )
-
-
-# --- readers and writers ------------------------------------------------------------------
-
-
-def _write_json(obj: object, opts: Opts) -> bytes:
-    try:
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as err:  # NaN or Infinity (json.dumps would write invalid JSON), a cycle
-        raise ValueError(
-            f"{err}. JSON has no NaN or Infinity: replace them with None (null), or store "
-            "a table as .parquet"
-        ) from err
-    return text.encode("utf-8")
-
-
-def _read_json(data: bytes, opts: Opts) -> object:
-    return json.loads(data.decode("utf-8"))
-
-
-def _write_jsonl(obj: list[object] | tuple[object, ...], opts: Opts) -> bytes:
-    return b"".join(_write_json(item, opts) + b"\n" for item in obj)
-
-
-def _read_jsonl(data: bytes, opts: Opts) -> object:
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-
-
-#: T4 0.1.4's CSV opts, in its order; it wrote them all into every CSV object's metadata.
-_T4_CSV_OPTS = {
-    "encoding": "utf-8",
-    "index_names_are_keys": False,
-    "na_values": ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-                  "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"],
-    "use_header": True,
-    "use_index": False,
-}  # fmt: skip
-
-
-def _csv_index_opts(obj: Any) -> Opts:
-    """T4's opts that keep a DataFrame's index in its CSV: none for the default ``0..n-1``;
-    otherwise ``use_index``, and ``index_names`` wherever T4 needs them to know the levels."""
-    import pandas as pd
-
-    index = obj.index
-    if isinstance(index, pd.RangeIndex) and (index.start, index.step, index.name) == (0, 1, None):
-        return {}
-    names = list(index.names)
-    if any(n is not None and not isinstance(n, str | int) for n in names):
-        raise ValueError(
-            f"the index names {names} cannot be stored in CSV metadata; rename the index "
-            "levels with strings (df.rename_axis), or store the table as .parquet"
-        )
-    if len(names) == 1 and names[0] is None:
-        return {"use_index": True}
-    return {"use_index": True, "index_names": names}
-
-
-def _write_csv(obj: Any, opts: Opts) -> bytes:
-    if len(obj.columns) == 0:
-        raise ValueError(
-            "a DataFrame with no columns would be an empty CSV file, which reads back as an "
-            "error, not as this DataFrame; add a column, or store it as .parquet"
-        )
-    text = obj.to_csv(
-        sep=opts.get("fieldsep", ","),
-        header=opts.get("use_header", True),
-        index=opts.get("use_index", False),
-        index_label=opts.get("index_names"),
-        na_rep=(opts.get("na_values") or [""])[0],
-        lineterminator="\n",
-    )
-    return str(text).encode(opts.get("encoding", "utf-8"))
-
-
-def _read_csv(data: bytes, opts: Opts) -> object:
-    return _csv_frame(io.BytesIO(data), opts)
-
-
-def _csv_head(stream: Readable, opts: Opts, rows: int) -> tuple[object, int | None]:
-    return _csv_frame(stream, opts, rows), None  # the count of rows after them is unknown
-
-
-def _csv_frame(stream: Readable, opts: Opts, rows: int | None = None) -> object:
-    """Read CSV with T4's opts, as T4 did: ``use_index`` with ``index_names`` (their count is
-    the number of index columns, or, with ``index_names_are_keys``, the columns to use);
-    only the first ``rows`` rows if given."""
-    import pandas as pd
-
-    names = opts.get("index_names")
-    by_key = bool(opts.get("index_names_are_keys"))
-    index_col: Any = None
-    if opts.get("use_index", False):
-        index_col = (list(names) if by_key else list(range(len(names)))) if names else [0]
-    frame = pd.read_csv(
-        stream,
-        nrows=rows,
-        sep=opts.get("fieldsep", ","),
-        header=0 if opts.get("use_header", True) else None,
-        index_col=index_col,
-        na_values=opts.get("na_values"),
-        encoding=opts.get("encoding", "utf-8"),
-    )
-    return frame.rename_axis(names) if names and not by_key else frame
-
-
-def _parquet_head(stream: Readable, opts: Opts, rows: int) -> tuple[object, int | None]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pq.ParquetFile(stream, pre_buffer=False)  # reads the footer only
-    first = next(table.iter_batches(batch_size=rows), None)  # then the first row group
-    batch = first if first is not None else table.schema_arrow.empty_table()
-    return pa.Table.from_batches([batch]).to_pandas(), table.metadata.num_rows
-
-
-def _write_parquet(obj: Any, opts: Opts) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    # T4's "snappy_columns": snappy on every column, named so in the format dict
-    pq.write_table(pa.Table.from_pandas(obj), buf, compression="snappy")
-    return buf.getvalue()
-
-
-def _read_parquet(data: bytes, opts: Opts) -> object:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(io.BytesIO(data)).to_pandas()
-
-
-def _write_feather(obj: Any, opts: Opts) -> bytes:
-    import pyarrow as pa
-    import pyarrow.feather as pf
-
-    buf = io.BytesIO()
-    pf.write_feather(pa.Table.from_pandas(obj), buf)
-    return buf.getvalue()
-
-
-def _read_feather(data: bytes, opts: Opts) -> object:
-    import pyarrow.feather as pf
-
-    return pf.read_table(io.BytesIO(data)).to_pandas()
-
-
-def _write_npy(obj: Any, opts: Opts) -> bytes:
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, obj, allow_pickle=False)
-    return buf.getvalue()
-
-
-def _write_npz(obj: Any, opts: Opts) -> bytes:
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **(obj if isinstance(obj, dict) else {"arr_0": obj}))
-    return buf.getvalue()
-
-
-def _read_numpy(data: bytes, opts: Opts) -> object:
-    """Read ``.npy`` or ``.npz`` (np.load tells them apart): an array or a dict of arrays."""
-    import numpy as np
-
-    loaded = np.load(io.BytesIO(data), allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            return {name: loaded[name] for name in loaded.files}
-    return loaded
-
-
 # Positional rows: name, extensions, python_type, can_hold, write, read; laid out by hand
 # because one keyword per line would spread nine rows over a hundred lines. Order matters:
 # the first ``by_type`` row that can hold an object wins (str before json, which holds str).
@@ -336,24 +120,24 @@ _FORMATS: tuple[Format, ...] = (
     Format("utf-8", ("txt", "md", "rst"), "str", lambda o: isinstance(o, str),
            lambda o, _: o.encode("utf-8"), lambda b, _: b.decode("utf-8"),
            aliases=("unicode",), by_type=True),
-    Format("json", ("json",), "dict | list | str | int | float | bool | None", _is_json_value,
-           _write_json, _read_json, by_type=True),
+    Format("json", ("json",), "dict | list | str | int | float | bool | None", is_json_value,
+           write_json, read_json, by_type=True),
     Format("jsonl", ("jsonl", "ndjson"), "list", lambda o: isinstance(o, list | tuple),
-           _write_jsonl, _read_jsonl),
-    Format("parquet", ("parquet",), "pandas.DataFrame", _is_dataframe,
-           _write_parquet, _read_parquet, aliases=("pyarrow",),
-           fields={"compression": "snappy_columns"}, by_type=True, read_head=_parquet_head),
-    Format("csv", ("csv", "tsv", "ssv"), "pandas.DataFrame", _is_dataframe,
-           _write_csv, _read_csv, opts=_T4_CSV_OPTS, obj_opts=_csv_index_opts,
+           write_jsonl, read_jsonl),
+    Format("parquet", ("parquet",), "pandas.DataFrame", is_dataframe,
+           write_parquet, read_parquet, aliases=("pyarrow",),
+           fields={"compression": "snappy_columns"}, by_type=True, read_head=parquet_head),
+    Format("csv", ("csv", "tsv", "ssv"), "pandas.DataFrame", is_dataframe,
+           write_csv, read_csv, opts=T4_CSV_OPTS, obj_opts=csv_index_opts,
            ext_opts={"csv": {"fieldsep": ","}, "tsv": {"fieldsep": "\t"},
-                     "ssv": {"fieldsep": ";"}}, read_head=_csv_head),
-    Format("feather", ("feather", "arrow"), "pandas.DataFrame", _is_dataframe,
-           _write_feather, _read_feather),
-    Format("numpy", ("npy",), "numpy.ndarray", _is_ndarray,
-           _write_npy, _read_numpy, by_type=True),
+                     "ssv": {"fieldsep": ";"}}, read_head=csv_head),
+    Format("feather", ("feather", "arrow"), "pandas.DataFrame", is_dataframe,
+           write_feather, read_feather),
+    Format("numpy", ("npy",), "numpy.ndarray", is_ndarray,
+           write_npy, read_numpy, by_type=True),
     # Also named "numpy", as T4 named .npz objects: np.load tells the two layouts apart.
     Format("numpy", ("npz",), "dict[str, numpy.ndarray]",
-           lambda o: _is_ndarray(o) or _is_array_dict(o), _write_npz, _read_numpy),
+           lambda o: is_ndarray(o) or is_array_dict(o), write_npz, read_numpy),
 )
 # fmt: on
 
@@ -372,14 +156,14 @@ def known_extensions() -> list[str]:
     Returns:
         Lower-case extensions without the dot, e.g. ``["bin", "txt", ..., "gz", "bz2", "xz"]``.
     """
-    return [ext for fmt in _FORMATS for ext in fmt.extensions] + [c.suffix for c in _COMPRESSIONS]
+    return [ext for fmt in _FORMATS for ext in fmt.extensions] + [c.suffix for c in COMPRESSIONS]
 
 
 def _split_key(key: str) -> tuple[str, Compression | None]:
     """The key's format extension (lower-case, maybe empty) and its compression suffix."""
     name = key.rsplit("/", 1)[-1].lower()
     parts = name.split(".")[1:]
-    compression = next((c for c in _COMPRESSIONS if parts and parts[-1] == c.suffix), None)
+    compression = next((c for c in COMPRESSIONS if parts and parts[-1] == c.suffix), None)
     if compression is not None:
         parts = parts[:-1]
     return (parts[-1] if parts else ""), compression
@@ -463,7 +247,7 @@ def serialize(obj: object, key: str) -> tuple[bytes, dict[str, Any]]:
     try:
         opts.update(fmt.obj_opts(obj) if fmt.obj_opts else {})
         data = fmt.write(obj, opts)
-    except _CODEC_ERRORS as err:
+    except CODEC_ERRORS as err:
         raise FormatError(
             f"cannot write the {type(obj).__name__} for {key!r} as {fmt.name}: {err}. "
             "Nothing was written.",
@@ -491,13 +275,13 @@ def _from_metadata(key: str, fmt: Mapping[str, Any], data: bytes) -> _Resolved:
     name = str(fmt["name"])
     found = _format_for_name(name)
     opts = dict(fmt.get("opts") or {})
-    codec = next((c for c in _COMPRESSIONS if c.name == opts.get("compression")), None)
+    codec = next((c for c in COMPRESSIONS if c.name == opts.get("compression")), None)
     if found is None or (codec is None and "compression" in opts):
         what = f"format {name!r}" if found is None else f"compression {opts['compression']!r}"
         raise FormatError(
             f"cannot read {key!r}: its metadata names the unknown {what}. Known formats: "
             f"{', '.join(sorted({n for f in _FORMATS for n in (f.name, *f.aliases)}))}; "
-            f"compressions: {', '.join(c.name for c in _COMPRESSIONS)}.",
+            f"compressions: {', '.join(c.name for c in COMPRESSIONS)}.",
             key=key,
         )
     if codec is None and found.name != "bytes":
@@ -550,7 +334,7 @@ def deserialize(data: bytes, key: str, fmt: Mapping[str, Any] | None) -> object:
     try:
         raw = codec.decompress(data) if codec else data
         return found.read(raw, opts)
-    except _CODEC_ERRORS as err:
+    except CODEC_ERRORS as err:
         raise DeserializationError(
             f"cannot read {key!r} as {label}: {type(err).__name__}: {err}", key=key
         ) from err
@@ -590,7 +374,7 @@ def read_head(
         return None
     try:
         return found.read_head(codec.stream(stream) if codec else stream, opts, rows)
-    except _CODEC_ERRORS as err:
+    except CODEC_ERRORS as err:
         raise DeserializationError(
             f"cannot read the first rows of {key!r} as {found.name}: {type(err).__name__}: {err}",
             key=key,
