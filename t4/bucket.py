@@ -448,6 +448,7 @@ class Bucket(BulkMethods):
             >>> b.delete("foo.csv")  # doctest: +SKIP
         """
         key = check_file_key(key, self.uri, hint="delete_dir")
+        self._backend.check_writable(key)  # a key no safe path is refused before any change
         if not missing_ok:
             self._backend.head(key)
         failed = self._backend.delete_many([key])
@@ -460,7 +461,9 @@ class Bucket(BulkMethods):
         """Delete every object under ``prefix`` (markers included), 1,000 keys a request.
 
         ``""`` or ``"/"`` would delete the whole bucket and is refused unless ``allow_root``.
-        The summary lists what was removed in ``deleted``.
+        The summary lists what was removed in ``deleted``; a key that could not be deleted
+        (in a folder bucket, one that is no safe path) fails alone, and ``TransferError`` is
+        raised once the rest are gone.
 
         Example:
             >>> b.delete_dir("foo/").deleted  # doctest: +SKIP
@@ -476,10 +479,7 @@ class Bucket(BulkMethods):
                 bucket=self.uri,
                 key="",
             )
-        keys = [obj.key for obj in self._backend.list(prefix)]
-        summary = self.delete_many(keys)
-        summary.operation = "delete_dir"
-        return summary
+        return self._delete([obj.key for obj in self._backend.list(prefix)], "delete_dir")
 
     # -- search -------------------------------------------------------------------------
     def search(self, query: str | dict[str, Any], limit: int = 10) -> list[dict[str, Any]]:

@@ -16,9 +16,11 @@ from typing import Any
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
 from t4.engine import Step
+from t4.errors import InvalidKeyError
 from t4.keys import check_file_key, check_key
 from t4.plans import (
     Meta,
+    Refused,
     Upload,
     copy_steps,
     copy_targets,
@@ -33,7 +35,7 @@ from t4.plans import (
 from t4.search.crawl import user_meta_of
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState
-from t4.transfer import ProgressCallback, TransferSummary, note_skipped, run_plan
+from t4.transfer import ProgressCallback, TransferSummary, note_refused, note_skipped, run_plan
 
 __all__ = ["BulkMethods", "Written"]
 
@@ -62,9 +64,11 @@ class BulkMethods:
 
         ``objects`` are ``ObjectInfo`` (from ``ls()``: nothing is listed again) or keys; keys
         are looked up in ``listing`` if given, else in one listing of their shared prefix.
-        Every key must start with ``prefix`` and is checked before anything is written.
-        Files already identical locally are skipped; a key that is not there fails alone.
-        Raises ``TransferError`` (each file's own error in ``failures``) once the rest are done.
+        Every key must start with ``prefix``. Files already identical locally are skipped; a
+        key that is not there, or that cannot be a file under ``dest`` (``..``, an absolute
+        path, a link out), fails alone (an ``InvalidKeyError``) and nothing is written for
+        it. Raises ``TransferError`` (each file's own error in ``failures``) once the rest
+        are done.
 
         Example:
             >>> objs = [o for o in b.ls("raw/") if o.key.endswith(".csv")]  # doctest: +SKIP
@@ -74,13 +78,14 @@ class BulkMethods:
         dest_path = Path(dest).expanduser()
         summary = TransferSummary("fetch", self._backend.uri)
         found = resolve(self._backend, objects, listing, summary)
-        targets = fetch_targets(self._backend, found, prefix, dest_path)
-        try:
-            dest_path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise unwritable_destination(
-                dest_path, err, bucket=self._backend.uri, key=prefix
-            ) from err
+        targets = fetch_targets(self._backend, found, prefix, dest_path, self._refuser(summary))
+        if targets or not summary.failed:  # nothing to write: no folder either
+            try:
+                dest_path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise unwritable_destination(
+                    dest_path, err, bucket=self._backend.uri, key=prefix
+                ) from err
         steps, unchanged = fetch_steps(self._backend, targets, self._state)
         note_skipped(summary, unchanged, self.callback)
         with self._backend.bulk():
@@ -101,17 +106,17 @@ class BulkMethods:
         ``meta`` (if given) is every object's ``user_meta``; with ``carry_xattr``, laid over
         the metadata each file carries in its extended attribute, as ``put_dir`` does (the
         mirror's way). ``listing``: what the bucket holds at these keys, if the caller listed
-        it already; otherwise it is listed once (under the keys' shared prefix). Raises
-        ``TransferError`` once the rest are done.
+        it already; otherwise it is listed once (under the keys' shared prefix). A key this
+        bucket cannot store fails alone (``InvalidKeyError``). Raises ``TransferError`` once
+        the rest are done.
 
         Example:
             >>> b.put_files([("data/a.csv", "raw/a.csv")]).transferred  # doctest: +SKIP
             ['raw/a.csv']
         """
         uri = self._backend.uri
-        items = [
-            Upload.of(Path(path).expanduser(), check_file_key(key, uri), bucket=uri)
-            for path, key in files
+        items = [  # a key that is not even a string is refused now; others fail alone
+            Upload.of(Path(path).expanduser(), _string(key, uri), bucket=uri) for path, key in files
         ]
         if listing is None:
             self._backend.prepare_write()
@@ -130,7 +135,8 @@ class BulkMethods:
         summary = TransferSummary(operation, self._backend.uri)
         written = Written()
         with self._backend.bulk():
-            # bad metadata and keys are refused before anything is written
+            items = self._storable(items, summary)
+            # bad metadata is refused before anything is written
             metas = self._metas(items, meta, from_xattr=from_xattr)
             wanted = {item.key for item in items}
             remote = {o.key: o for o in listing if o.key in wanted}
@@ -144,11 +150,34 @@ class BulkMethods:
                 self._index_written(written)
         return summary
 
+    def _storable(self, items: list[Upload], summary: TransferSummary) -> list[Upload]:
+        """The uploads whose key this bucket can store; each other one fails alone (its
+        ``InvalidKeyError`` naming the local file), before anything is written."""
+        uri = self._backend.uri
+        refuse = self._refuser(summary)
+        kept = []
+        for item in items:
+            try:
+                self._backend.check_writable(check_file_key(item.key, uri))
+            except InvalidKeyError as err:
+                refuse(
+                    item.key,
+                    InvalidKeyError(
+                        f"local file {str(item.path)!r}: {err}", bucket=uri, key=err.key
+                    ),
+                )
+            else:
+                kept.append(item)
+        return kept
+
+    def _refuser(self, summary: TransferSummary) -> Refused:
+        return lambda key, err: note_refused(summary, key, err, self.callback)
+
     def _metas(
         self, items: list[Upload], meta: dict[str, Any] | None, *, from_xattr: bool
     ) -> list[Meta]:
         """Each file's metadata (``meta``, laid over its xattr's with ``from_xattr``), encoded
-        once per distinct value; each key checked writable."""
+        once per distinct value."""
         uri = self._backend.uri
         known: dict[bytes | None, Meta] = {}
         metas = []
@@ -165,7 +194,6 @@ class BulkMethods:
                 )
                 found = known[raw] = Meta.of(wanted, bucket=uri, key=item.key)
             metas.append(found)
-            self._backend.check_writable(item.key)
         return metas
 
     def copy_to(
@@ -184,8 +212,9 @@ class BulkMethods:
         through this process); otherwise each object streams from one to the other, with no
         temporary file. ``objects`` are ``ObjectInfo`` (from ``ls()``) or keys (looked up in
         one listing). Objects already at the destination with the same size and ETag are
-        skipped; ``listing`` is the destination's listing, if the caller has it. Raises
-        ``TransferError`` once the rest are done.
+        skipped; a key ``other`` cannot store fails alone (``InvalidKeyError``). ``listing``
+        is the destination's listing, if the caller has it. Raises ``TransferError`` once the
+        rest are done.
 
         Example:
             >>> src.copy_to(dst, src.ls("raw/"), prefix="raw/", to_prefix="copy/")  # doctest: +SKIP
@@ -204,7 +233,9 @@ class BulkMethods:
         listing: Iterable[ObjectInfo] | None,
         summary: TransferSummary,
     ) -> TransferSummary:
-        pairs = copy_targets(self._backend, other._backend, found, prefix, to_prefix)
+        pairs = copy_targets(
+            self._backend, other._backend, found, prefix, to_prefix, self._refuser(summary)
+        )
         if listing is None:
             other._backend.prepare_write()
             listing = other._backend.list(shared_prefix([t for _, t in pairs]))
@@ -233,8 +264,11 @@ class BulkMethods:
             >>> b.delete_many(["old/a.csv", "old/b.csv"]).deleted  # doctest: +SKIP
             ['old/a.csv', 'old/b.csv']
         """
+        return self._delete(keys, "delete")
+
+    def _delete(self, keys: Iterable[str], operation: str) -> TransferSummary:
         keys = [check_key(k, self._backend.uri) for k in keys]
-        summary = TransferSummary("delete", self._backend.uri)
+        summary = TransferSummary(operation, self._backend.uri)
 
         def gone(deleted: list[str]) -> None:
             self._state.forget(self._backend.identity, deleted)
@@ -272,10 +306,16 @@ class BulkMethods:
             raise error
 
     def _index_written(self, written: Written) -> None:
+        if not written.items:  # nothing written: the index is not even opened
+            return
         self._search.written(
             (info, wanted.get("user_meta") or {}, IndexKeeper.head_of_file(info.key, path))
             for info, wanted, path in written.items
         )
+
+
+def _string(key: object, bucket: str) -> str:
+    return key if isinstance(key, str) else check_key(key, bucket)
 
 
 class Written:

@@ -91,7 +91,8 @@ def relative_parts(rel: str, *, bucket: str, key: str) -> tuple[str, ...]:
     if problem:
         raise InvalidKeyError(
             f"key {key!r} in {bucket} {problem}, so it cannot be written as a local file; "
-            "nothing was written. Rename the object, or fetch the keys you need one by one.",
+            "nothing was written for it. Rename the object, or fetch the keys you need one by "
+            "one.",
             bucket=bucket,
             key=key,
         )
@@ -138,7 +139,7 @@ class Destination:
         if not inside:
             raise InvalidKeyError(
                 f"key {key!r} in {bucket} would be written outside {self.dest} (through a "
-                "link); nothing was written",
+                "link); nothing was written for it",
                 bucket=bucket,
                 key=key,
             )

@@ -211,12 +211,18 @@ def _meta_step(
     return run
 
 
+#: Told of each key refused while planning (it fails alone; the rest are planned).
+Refused = Callable[[str, InvalidKeyError], None]
+
+
 def fetch_targets(
-    backend: Backend, objects: Iterable[ObjectInfo], prefix: str, dest: Path
+    backend: Backend, objects: Iterable[ObjectInfo], prefix: str, dest: Path, refused: Refused
 ) -> list[tuple[ObjectInfo, Path]]:
     """Where each object lands under ``dest``: its key less ``prefix``. Every key is checked
-    (no ``..``, no absolute path, no way out through a link) before anything is written;
-    directory markers are left out (the folder itself will exist)."""
+    (no ``..``, no absolute path, no way out through a link) before anything is written: a
+    key that cannot be a file under ``dest`` goes to ``refused`` and is left out, as are
+    directory markers (the folder itself will exist). A key not under ``prefix`` (the
+    caller's mistake, not the data's) is refused before anything moves."""
     if dest.exists() and not dest.is_dir():
         raise DestinationError(
             f"cannot fetch {prefix!r} from {backend.uri} into {dest}: it is a file; "
@@ -225,10 +231,13 @@ def fetch_targets(
             key=prefix,
         )
     out = Destination(dest)  # each folder's links resolved once
-    return [
-        (obj, out.join(rel, bucket=backend.uri, key=obj.key))
-        for obj, rel in _under(backend, objects, prefix)
-    ]
+    targets = []
+    for obj, rel in _under(backend, objects, prefix):
+        try:
+            targets.append((obj, out.join(rel, bucket=backend.uri, key=obj.key)))
+        except InvalidKeyError as err:
+            refused(obj.key, err)
+    return targets
 
 
 def _under(
@@ -430,15 +439,25 @@ def resolve(
 
 
 def copy_targets(
-    source: Backend, target: Backend, objects: list[ObjectInfo], prefix: str, to_prefix: str
+    source: Backend,
+    target: Backend,
+    objects: list[ObjectInfo],
+    prefix: str,
+    to_prefix: str,
+    refused: Refused,
 ) -> list[tuple[ObjectInfo, str]]:
     """Each object (markers left out) with its key in ``target``: its key less ``prefix``,
-    under ``to_prefix``; every key checked before anything is copied."""
+    under ``to_prefix``; every key checked before anything is copied, one that ``target``
+    cannot store goes to ``refused`` (under its source key) and is left out."""
     pairs: list[tuple[ObjectInfo, str]] = []
     for obj, rel in _under(source, objects, prefix):
-        key = check_file_key(to_prefix + rel, target.uri)
-        target.check_writable(key)
-        pairs.append((obj, key))
+        try:
+            key = check_file_key(to_prefix + rel, target.uri)
+            target.check_writable(key)
+        except InvalidKeyError as err:
+            refused(obj.key, err)
+        else:
+            pairs.append((obj, key))
     return pairs
 
 

@@ -251,6 +251,16 @@ def note_skipped(
             callback(key, "skipped", 0)
 
 
+def note_refused(
+    summary: TransferSummary, key: str, err: BaseException, callback: ProgressCallback | None
+) -> None:
+    """``key`` failed before it could be planned (a key or name that cannot be used): a
+    failure of its own, the rest of the plan goes on."""
+    summary.failed[key] = err
+    if callback:
+        callback(key, "failed", 0)
+
+
 def _show_progress(progress: bool | None, total: int, count: int) -> bool:
     if progress is not None:
         return progress

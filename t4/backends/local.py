@@ -275,7 +275,12 @@ class LocalBackend(Backend):
     def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
         failed: dict[str, Exception] = {}
         with self.bulk():
-            paths = [(key, self.path(key)) for key in keys]  # all checked before any change
+            paths = []  # all checked before any change; a key that is no safe path fails alone
+            for key in keys:
+                try:
+                    paths.append((key, self.path(key)))
+                except InvalidKeyError as err:
+                    failed[key] = err
             for key, path in paths:
                 try:
                     with self._commit_lock():
