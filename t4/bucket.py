@@ -106,7 +106,7 @@ class Bucket(BulkMethods):
     @property
     def index_path(self) -> Path:
         """Where this bucket's embedded search index lives (one file per bucket and
-        endpoint), e.g. to serve it with ``t4.search.catalog.CatalogServer``."""
+        endpoint), e.g. to serve it with ``t4 catalog serve`` (``t4.catalog``)."""
         return self._search.path
 
     def __repr__(self) -> str:

@@ -31,6 +31,8 @@ KNOWN_SETTINGS: dict[str, str] = {
     "navigator_url": "a T4 catalog; search reads {navigator_url}/config.json to find the index",
     "elastic_search_url": "an Elasticsearch/OpenSearch endpoint searched directly",
     "default_concurrency": "how many files move at once (an integer, default 64)",
+    "catalog_token": "the token a t4 catalog asks for (T4_CATALOG_TOKEN wins), sent as a bearer"
+    " token to navigator_url's host only",
 }
 _URL_SETTINGS = ("navigator_url", "elastic_search_url")
 

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from catalog_server import CatalogThread
 
 import t4
 from t4.errors import QuerySyntaxError
-from t4.search import bucket_name
-from t4.search.catalog import CatalogServer
 
 
 def keys(hits: list[dict[str, Any]]) -> set[str]:
@@ -105,9 +104,8 @@ def test_index_catches_objects_written_by_others(
 
 
 def test_catalog_serves_the_bucket_index(heroes: t4.Bucket, backend_kind: str) -> None:
-    path = heroes.index_path
     embedded = {q: heroes.search(q, limit=50) for q in QUERIES}
-    with CatalogServer(bucket_name(heroes.uri), path) as server:
+    with CatalogThread([heroes], refresh=0) as server:
         t4.config(navigator_url=server.url)
         for query, hits in embedded.items():
             assert heroes.search(query, limit=50) == hits, query

@@ -1,9 +1,11 @@
-"""The HTTP path end to end: t4's client against the real catalog server on loopback, and
-against small real servers that misbehave (401/403, broken config.json, dead ports)."""
+"""The HTTP path end to end: t4's client against the real catalog app (uvicorn on loopback,
+serving the shared corpus's index as it is), and against small real servers that misbehave
+(401/403, broken config.json, dead ports)."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,7 +18,9 @@ from typing import Any
 
 import pytest
 import requests
+from catalog_server import CatalogThread
 from search_corpus import DOCS, EXPECTED
+from servers import free_port
 
 import t4
 from t4.errors import (
@@ -27,23 +31,32 @@ from t4.errors import (
     QuerySyntaxError,
 )
 from t4.search import EmbeddedIndex, search
-from t4.search.catalog import CatalogServer
 from t4.search.elastic import resolve_endpoint, search_endpoint
 
 BUCKET = "s3://heroes-bucket"
 
 
 @pytest.fixture(scope="module")
-def index_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("catalog") / "index.sqlite"
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder named like the bucket, whose index holds the corpus (no crawl touches it)."""
+    path = tmp_path_factory.mktemp("catalog") / "heroes-bucket"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="module")
+def index_path(folder: Path) -> Path:
+    with t4.Bucket(folder) as bucket:
+        path = bucket.index_path
     with EmbeddedIndex(path) as ix:
         ix.upsert(DOCS)
     return path
 
 
 @pytest.fixture(scope="module")
-def catalog(index_path: Path) -> Iterator[CatalogServer]:
-    with CatalogServer("heroes-bucket", index_path) as server:
+def catalog(folder: Path, index_path: Path) -> Iterator[CatalogThread]:
+    # The index as it is: a refresh would crawl the folder and forget the corpus.
+    with CatalogThread([str(folder)], refresh=0, index_at_start=False) as server:
         yield server
 
 
@@ -89,16 +102,17 @@ def keys(hits: list[dict]) -> list[str]:
     return [h["key"] for h in hits]
 
 
-def test_config_json_lists_the_bucket(catalog: CatalogServer) -> None:
+def test_config_json_lists_the_bucket(catalog: CatalogThread) -> None:
     config = requests.get(f"{catalog.url}/config.json", timeout=10).json()
     (bucket,) = config["federations"][0]["buckets"]
-    assert bucket["name"] == "heroes-bucket" and bucket["searchEndpoint"] == catalog.url
-    assert resolve_endpoint(catalog.url, "heroes-bucket") == (catalog.url, "us-east-1")
+    endpoint = f"{catalog.url}/heroes-bucket"
+    assert bucket["name"] == "heroes-bucket" and bucket["searchEndpoint"] == endpoint
+    assert resolve_endpoint(catalog.url, "heroes-bucket") == (endpoint, "us-east-1")
 
 
 @pytest.mark.parametrize("query", sorted(EXPECTED))
 def test_navigator_path_matches_embedded(
-    catalog: CatalogServer, index_path: Path, query: str
+    catalog: CatalogThread, index_path: Path, query: str
 ) -> None:
     with EmbeddedIndex(index_path) as ix:
         embedded = ix.search(query, limit=50)
@@ -108,8 +122,8 @@ def test_navigator_path_matches_embedded(
     assert set(keys(remote)) == EXPECTED[query]
 
 
-def test_elastic_search_url_path(catalog: CatalogServer) -> None:
-    t4.config(elastic_search_url=catalog.url)
+def test_elastic_search_url_path(catalog: CatalogThread) -> None:
+    t4.config(elastic_search_url=f"{catalog.url}/heroes-bucket")
     assert (
         set(keys(search(BUCKET, None, "user_meta.name:'thor'")))
         == EXPECTED["user_meta.name:'thor'"]
@@ -118,30 +132,30 @@ def test_elastic_search_url_path(catalog: CatalogServer) -> None:
     assert keys(raw) == ["data/c#d?.txt", "data/table.csv", "notes/readme.md"]
 
 
-def test_elastic_search_url_naming_an_index(catalog: CatalogServer) -> None:
-    t4.config(elastic_search_url=f"{catalog.url}/drive")
+def test_elastic_search_url_naming_every_index(catalog: CatalogThread) -> None:
+    t4.config(elastic_search_url=f"{catalog.url}/_all")
     assert set(keys(search(BUCKET, None, "key:heroes/*"))) == EXPECTED["key:heroes/*"]
 
 
-def test_es_semantics_of_the_server(catalog: CatalogServer) -> None:
+def test_es_semantics_of_the_server(catalog: CatalogThread) -> None:
     # A raw body without default_operator gets Elasticsearch's OR; t4's client sends AND.
     body = {"query": {"query_string": {"query": "mighty shifter"}}}
-    found = requests.post(f"{catalog.url}/drive/_search", json=body, timeout=10).json()
+    found = requests.post(f"{catalog.url}/heroes-bucket/_search", json=body, timeout=10).json()
     assert {h["_id"] for h in found["hits"]["hits"]} == {"notes/readme.md", "heroes/loki.json"}
-    assert keys(search_endpoint(catalog.url, "mighty shifter")) == []
-    by_q = requests.get(f"{catalog.url}/drive/_search?q=key:heroes/*", timeout=10).json()
+    assert keys(search_endpoint(f"{catalog.url}/heroes-bucket", "mighty shifter")) == []
+    by_q = requests.get(f"{catalog.url}/heroes-bucket/_search?q=key:heroes/*", timeout=10).json()
     assert len(by_q["hits"]["hits"]) == 2
     source = by_q["hits"]["hits"][0]["_source"]
     assert {"key", "version_id", "type", "user_meta", "size", "text", "updated"} <= set(source)
 
 
-def test_bad_query_fails_before_sending_and_server_says_400(catalog: CatalogServer) -> None:
+def test_bad_query_fails_before_sending_and_server_says_400(catalog: CatalogThread) -> None:
     t4.config(navigator_url=catalog.url)
     with pytest.raises(QuerySyntaxError) as caught:
         search(BUCKET, None, "thor AND (")
     assert caught.value.position == 10
     body = {"query": {"query_string": {"query": "nosuch:x"}}}
-    response = requests.post(f"{catalog.url}/drive/_search", json=body, timeout=10)
+    response = requests.post(f"{catalog.url}/heroes-bucket/_search", json=body, timeout=10)
     assert response.status_code == 400 and response.json()["error"]["position"] == 0
     with pytest.raises(CatalogError, match="rejected the query"):
         search(BUCKET, None, body)
@@ -238,25 +252,35 @@ def test_server_error_is_unreachable(canned: Canned) -> None:
         search_endpoint(canned.url, "thor")
 
 
-def test_module_entry_point(index_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "t4.search.catalog", "--bucket", "heroes-bucket",
-           "--index", str(index_path), "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def test_uvicorn_runs_the_app_from_the_environment(tmp_path: Path) -> None:
+    """``uvicorn t4.catalog:app``, configured by T4_CATALOG_*, as the README says: it
+    indexes the folder at start, and wants the token."""
+    folder = tmp_path / "heroes-bucket"
+    folder.mkdir()
+    (folder / "tmp").mkdir()
+    (folder / "tmp" / "scratch.tmp").write_bytes(b"scratch")
+    port = free_port()
+    env = {**os.environ, "T4_CATALOG_BUCKETS": str(folder), "T4_CATALOG_REFRESH": "0",
+           "T4_CATALOG_TOKEN": "env-token"}  # fmt: skip
+    cmd = [sys.executable, "-m", "uvicorn", "t4.catalog:app", "--host", "127.0.0.1",
+           "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                config = requests.get(f"{url}/config.json", timeout=2).json()
+                health = requests.get(f"{url}/healthz", timeout=2)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        assert config["federations"][0]["buckets"][0]["searchEndpoint"] == url
-        assert keys(search_endpoint(url, "key:*.tmp")) == ["tmp/scratch.tmp"]
+                time.sleep(0.1)  # polling for start-up, with a deadline
+        assert health.json()["status"] == "ok"
+        assert requests.get(f"{url}/config.json", timeout=10).status_code == 401
+        t4.config(navigator_url=url)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("T4_CATALOG_TOKEN", "env-token")
+            assert keys(search(BUCKET, None, "key:*.tmp")) == ["tmp/scratch.tmp"]
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=20)

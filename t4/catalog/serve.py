@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
 
 from t4.errors import ConfigError
 
-__all__ = ["BACKLOG", "LIMIT_CONCURRENCY", "check_bind", "server_config"]
+__all__ = ["BACKLOG", "LIMIT_CONCURRENCY", "Server", "check_bind", "server_config"]
 
 BACKLOG = 2048
 LIMIT_CONCURRENCY = 1000
@@ -71,3 +72,17 @@ def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 8080) -> 
         log_config=None,  # the caller's logging (the CLI sets it up)
         server_header=False,
     )
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, calling ``on_started`` once it answers (the lifespan has run: the
+    indexes are up to date)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None):
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()

@@ -35,7 +35,8 @@ class Catalog:
     """The buckets a catalog serves, by index name (the bucket's name), in order.
 
     Args:
-        buckets: ``s3://name`` or folder URIs, or ``Bucket`` objects (the catalog closes them).
+        buckets: ``s3://name`` or folder URIs (opened and closed by the catalog), or ``Bucket``
+            objects (the caller's: left open).
         refresh: seconds between background incremental ``index()`` runs; 0 turns them off.
         index_at_start: bring every index up to date in ``start()`` (else serve each as it
             is until a refresh: a prepared index, or one ``POST /_refresh`` will update).
@@ -58,8 +59,11 @@ class Catalog:
         self.refresh_interval = float(refresh)
         self.index_at_start = index_at_start
         self.buckets: dict[str, Bucket] = {}
+        self._opened: list[Bucket] = []  # the ones to close
         for item in buckets:
             bucket = item if isinstance(item, Bucket) else Bucket(item, progress=False)
+            if bucket is not item:
+                self._opened.append(bucket)
             name = bucket_name(bucket.uri)
             if name in self.buckets:
                 raise ConfigError(
@@ -90,7 +94,7 @@ class Catalog:
         return self
 
     def close(self) -> None:
-        """Stop refreshing; close the readers and the buckets."""
+        """Stop refreshing; close the readers and the buckets the catalog opened."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
@@ -98,7 +102,7 @@ class Catalog:
         for reader in self._readers.values():
             reader.close()
         self._readers.clear()
-        for bucket in self.buckets.values():
+        for bucket in self._opened:
             bucket.close()
 
     # -- freshness --------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import contextlib
 import json
 import shutil
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +239,8 @@ def config(args: argparse.Namespace) -> int:
         if not sep or not name:
             args.cmd_parser.error(f"expected NAME=VALUE, got {item!r} (NAME alone: one at a time)")
         changes[name] = value or None
-    settings = t4_config(**changes)
+    # A token is shown only when asked for by name (t4 config catalog_token), never in a list.
+    settings = {k: "<set>" if k in _SECRETS else v for k, v in t4_config(**changes).items()}
     if args.json:
         render.emit(args, settings, None)
     elif not settings and not args.quiet:
@@ -250,6 +250,9 @@ def config(args: argparse.Namespace) -> int:
     return 0
 
 
+_SECRETS = ("catalog_token",)
+
+
 def _config_one(args: argparse.Namespace, name: str) -> int:
     """``t4 config NAME``: the value alone (for scripts), or exit 1 if it is not set."""
     check_setting(name, None)  # an unknown name is an error that lists the known ones
@@ -257,22 +260,4 @@ def _config_one(args: argparse.Namespace, name: str) -> int:
     if name not in settings:
         raise ConfigError(f"{name} is not set; set it with t4 config {name}=VALUE")
     render.emit(args, {name: settings[name]}, str(settings[name]))
-    return 0
-
-
-def catalog(args: argparse.Namespace) -> int:
-    """Index the bucket, then serve its index as a T4 catalog until interrupted."""
-    from t4.search import bucket_name
-    from t4.search.catalog import CatalogServer
-
-    where = locate(args, None)
-    with open_bucket(args, where.bucket) as bucket:
-        bucket.index()
-        uri, index_path = bucket.uri, bucket.index_path
-    server = CatalogServer(bucket_name(uri), index_path, args.host, args.port)
-    with server:
-        render.emit(args, {"bucket": uri, "url": server.url}, f"serving {uri} at {server.url}")
-        sys.stdout.flush()
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
     return 0

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from t4.cli import _commands as cmd
+from t4.cli._catalog import catalog
 from t4.cli._package import add_package_command
 from t4.config import KNOWN_SETTINGS
 
@@ -212,9 +213,46 @@ def _args_config(p: argparse.ArgumentParser) -> None:
 
 
 def _args_catalog(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["serve"], help="serve: run the local catalog server")
+    p.add_argument("action", choices=["serve"], help="serve: run the catalog server")
+    # --bucket repeats here, in place of the common option's single value.
+    served = p.add_argument_group("buckets", conflict_handler="resolve")
+    served.add_argument(
+        "-b",
+        "--bucket",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="BUCKET",
+        help="a bucket to serve (./lake, s3://name); repeat it for several, one index each",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8080, metavar="N", help="port (0: any free one)")
+    p.add_argument(
+        "--token",
+        default=None,
+        metavar="TOKEN",
+        help="the bearer token every request must carry (default: T4_CATALOG_TOKEN, else none)",
+    )
+    p.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="catch up with the buckets every SECONDS in the background (default 30; 0: off)",
+    )
+    p.add_argument(
+        "--insecure", action="store_true",
+        help="allow serving a non-loopback address without a token (anyone reaching it can search)",
+    )  # fmt: skip
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {text!r}")
+    return value
 
 
 def _index_covers() -> str:
@@ -275,10 +313,11 @@ _COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], 
     ("index", "bring a bucket's embedded search index up to date",
      "  t4 index s3://my-bucket\n  t4 index --bucket ./lake --reindex\n\n" + _index_covers(),
      _args_index, cmd.index),
-    ("catalog", "index a bucket and serve it as a search catalog: catalog serve",
-     "  t4 catalog serve --bucket s3://my-bucket --port 8080\n"
+    ("catalog", "serve buckets' search indexes as a T4 catalog: catalog serve",
+     "  t4 catalog serve --bucket s3://my-bucket --bucket s3://other --port 8080\n"
+     "  T4_CATALOG_TOKEN=s3cret t4 catalog serve -b s3://my-bucket --host 0.0.0.0\n"
      "  t4 config navigator_url=http://127.0.0.1:8080   # then, elsewhere: t4 search ...",
-     _args_catalog, cmd.catalog),
+     _args_catalog, catalog),
     ("config", "show t4's persistent settings, or change them",
      f"  t4 config navigator_url=https://catalog.example.com\n  t4 config navigator_url\n"
      f"  t4 config navigator_url=\n\n"

@@ -4,7 +4,8 @@ Three places can answer, chosen by ``t4.config()``:
 
 1. ``elastic_search_url`` set: that Elasticsearch/OpenSearch endpoint, directly;
 2. ``navigator_url`` set: the search endpoint a T4 catalog lists for the bucket in its
-   ``config.json`` (``t4.search.elastic``), e.g. this project's ``CatalogServer``;
+   ``config.json`` (``t4.search.elastic``), e.g. ``t4 catalog serve`` (``t4.catalog``),
+   with ``catalog_token`` (or ``T4_CATALOG_TOKEN``) sent when it asks for one;
 3. otherwise the bucket's embedded SQLite FTS5 index (``t4.search.sqlite_index``), kept up
    to date by ``Bucket`` writes and by ``crawl``.
 
@@ -26,6 +27,7 @@ words, else newest first.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from t4.errors import ConfigError
 from t4.locations import bucket_target
 from t4.search.crawl import crawl, document_for, user_meta_of
 from t4.search.documents import TEXT_BYTES, Document, index_path_for, is_text_like, text_of
-from t4.search.elastic import resolve_endpoint, search_endpoint
+from t4.search.elastic import resolve_endpoint, same_origin, search_endpoint
 from t4.search.sqlite_index import EmbeddedIndex
 from t4.search.upkeep import IndexKeeper
 
@@ -102,8 +104,11 @@ def search(
     if settings.get("elastic_search_url"):
         return search_endpoint(settings["elastic_search_url"], query, limit)
     if settings.get("navigator_url"):
-        endpoint, region = resolve_endpoint(settings["navigator_url"], bucket_name(bucket_uri))
-        return search_endpoint(endpoint, query, limit, region)
+        navigator = settings["navigator_url"]
+        token = os.environ.get("T4_CATALOG_TOKEN") or settings.get("catalog_token") or None
+        endpoint, region = resolve_endpoint(navigator, bucket_name(bucket_uri), token)
+        own = token if same_origin(endpoint, navigator) else None  # never to another host
+        return search_endpoint(endpoint, query, limit, region, own)
     if open_index is None:
         raise ConfigError(
             f"no search catalog is configured for {bucket_uri}: search it through "

@@ -4,7 +4,9 @@ As T4 did: ``{navigator_url}/config.json`` lists ``federations`` (inline, or URL
 federation documents), each with ``buckets`` (inline, or URLs of bucket documents) that
 carry ``name``, ``searchEndpoint`` and ``region``; the query goes to
 ``{searchEndpoint}/drive/_search``, signed with AWS SigV4 for service ``es`` when AWS
-credentials are present.
+credentials are present. A catalog that asks for a token (``t4 catalog serve --token``) gets
+it as ``Authorization: Bearer``: for ``config.json``, and for a search endpoint on the
+catalog's own host (scheme, host and port), never elsewhere.
 
 Errors, each its own::
 
@@ -66,19 +68,28 @@ _AWS_ENV = (
 _AWS_REGION = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.es\.amazonaws\.com$")
 
 
-def _request(method: str, url: str, **kw: Any) -> requests.Response:
-    """One HTTP request, its failures turned into this module's errors."""
+def _request(method: str, url: str, token: str | None = None, **kw: Any) -> requests.Response:
+    """One HTTP request (with ``token`` as a bearer token), its failures turned into this
+    module's errors."""
     import requests  # 15 ms to import: paid by a catalog search, not by ``import t4``
 
+    if token:
+        kw["headers"] = {**kw.get("headers", {}), "Authorization": f"Bearer {token}"}
     try:
         response = requests.request(method, url, timeout=TIMEOUT, **kw)
     except requests.RequestException as err:
         raise CatalogUnreachableError(f"cannot reach {url}: {err}") from err
     if response.status_code in (401, 403):
-        raise AccessDeniedError(
-            f"{url} refused the request ({response.status_code}): check your AWS credentials"
-            " and that they may search this catalog"
-        )
+        if token:
+            fix = "the catalog refused its token: check catalog_token or T4_CATALOG_TOKEN"
+        elif (
+            response.status_code == 401
+            and "bearer" in response.headers.get("WWW-Authenticate", "").lower()
+        ):
+            fix = "the catalog wants a token: set t4.config(catalog_token=...) or T4_CATALOG_TOKEN"
+        else:
+            fix = "check your AWS credentials and that they may search this catalog"
+        raise AccessDeniedError(f"{url} refused the request ({response.status_code}): {fix}")
     if response.status_code >= 500:
         raise CatalogUnreachableError(
             f"{url} failed with {response.status_code}: {response.text[:300]}"
@@ -86,8 +97,8 @@ def _request(method: str, url: str, **kw: Any) -> requests.Response:
     return response
 
 
-def _get_json(url: str) -> Any:
-    response = _request("GET", url)
+def _get_json(url: str, token: str | None = None) -> Any:
+    response = _request("GET", url, token)
     if response.status_code == 404:
         raise CatalogConfigError(f"no catalog configuration at {url} (404): check navigator_url")
     if not response.ok:
@@ -98,33 +109,52 @@ def _get_json(url: str) -> Any:
         raise CatalogConfigError(f"{url} is not valid JSON: {err}") from err
 
 
-def _documents(items: Any, base: str, what: str) -> Iterator[dict[str, Any]]:
-    """Each entry of a list that holds documents inline or as URLs to fetch."""
+def _documents(
+    items: Any, base: str, what: str, token: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Each entry of a list that holds documents inline or as URLs to fetch (the token goes
+    only to URLs on ``base``'s own host)."""
     if items is None:
         return
     if not isinstance(items, list):
         raise CatalogConfigError(f"{what} in {base} must be a list, got {type(items).__name__}")
     for item in items:
         if isinstance(item, str):
-            item = _get_json(urljoin(base, item))
+            url = urljoin(base, item)
+            item = _get_json(url, token if same_origin(url, base) else None)
         if not isinstance(item, dict):
             raise CatalogConfigError(f"an entry of {what} in {base} is not a JSON object")
         yield item
 
 
-def _buckets(config_url: str) -> Iterator[dict[str, Any]]:
-    config = _get_json(config_url)
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs share scheme, host and port (where a catalog's token may go).
+
+    Example:
+        >>> same_origin("http://c:8080/a/_search", "http://c:8080"), same_origin("https://x", "http://x")
+        (True, False)
+    """
+    a, b = urlparse(url), urlparse(other)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def _buckets(config_url: str, token: str | None) -> Iterator[dict[str, Any]]:
+    config = _get_json(config_url, token)
     if not isinstance(config, dict):
         raise CatalogConfigError(f"{config_url} is not a JSON object")
     if "federations" not in config and "buckets" not in config:
         raise CatalogConfigError(f"{config_url} has neither 'federations' nor 'buckets'")
-    yield from _documents(config.get("buckets"), config_url, "buckets")
-    for federation in _documents(config.get("federations"), config_url, "federations"):
-        yield from _documents(federation.get("buckets"), config_url, "a federation's buckets")
+    yield from _documents(config.get("buckets"), config_url, "buckets", token)
+    for federation in _documents(config.get("federations"), config_url, "federations", token):
+        buckets = federation.get("buckets")
+        yield from _documents(buckets, config_url, "a federation's buckets", token)
 
 
-def resolve_endpoint(navigator_url: str, bucket: str) -> tuple[str, str | None]:
-    """The search endpoint and AWS region a T4 catalog lists for ``bucket``.
+def resolve_endpoint(
+    navigator_url: str, bucket: str, token: str | None = None
+) -> tuple[str, str | None]:
+    """The search endpoint and AWS region a T4 catalog lists for ``bucket`` (``token``: the
+    catalog's bearer token, if it asks for one).
 
     Raises:
         CatalogUnreachableError, CatalogConfigError, AccessDeniedError: as their names say.
@@ -135,7 +165,7 @@ def resolve_endpoint(navigator_url: str, bucket: str) -> tuple[str, str | None]:
     """
     config_url = navigator_url.rstrip("/") + "/config.json"
     names = []
-    for entry in _buckets(config_url):
+    for entry in _buckets(config_url, token):
         names.append(str(entry.get("name")))
         if entry.get("name") == bucket:
             endpoint = entry.get("searchEndpoint")
@@ -190,12 +220,17 @@ def _search_url(endpoint: str) -> str:
 
 
 def search_endpoint(
-    endpoint: str, query: str | dict[str, Any], limit: int = 10, region: str | None = None
+    endpoint: str,
+    query: str | dict[str, Any],
+    limit: int = 10,
+    region: str | None = None,
+    token: str | None = None,
 ) -> list[dict[str, Any]]:
     """Search an Elasticsearch/OpenSearch endpoint (or this project's catalog server).
 
     A string query is sent as T4 sent it (``query_string`` on ``content``, with
-    ``default_operator`` AND); a dict as a raw body.
+    ``default_operator`` AND); a dict as a raw body. With ``token`` (a catalog's), the
+    request carries it as a bearer token instead of an AWS signature.
 
     Raises:
         QuerySyntaxError: a string query that does not parse (caught before sending).
@@ -207,7 +242,8 @@ def search_endpoint(
     """
     url = _search_url(endpoint)
     body = json.dumps(es_body(query, limit)).encode()
-    response = _request("GET", url, data=body, headers=_signed_headers(url, body, region))
+    headers = {"Content-Type": "application/json"} if token else _signed_headers(url, body, region)
+    response = _request("GET", url, token, data=body, headers=headers)
     if not response.ok:
         reason = response.text[:500]
         raise CatalogError(f"{url} rejected the query ({response.status_code}): {reason}")
