@@ -73,3 +73,22 @@ def test_what_the_command_wrote_is_committed_when_it_has_exited(
         indexed = {k: json.loads(m) for k, m in db.execute("SELECT key, meta FROM docs")}
     assert written == {"up/a.txt", "up/b/c.txt"}
     assert indexed == {"up/a.txt": {"team": "x"}, "up/b/c.txt": {"team": "x"}}
+
+
+def test_a_listing_and_a_folder_fetch_with_keys_given_need_no_boto3(
+    s3_env: S3Server, s3_bucket_uri: str, tmp_path: Path
+) -> None:
+    """``t4 ls`` and ``t4 fetch`` of a prefix list through t4's own signed ListObjectsV2:
+    boto3 is never imported (it stays for profiles, copies, deletes and multipart)."""
+    client = s3_env.client()
+    for i in range(3):
+        client.put_object(Bucket=s3_bucket_uri[5:], Key=f"d/f {i}+.txt", Body=b"x" * i)
+    code = f"""
+import sys
+from t4.cli import main
+assert main(["ls", "{s3_bucket_uri}/d/"]) == 0
+assert main(["fetch", "{s3_bucket_uri}/d/", {str(tmp_path / "out")!r}]) == 0
+print("loaded:", *[m for m in {BOTO3!r} if m in sys.modules])
+"""
+    assert _python(code) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"f {i}+.txt" for i in range(3)]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from t4.backends.s3_large import LargeTransfers
+    from t4.backends.s3_list import Lister
     from t4.backends.s3_ranges import RangedDownloads
 
 __all__ = ["S3Connection", "read_all", "reraise", "utc_now", "version_or_none"]
@@ -61,6 +62,7 @@ class S3Connection:
         self._fast: FastPath | bool | None = False  # False: not built yet
         self._large: LargeTransfers | None = None
         self._ranges: RangedDownloads | None = None
+        self._listing: Lister | None = None
         if self._reach.keys is None:
             self._connect()
 
@@ -266,6 +268,9 @@ class S3Connection:
     def close(self) -> None:
         with self._lock:
             large, ranges, connected = self._large, self._ranges, self._boto
+            listing = self._listing
+        if listing is not None:
+            listing.close()
         if large is not None:
             large.close()
         if ranges is not None:
