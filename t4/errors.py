@@ -25,7 +25,8 @@ a user would already catch::
      ├── VersionsUnsupportedError (ValueError)          a store without object versions
      ├── PackageNotFoundError     (KeyError, FileNotFoundError)  no such package or version
      ├── PackageConflictError                           ``latest`` moved since the browse
-     └── HashMismatchError        (ValueError)          bytes that do not match their hash
+     ├── HashMismatchError        (ValueError)          bytes that do not match their hash
+     └── ExternalKeyError         (PermissionError)     a manifest names bytes outside its registry
 
 Each error carries ``bucket`` and ``key`` (``None`` where they do not apply) so callers can
 act on them without parsing the message. ``s3_error`` is the one table from S3's error codes
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "DeserializationError",
     "DestinationError",
+    "ExternalKeyError",
     "FormatError",
     "HashMismatchError",
     "InvalidKeyError",
@@ -318,3 +320,8 @@ class PackageConflictError(T4Error):
 
 class HashMismatchError(T4Error, ValueError):
     """Bytes whose hash is not the one the package manifest records for them."""
+
+
+class ExternalKeyError(T4Error, PermissionError):
+    """A package entry whose bytes are outside the registry it was read from (another bucket,
+    a local path): refused unless the caller allows external keys."""

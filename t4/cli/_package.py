@@ -22,6 +22,7 @@ _EXAMPLES = """\
   t4 package push team/data ./data -r s3://my-bucket -m "first" --meta '{"k": 1}'
   t4 package browse team/data -r s3://my-bucket --top-hash 2eafad
   t4 package install team/data -r s3://my-bucket --dest ./data
+  t4 package install team/data -r s3://my-bucket --dest ./data --allow-external
   t4 package versions team/data -r s3://my-bucket
   t4 package diff team/data -r s3://my-bucket 2eafad 7c01bb"""
 
@@ -63,6 +64,10 @@ def add_package_command(
             sub.add_argument("--top-hash", metavar="H", help="a version (6+ hex digits)")
         if name == "install":
             sub.add_argument("--dest", required=True, metavar="DIR", help="the local folder")
+            sub.add_argument("--allow-external", action="store_true",
+                             help="also copy entries whose bytes are outside the registry "
+                                  "(another bucket, a local path): only for a trusted "
+                                  "registry")  # fmt: skip
     push = verb("push", "push a folder or s3:// prefix as the package's next version", _push)
     push.add_argument("name", metavar="NAME", help="the package, user/package")
     push.add_argument("source", metavar="DIR", help="a local folder or s3://bucket/prefix/")
@@ -153,10 +158,23 @@ def _install(args: argparse.Namespace) -> int:
     from t4.packages import Package
 
     with _registry(args) as reg:
-        pkg = Package.install(args.name, reg, dest=args.dest, top_hash=args.top_hash)
+        pkg = Package.install(
+            args.name,
+            reg,
+            dest=args.dest,
+            top_hash=args.top_hash,
+            allow_external=args.allow_external,
+        )
     count = sum(1 for _ in pkg.walk())
-    data = {"name": args.name, "top_hash": pkg.top_hash, "dest": args.dest, "entries": count}
-    text = f"{args.name}@{pkg.top_hash[:7]}: {count} files in {args.dest}"
+    summary = pkg.summary
+    assert summary is not None  # install always says what it copied
+    moved, skipped = len(summary.transferred), len(summary.skipped)
+    data = {"name": args.name, "top_hash": pkg.top_hash, "dest": args.dest, "entries": count,
+            "transferred": moved, "skipped": skipped}  # fmt: skip
+    text = (
+        f"{args.name}@{pkg.top_hash[:7]}: {count} files in {args.dest} "
+        f"({moved} transferred, {skipped} skipped)"
+    )
     render.emit(args, data, None if args.quiet else text)
     return 0
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from t4 import formats
 from t4.packages import hashing
+from t4.packages.copies import Target, copy_checked
 from t4.packages.manifest import PhysicalKey, Record
 from t4.packages.stores import Stores
 
@@ -78,13 +79,15 @@ class PackageEntry:
         return self.deserialize()
 
     def fetch(self, dest: str | Path | None = None) -> PackageEntry:
-        """Copy the bytes to ``dest`` (default: the key's file name here); returns an entry
-        pointing at the copy."""
+        """Copy the bytes to ``dest`` (default: the key's file name here), checked against the
+        entry's hash as they are written (``HashMismatchError``, and no file, if they do not
+        match); returns an entry pointing at the copy."""
         path = Path(dest if dest is not None else self.logical_key.rsplit("/", 1)[-1])
         if path.is_dir() or str(dest).endswith("/"):
             path = path / self.logical_key.rsplit("/", 1)[-1]
+        target = Target(self.logical_key, self._record, self.physical_key, path.absolute())
         with Stores() as stores:
-            stores.copy(self.physical_key, path)
+            copy_checked(target, stores)
         record = Record(str(PhysicalKey.from_path(path)), self.size, self.hash, self._record.meta)
         return PackageEntry(self.logical_key, record)
 

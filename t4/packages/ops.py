@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from t4.bucket import Bucket
 from t4.errors import InvalidKeyError, PackageConflictError
-from t4.keys import safe_join
 from t4.packages import hashing
+from t4.packages.copies import check_sources, copy_entries, targets_under
 from t4.packages.manifest import PhysicalKey, Record, load
 from t4.packages.registry import Registry, default_local_registry, validate_name
 from t4.packages.stores import Stores, parallel
@@ -228,24 +228,25 @@ class _Staging:
 
 
 def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Package:
-    """Copy every entry to ``dest/<logical key>``; returns the package pointing there."""
+    """Copy every entry to ``dest/<logical key>``, each checked against its hash (files
+    already there with that size and hash are skipped); returns the package pointing there,
+    with ``summary`` telling what was transferred and skipped."""
     root = Path(dest).expanduser()
+    targets = targets_under(root, pkg._records())
     root.mkdir(parents=True, exist_ok=True)
-    out = _with_header(dict(pkg._meta))
-    targets = []
-    for lk, record in pkg._records():
-        path = safe_join(root, lk, bucket=str(root), key=lk)
-        targets.append((lk, PhysicalKey.from_url(record.physical_key), record.size))
-        out._entries[lk] = Record(
-            str(PhysicalKey.from_path(path)), record.size, record.hash, record.meta
-        )
     own = stores is None
     stores = stores or Stores()
     try:
-        stores.copy_many(root, targets)
+        summary = copy_entries(targets, stores, "fetch", pkg._origin[0] if pkg._origin else "")
     finally:
         if own:
             stores.close()
+    out = _with_header(dict(pkg._meta))
+    for t in targets:
+        out._entries[t.logical_key] = Record(
+            str(PhysicalKey.from_path(t.path)), t.record.size, t.record.hash, t.record.meta
+        )
+    out.summary = summary
     return out
 
 
@@ -254,13 +255,27 @@ def install(
     registry: RegistryLike = None,
     dest: str | Path | None = None,
     top_hash: str | None = None,
+    allow_external: bool = False,
 ) -> Package:
     """Browse the version, copy its files to ``dest`` (default: here), and record the same
-    manifest (same top hash) in the default local registry, as quilt3 does."""
+    manifest (same top hash) in the default local registry, as quilt3 does.
+
+    Every file is checked against the manifest's hash as it is written (a mismatch raises
+    ``HashMismatchError``; no tampered file takes the name); files already there with the
+    manifest's size and hash are skipped (``summary`` on the returned package tells how
+    many). Entries outside the registry (another bucket, a local path) raise
+    ``ExternalKeyError`` before anything is written, unless ``allow_external``."""
     pkg = browse(name, registry, top_hash)
+    wanted = pkg._origin[2] if pkg._origin else pkg.top_hash
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
-        fetch(pkg, dest if dest is not None else ".", stores)
-        manifest = reg.manifest(pkg._origin[2] if pkg._origin else pkg.top_hash)
+        root = Path(dest if dest is not None else ".").expanduser()
+        targets = targets_under(root, pkg._records())
+        if not allow_external:
+            check_sources(reg.uri, targets, f"{name}@{wanted[:7]}")
+        root.mkdir(parents=True, exist_ok=True)
+        pkg.summary = copy_entries(targets, stores, "install", reg.uri)
+        manifest = reg.manifest(wanted)
+    log.info("%s", pkg.summary.line())
     local = Registry(default_local_registry())
     with local:
         if local.uri != reg.uri:

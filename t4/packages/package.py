@@ -29,6 +29,7 @@ from t4.packages.manifest import (
     walk_order,
 )
 from t4.packages.stores import Stores
+from t4.transfer import TransferSummary
 
 __all__ = ["Package", "PackageEntry", "folder_records"]
 
@@ -49,6 +50,9 @@ class Package:
         self._dir_meta: dict[str, Any] = {}
         #: (registry URI, name, top hash) this package was browsed or pushed as.
         self._origin: tuple[str, str, str] | None = None
+        #: What the ``install`` or ``fetch`` that returned this package transferred and
+        #: skipped (a ``t4.TransferSummary``); None otherwise.
+        self.summary: TransferSummary | None = None
 
     # -- reading ------------------------------------------------------------------------
     @property
@@ -272,18 +276,28 @@ class Package:
         registry: Any = None,
         dest: str | Path | None = None,
         top_hash: str | None = None,
+        *,
+        allow_external: bool = False,
     ) -> Package:
         """Copy a version's files to ``dest`` and record it in the local registry.
+
+        Each file is hashed as it is written and must match the manifest
+        (``HashMismatchError`` otherwise: the tampered file is not written); files already in
+        ``dest`` with the manifest's size and hash are skipped (see ``summary``). An entry
+        whose bytes are outside the registry (another bucket, a local path) raises
+        ``ExternalKeyError`` before anything is written, unless ``allow_external=True``.
 
         Example:
             >>> t4.Package.install("team/data", "s3://bucket", dest="./data")  # doctest: +SKIP
         """
         from t4.packages import ops
 
-        return ops.install(name, registry, dest, top_hash)
+        return ops.install(name, registry, dest, top_hash, allow_external)
 
     def fetch(self, dest: str | Path = ".") -> Package:
-        """Copy every entry to ``dest/<logical key>``; returns the package pointing there.
+        """Copy every entry to ``dest/<logical key>``, each checked against its hash as it
+        is written (files already there with that size and hash are skipped); returns the
+        package pointing there.
 
         Example:
             >>> local = pkg.fetch("./copy")  # doctest: +SKIP

@@ -11,26 +11,22 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
 from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import LocalPathError, VersionsUnsupportedError
-from t4.keys import safe_join
 from t4.packages import hashing
 from t4.packages.manifest import PhysicalKey
 from t4.parts import atomic_write_target
 
 __all__ = ["Stores"]
 
-_EPOCH = datetime.fromtimestamp(0, tz=UTC)
-
 #: Objects up to this size are hashed from one GET in memory; larger ones through a file.
 _IN_MEMORY = 8 * 1024 * 1024
+_READ = 1024 * 1024
 
 
 class Stores:
@@ -84,23 +80,35 @@ class Stores:
             return
         self.bucket(pk.bucket).fetch(pk.path, dest, version_id=pk.version_id)
 
-    def copy_many(self, root: Path, items: list[tuple[str, PhysicalKey, int]]) -> None:
-        """Copy each ``(logical key, physical key, size)`` to ``root/<logical key>``. S3
-        objects stored at ``<prefix><logical key>`` go through their bucket's bulk fetch, one
-        GET each, nothing listed (the manifest tells sizes and versions); the rest one by one,
-        in parallel."""
-        groups: dict[tuple[str, str], list[ObjectInfo]] = {}
-        single: list[tuple[PhysicalKey, Path]] = []
-        for lk, pk, size in items:
-            prefix = pk.path[: -len(lk)]
-            if pk.bucket is None or not pk.path.endswith(lk) or prefix[-1:] not in ("", "/"):
-                single.append((pk, safe_join(root, lk, bucket=str(root), key=lk)))
-                continue
-            info = ObjectInfo(pk.path, size, None, _EPOCH, pk.version_id)
-            groups.setdefault((pk.bucket, prefix), []).append(info)
-        for (name, prefix), objects in groups.items():
-            self.bucket(name).fetch_keys(objects, root, prefix=prefix)
-        parallel(lambda item: self.copy(*item), single)
+    def copy_hashed(
+        self,
+        pk: PhysicalKey,
+        size: int,
+        dest: Path,
+        kind: str | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, str] | None:
+        """Write the content behind ``pk`` to the file ``dest`` (a part file the caller
+        renames) and return its ``kind`` hash (None for no ``kind``), computed from the bytes
+        as they are written: a local file streamed 1 MiB at a time, an S3 object up to 8 MiB
+        from one GET. A larger object comes through its bucket's parallel ranged download,
+        whose ranges arrive out of order: that file is hashed once written, from disk."""
+        hasher = hashing.Hasher(kind, size) if kind else None
+        if pk.bucket is not None and size > _IN_MEMORY:
+            self.bucket(pk.bucket).fetch(pk.path, dest, version_id=pk.version_id)
+            return hashing.hash_file(dest, kind) if kind else None
+        if pk.bucket is not None:
+            chunks: Iterable[bytes] = [self.read(pk)]
+        else:
+            chunks = _chunks_of(_local(pk))
+        with dest.open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        return None if hasher is None or kind is None else {"type": kind, "value": hasher.value()}
 
     @contextmanager
     def local_copy(self, pk: PhysicalKey) -> Iterator[Path]:
@@ -142,6 +150,12 @@ def parallel(fn: Callable[[Any], object], items: Iterable[Any]) -> None:
     with ThreadPoolExecutor(max_workers=threads_for(concurrency_from_env(None))) as pool:
         for _ in pool.map(fn, items):
             pass
+
+
+def _chunks_of(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as src:
+        while chunk := src.read(_READ):
+            yield chunk
 
 
 def _local(pk: PhysicalKey) -> Path:
