@@ -261,7 +261,8 @@ def test_uvicorn_runs_the_app_from_the_environment(tmp_path: Path) -> None:
     (folder / "tmp" / "scratch.tmp").write_bytes(b"scratch")
     port = free_port()
     env = {**os.environ, "T4_CATALOG_BUCKETS": str(folder), "T4_CATALOG_REFRESH": "0",
-           "T4_CATALOG_TOKEN": "env-token"}  # fmt: skip
+           "T4_CATALOG_TOKEN": "env-token",
+           "T4_CATALOG_CORS_ORIGINS": "https://pages.example.com"}  # fmt: skip
     cmd = [sys.executable, "-m", "uvicorn", "t4.catalog:app", "--host", "127.0.0.1",
            "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -277,6 +278,10 @@ def test_uvicorn_runs_the_app_from_the_environment(tmp_path: Path) -> None:
                 time.sleep(0.1)  # polling for start-up, with a deadline
         assert health.json()["status"] == "ok"
         assert requests.get(f"{url}/config.json", timeout=10).status_code == 401
+        for origin, allowed in (("https://pages.example.com", True), ("https://x.example", False)):
+            preflight = requests.options(f"{url}/heroes-bucket/_search", timeout=10, headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST"})  # fmt: skip
+            assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
         t4.config(navigator_url=url)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("T4_CATALOG_TOKEN", "env-token")
@@ -284,3 +289,17 @@ def test_uvicorn_runs_the_app_from_the_environment(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_catalog_token_goes_to_the_catalog_host_only(canned: Canned) -> None:
+    elsewhere = Canned()
+    try:
+        bucket = {"name": "heroes-bucket", "searchEndpoint": elsewhere.url}
+        canned.routes["/config.json"] = (200, {"federations": [{"buckets": [bucket]}]})
+        elsewhere.routes["/drive/_search"] = (200, {"hits": {"hits": []}})
+        t4.config(navigator_url=canned.url, catalog_token="catalog-only-token")
+        assert search(BUCKET, None, "thor") == []
+        assert canned.seen[-1]["Authorization"] == "Bearer catalog-only-token"
+        assert "catalog-only-token" not in json.dumps(elsewhere.seen)
+    finally:
+        elsewhere.close()

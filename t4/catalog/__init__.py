@@ -77,6 +77,7 @@ def create_app(
                    expose_headers=[api.AGE_HEADER], max_age=600),
         Middleware(AnswerOptions),
         Middleware(TokenAuth, token=token or None),
+        Middleware(api.InternalErrors),
     ]  # fmt: skip
     app = Starlette(
         routes=[*api.routes(), *web.routes()],

@@ -13,12 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from t4.catalog.inputs import Rejected, parse_json, read_body, search_request
 from t4.catalog.state import Catalog, UnknownIndexError
 from t4.errors import QuerySyntaxError
 
-__all__ = ["AGE_HEADER", "error_response", "routes"]
+__all__ = ["AGE_HEADER", "HANDLERS", "InternalErrors", "error_response", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +159,31 @@ async def _http(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _internal(request: Request, exc: Exception) -> Response:
-    # Starlette raises the error again once this answer is sent: the server logs it, with
-    # its traceback (uvicorn: "Exception in ASGI application").
-    reason = f"internal error ({type(exc).__name__}); the server log has the details"
-    return error_response(500, "internal_server_error", reason)
+class InternalErrors:
+    """ASGI middleware: an unexpected failure is a 500 with an Elasticsearch-shaped body (its
+    type only; the server log has its traceback, written before the answer goes out)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise
+            log.error("catalog failed on %s %s", scope["method"], scope["path"], exc_info=exc)
+            if started:  # too late for an answer of our own: the connection is closed
+                return
+            reason = f"internal error ({type(exc).__name__}); the server log has the details"
+            await error_response(500, "internal_server_error", reason)(scope, receive, send)
 
 
 #: Exception -> answer, in the app's handler table (most specific first).
@@ -172,5 +193,4 @@ HANDLERS: dict[Any, Any] = {
     QuerySyntaxError: _query_syntax,
     RecursionError: _recursion,
     HTTPException: _http,
-    Exception: _internal,
 }

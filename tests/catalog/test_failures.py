@@ -1,0 +1,87 @@
+"""The catalog when things go wrong inside it: an internal failure is a 500 logged with its
+traceback (and the next query is answered), and a refresh holding the index's write lock in
+another process never blocks a search."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from catalog_server import THOR, CatalogThread, answers_good_query, keys, lake
+from cli import assert_one_line_error
+from cli import t4 as run_t4
+
+from t4.search.sqlite_index import EmbeddedIndex
+
+
+def test_internal_failure_is_500_logged_with_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = lake(tmp_path, "alpha")
+    with CatalogThread([str(folder)], refresh=0) as server:
+        real = EmbeddedIndex._run
+
+        def broken(self: EmbeddedIndex, *args: object) -> list[object]:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+        monkeypatch.setattr(EmbeddedIndex, "_run", broken)
+        with caplog.at_level(logging.ERROR):
+            answer = requests.get(f"{server.url}/alpha/_search", params={"q": "thor"}, timeout=10)
+        assert answer.status_code == 500
+        payload = answer.json()
+        assert payload["status"] == 500 and payload["error"]["type"] == "internal_server_error"
+        assert "DatabaseError" in payload["error"]["reason"]
+        assert "malformed" not in payload["error"]["reason"]  # the details are in the log
+        logged = [r for r in caplog.records if r.exc_info]
+        assert logged and "disk image is malformed" in str(logged[0].exc_info[1])
+        monkeypatch.setattr(EmbeddedIndex, "_run", real)
+        answers_good_query(server.url)
+
+
+_WRITER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA busy_timeout = 30000")
+db.execute("BEGIN IMMEDIATE")
+db.execute("DELETE FROM docs")  # mid-refresh: rows changing, nothing committed yet
+print("holding", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+"""
+
+
+def test_a_write_in_progress_elsewhere_never_blocks_a_search(tmp_path: Path) -> None:
+    folder = lake(tmp_path, "alpha")
+    with CatalogThread([str(folder)], refresh=0) as server:
+        path = server.catalog.buckets["alpha"].index_path
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+        try:
+            assert writer.stdout is not None and writer.stdout.readline() == "holding\n"
+            started = time.monotonic()
+            found = requests.get(f"{server.url}/alpha/_search", params={"q": "thor"}, timeout=10)
+            assert time.monotonic() - started < 2.0
+            assert keys(found.json()) == THOR  # the last committed state
+        finally:
+            assert writer.stdin is not None
+            writer.stdin.write("\n")
+            writer.stdin.close()
+            writer.wait(timeout=30)
+        answers_good_query(server.url)
+
+
+def test_without_the_catalog_extra_serve_says_how_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "uvicorn"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named uvicorn')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+    result = run_t4("catalog", "serve", "-b", str(lake(tmp_path, "alpha")), "--port", "0", env=env)
+    assert_one_line_error(result, "catalog extra", "pip install 't4flows[catalog]'")
