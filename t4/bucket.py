@@ -104,6 +104,12 @@ class Bucket(BulkMethods):
         return self._backend.uri
 
     @property
+    def backend(self) -> Backend:
+        """The storage primitives under this bucket, for layers that need one ``Bucket`` does
+        not wrap (a package registry's conditional writes, ``Backend.put_if``)."""
+        return self._backend
+
+    @property
     def index_path(self) -> Path:
         """Where this bucket's embedded search index lives (one file per bucket and
         endpoint), e.g. to serve it with ``t4 catalog serve`` (``t4.catalog``)."""

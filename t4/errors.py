@@ -25,6 +25,8 @@ a user would already catch::
      ├── VersionsUnsupportedError (ValueError)          a store without object versions
      ├── PackageNotFoundError     (KeyError, FileNotFoundError)  no such package or version
      ├── PackageConflictError                           ``latest`` moved since the browse
+     ├── PreconditionFailedError                        a conditional write found the key changed
+     ├── ConditionalWritesUnsupportedError              a store that ignores conditional writes
      ├── HashMismatchError        (ValueError)          bytes that do not match their hash
      └── ExternalKeyError         (PermissionError)     a manifest names bytes outside its registry
 
@@ -45,6 +47,7 @@ __all__ = [
     "CatalogConfigError",
     "CatalogError",
     "CatalogUnreachableError",
+    "ConditionalWritesUnsupportedError",
     "ConfigError",
     "DeserializationError",
     "DestinationError",
@@ -57,6 +60,7 @@ __all__ = [
     "MetadataError",
     "PackageConflictError",
     "PackageNotFoundError",
+    "PreconditionFailedError",
     "QuerySyntaxError",
     "Summary",
     "T4Error",
@@ -316,6 +320,16 @@ class PackageNotFoundError(T4Error, KeyError, FileNotFoundError):
 
 class PackageConflictError(T4Error):
     """The package's ``latest`` moved since it was browsed: pushing would hide that version."""
+
+
+class PreconditionFailedError(T4Error):
+    """A conditional write refused: the key exists (create-if-absent) or no longer holds the
+    object whose ETag was given (replace-if-unchanged). Nothing was written."""
+
+
+class ConditionalWritesUnsupportedError(T4Error):
+    """The store ignores conditional writes (``If-None-Match``/``If-Match``), so concurrent
+    writers could overwrite each other unseen: refused rather than risk it."""
 
 
 class HashMismatchError(T4Error, ValueError):

@@ -22,7 +22,8 @@ request by kind (``listing``, ``listing-page``, ``GET``, ``HEAD``,
 It is bounded: it serves at most ``max_requests`` requests and stops by itself after
 ``max_seconds``. ``fail_first`` faults the next N requests whatever the rate (for retry
 tests); ``delay`` slows every request down (for the crash tests, which need an operation to
-be mid-way when they kill it).
+be mid-way when they kill it); ``drop_headers`` removes request headers, as a store that
+ignores them would (``If-None-Match``, ``If-Match``: no conditional writes).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FaultProxy:
         max_seconds: float = 300.0,
         only: Callable[[str, str], bool] | None = None,
         fail_first: int = 0,
+        drop_headers: tuple[str, ...] = (),
     ):
         unknown = set(faults) - set(FAULTS + _ON_REQUEST)
         if unknown or not faults:
@@ -97,6 +99,8 @@ class FaultProxy:
         self.only = only
         #: The next this many requests (that ``only`` lets through) all get a fault.
         self.fail_first = fail_first
+        #: Request headers removed before forwarding (a store that ignores them).
+        self.drop_headers = {h.lower() for h in drop_headers}
         self.counts: Counter[str] = Counter()
         #: Every request by kind (see the module docstring); ``kinds.clear()`` starts again.
         self.kinds: Counter[str] = Counter()
@@ -237,7 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             proxy._stopping.wait(proxy.stall_seconds)
             self._reset()
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROP}
+        dropped = _DROP | proxy.drop_headers
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         try:
             status, resp_headers, data = proxy._forward(self.command, self.path, headers, body)
         except OSError:

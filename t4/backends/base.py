@@ -15,7 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from t4.errors import KeyNotFoundError, VersionsUnsupportedError
+from t4.errors import (
+    ConditionalWritesUnsupportedError,
+    KeyNotFoundError,
+    PreconditionFailedError,
+    VersionsUnsupportedError,
+)
 
 #: Called with the number of bytes moved since the last call.
 ByteCallback = Callable[[int], None]
@@ -201,6 +206,34 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         """Store ``data`` under ``key`` with user metadata, replacing any object there."""
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the ETag of exactly those bytes (for ``put_if``)."""
+        raise self.no_conditional_writes(key)
+
+    def put_if(self, key: str, data: bytes, metadata: dict[str, str], etag: str | None) -> None:
+        """Store ``data`` under ``key`` in one atomic step, only if ``key`` is absent
+        (``etag`` None) or still holds the object of ETag ``etag``; otherwise raise
+        ``PreconditionFailedError`` and change nothing. Stores without conditional writes
+        raise ``ConditionalWritesUnsupportedError``."""
+        raise self.no_conditional_writes(key)
+
+    def no_conditional_writes(self, key: str) -> ConditionalWritesUnsupportedError:
+        return ConditionalWritesUnsupportedError(
+            f"{self.uri} does not honour conditional writes (If-None-Match/If-Match), needed "
+            f"to write {key!r} safely alongside other writers: use an S3 bucket on a server "
+            "that does (AWS S3, SeaweedFS) or a local folder",
+            bucket=self.uri,
+            key=key,
+        )
+
+    def precondition_failed(self, key: str, etag: str | None) -> PreconditionFailedError:
+        state = "exists already" if etag is None else f"no longer has ETag {etag}"
+        return PreconditionFailedError(
+            f"{key!r} in {self.uri} {state}: another writer changed it; read it again",
+            bucket=self.uri,
+            key=key,
+        )
 
     @abc.abstractmethod
     def upload(

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
-from t4.errors import BucketNotFoundError, InvalidKeyError, T4Error
+from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
 from t4.parts import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
@@ -252,6 +252,35 @@ class LocalBackend(Backend):
             tmp.write(data)
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
             return self._commit(key, tmp, tmp_path, target, md5, metadata)
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        with self._open(key) as handle:
+            data = handle.read()
+        return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def put_if(self, key: str, data: bytes, metadata: dict[str, str], etag: str | None) -> None:
+        """Under the commit lock every t4 writer takes: create with ``link`` (which fails if
+        anything is there, whoever wrote it), or compare the current bytes' MD5 and rename."""
+        target = self.path(key)
+        with self._staged(key, target) as (tmp, tmp_path):
+            tmp.write(data)
+            tmp.flush()
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            record = _record_of(key, metadata, md5, os.fstat(tmp.fileno()))
+            with self._commit_lock():
+                if etag is not None:
+                    try:
+                        if self.get_tagged(key)[1] != etag:
+                            raise self.precondition_failed(key, etag)
+                    except KeyNotFoundError:
+                        raise self.precondition_failed(key, etag) from None
+                elif os.path.lexists(target):
+                    raise self.precondition_failed(key, etag)
+                self._write_record(key, record)
+                try:
+                    (os.link if etag is None else os.replace)(tmp_path, target)
+                except FileExistsError:
+                    raise self.precondition_failed(key, etag) from None
 
     def upload(
         self,

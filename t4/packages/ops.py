@@ -5,6 +5,7 @@ are computed here from the bytes, cached for local files by path, size and mtime
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,8 +114,11 @@ def push(
 ) -> Package:
     """Copy the package's bytes into the registry and publish a new version of ``name``.
 
-    Order: data, then the manifest, then the timestamp pointer, then ``latest``. A version
-    whose top hash is already ``latest`` is not pushed again (``dedupe`` is always on).
+    Order: data, then the manifest, then the timestamp pointer, then ``latest``. Unless
+    ``force``, ``latest`` must still be the version the package was browsed from (a fresh
+    ``Package()`` onto an existing name conflicts, as in quilt3 8), checked before the data
+    is copied and again, atomically, as ``latest`` moves. A version whose top hash is
+    already ``latest`` is not pushed again (``dedupe`` is always on).
     """
     validate_name(name)
     _check_message(message)
@@ -127,18 +131,18 @@ def push(
         for lk, record in staged._entries.items():
             pkg._entries[lk].hash = record.hash
         top = staged.top_hash
+        check = None if force else functools.partial(_check_conflict, pkg, name, reg)
         latest = reg.latest(name)
+        if check is not None:
+            check(latest)  # early, as quilt3: before any byte is copied
         if latest == top:
             log.info(
                 "package %s@%s is already latest in %s; nothing pushed", name, top[:7], reg.uri
             )
             return browse(name, reg.bucket, top)
-        _check_conflict(pkg, name, reg, latest, force)
         prefix = _dest_prefix(reg, name, dest)
         _upload(staged, reg.bucket, prefix, stores)
-        if not force:
-            _check_conflict(pkg, name, reg, reg.latest(name), force)
-        reg.publish(name, top, staged.manifest_bytes(), header)
+        reg.publish(name, top, staged.manifest_bytes(), header, check)
         staged._origin = (reg.uri, name, top)
         log.info("package %s@%s pushed to %s", name, reg.short_hash(top), reg.uri)
         return staged
@@ -149,17 +153,18 @@ def _check_message(message: object) -> None:
         raise InvalidKeyError(f"the message must be a string or None, got {message!r}")
 
 
-def _check_conflict(
-    pkg: Package, name: str, reg: Registry, latest: str | None, force: bool
-) -> None:
-    if force or latest is None:
+def _check_conflict(pkg: Package, name: str, reg: Registry, latest: str | None) -> None:
+    """quilt3's rule: pushing onto an existing ``latest`` needs a package browsed from it
+    (a fresh ``Package()`` onto an existing name is refused too, as quilt3 8 does)."""
+    if latest is None:
         return
     origin = pkg._origin[2] if pkg._origin else None
     if latest != origin:
+        browsed = f"was browsed from {origin[:7]}" if origin else "is a new Package()"
         raise PackageConflictError(
-            f"package {name} in {reg.uri} is at {latest[:7]} but this package was browsed "
-            f"from {origin[:7] if origin else 'nothing'}: pushing would hide that version. "
-            "Browse the latest, apply your change, and push again, or pass force=True",
+            f"package {name} in {reg.uri} is at {latest[:7]} but this package {browsed}: "
+            "pushing would hide that version. Browse the latest, apply your change, and push "
+            "again, or pass force=True (--force on the command line) to replace it",
             bucket=reg.uri,
             key=name,
         )

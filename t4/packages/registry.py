@@ -4,7 +4,9 @@
     .quilt/named_packages/<user>/<pkg>/<unix time>   a pointer (64 hex characters) per push
     .quilt/named_packages/<user>/<pkg>/latest        the pointer readers follow
 
-Everything goes through a ``t4.Bucket``, so a registry reads and writes like any bucket.
+Everything goes through a ``t4.Bucket``, so a registry reads and writes like any bucket; the
+pointers through its backend's conditional writes (``put_if``), so that concurrent pushes
+never overwrite one another's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from t4.errors import (
     InvalidKeyError,
     KeyNotFoundError,
     MetadataError,
+    PackageConflictError,
     PackageNotFoundError,
+    PreconditionFailedError,
     T4Error,
 )
 from t4.packages.manifest import PhysicalKey
@@ -37,6 +41,10 @@ _NAME = re.compile(r"^[\w-]+/[\w-]+$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _MANIFESTS = ".quilt/packages/"
 _POINTERS = ".quilt/named_packages/"
+#: Tries at a free pointer name, or at moving ``latest``, before a push gives up.
+_ATTEMPTS = 1000
+#: The conflict check of a push: raises ``PackageConflictError`` for a ``latest`` it refuses.
+Check = Callable[[str | None], None]
 #: quilt3 resolves a top-hash prefix of at least this many characters.
 MIN_PREFIX = 6
 
@@ -65,6 +73,7 @@ class Registry:
     """
 
     def __init__(self, where: str | Path | Bucket | None = None):
+        self._conditional_checked = False
         if isinstance(where, Bucket):
             self.bucket, self._owned = where, False
             return
@@ -166,18 +175,101 @@ class Registry:
                 return top_hash[:length]
         return top_hash
 
-    # -- writing (in the order that keeps readers safe) -----------------------------------
-    def publish(self, name: str, top_hash: str, manifest: bytes, header: dict[str, Any]) -> None:
-        """Write the manifest, then a timestamp pointer, then ``latest``: a reader following
-        ``latest`` never finds a missing manifest, and a write that dies half-way leaves
-        ``latest`` as it was. The manifest carries the package's name, message, top hash and
-        user_meta as its helium metadata, so the bucket's search finds packages."""
+    # -- writing (in the order that keeps readers safe, each pointer one atomic write) -----
+    def publish(
+        self,
+        name: str,
+        top_hash: str,
+        manifest: bytes,
+        header: dict[str, Any],
+        check: Check | None = None,
+    ) -> str:
+        """Write the manifest, then a new timestamp pointer, then move ``latest``; returns the
+        pointer's name. A reader following ``latest`` never finds a missing manifest or a
+        version without its pointer, and a write that dies half-way leaves ``latest`` as it
+        was. Each pointer is one conditional write: the timestamp pointer is created only if
+        absent (a name taken in the same second moves on to the next free second), and
+        ``latest`` is replaced only if it still holds what ``check`` (the conflict check,
+        None for none) accepted. A push ``check`` refuses raises its error and leaves no
+        pointer. The manifest carries the package's name, message, top hash and user_meta as
+        its helium metadata, so the bucket's search finds packages."""
         validate_name(name)
         if not _HASH.match(top_hash):
             raise T4Error(f"not a top hash: {top_hash!r}")
         self.bucket.put(_MANIFESTS + top_hash, manifest, meta=_document(name, top_hash, header))
-        self.bucket.put(_pointer(name, str(int(time.time()))), top_hash.encode())
-        self.bucket.put(_pointer(name, "latest"), top_hash.encode())
+        latest, etag = self.tagged_latest(name)
+        if check is not None:
+            check(latest)
+        pointer = self._new_pointer(name, top_hash)
+        try:
+            self._move_latest(name, top_hash, etag, check)
+        except PackageConflictError:
+            self.bucket.backend.delete_many([_pointer(name, pointer)])  # ours alone: a new name
+            raise
+        return pointer
+
+    def tagged_latest(self, name: str) -> tuple[str | None, str | None]:
+        """``latest``'s top hash and the ETag of the object holding it (None, None if none)."""
+        try:
+            data, etag = self.bucket.backend.get_tagged(_pointer(name, "latest"))
+        except KeyNotFoundError:
+            return None, None
+        return data.decode().strip(), etag
+
+    def _new_pointer(self, name: str, top_hash: str) -> str:
+        """Create ``<unix time>`` only if absent. quilt3 lists any pointer name, and sorts
+        and shows them as unix times: a name taken (another push in the same second) moves
+        on past the newest one there, so each version gets its own and they stay in order."""
+        stamp = int(time.time())
+        for _ in range(_ATTEMPTS):
+            try:
+                self.bucket.backend.put_if(_pointer(name, str(stamp)), top_hash.encode(), {}, None)
+            except PreconditionFailedError:
+                stamp = max(stamp, *self._stamps(name)) + 1
+                continue
+            self._require_conditional_writes(_pointer(name, str(stamp)), top_hash)
+            return str(stamp)
+        raise PackageConflictError(
+            f"no free pointer name for {name} in {self.uri} after {_ATTEMPTS} tries: too many "
+            "pushes at once; push again",
+            bucket=self.uri,
+            key=_pointer(name, str(stamp)),
+        )
+
+    def _stamps(self, name: str) -> list[int]:
+        names = (key.rpartition("/")[2] for key in self.bucket.iter_keys(_pointer(name, "")))
+        return [int(n) for n in names if n.isdigit()]
+
+    def _require_conditional_writes(self, key: str, top_hash: str) -> None:
+        """Once per registry: writing the pointer just made again, if absent, must be refused.
+        A store that accepts it ignores conditions: say so rather than lose versions."""
+        if self._conditional_checked:
+            return
+        try:
+            self.bucket.backend.put_if(key, top_hash.encode(), {}, None)
+        except PreconditionFailedError:
+            self._conditional_checked = True
+            return
+        self.bucket.backend.delete_many([key])
+        raise self.bucket.backend.no_conditional_writes(key)
+
+    def _move_latest(self, name: str, top_hash: str, etag: str | None, check: Check | None) -> None:
+        """Replace ``latest`` only if it still has ``etag`` (is still absent, for None); when
+        another push moved it meanwhile, check again against what it holds now and retry."""
+        key = _pointer(name, "latest")
+        for _ in range(_ATTEMPTS):
+            try:
+                self.bucket.backend.put_if(key, top_hash.encode(), {}, etag)
+                return
+            except PreconditionFailedError:
+                latest, etag = self.tagged_latest(name)
+                if check is not None:
+                    check(latest)
+        raise PackageConflictError(
+            f"{key} in {self.uri} kept moving ({_ATTEMPTS} tries): push again",
+            bucket=self.uri,
+            key=key,
+        )
 
 
 def _document(name: str, top_hash: str, header: dict[str, Any]) -> dict[str, Any]:

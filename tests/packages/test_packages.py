@@ -126,8 +126,12 @@ def test_pushing_the_latest_again_does_nothing_and_says_so(registry, raw, source
     pushed = t4.Package().set_dir("/", source).push("team/data", registry=registry, message="m")
     before = raw.listing()
     with caplog.at_level(logging.INFO, logger="t4.packages"):
-        again = t4.Package().set_dir("/", source).push("team/data", registry=registry, message="m")
-    assert again.top_hash == pushed.top_hash
+        again = t4.Package.browse("team/data", registry).push(
+            "team/data", registry=registry, message="m"
+        )
+        forced = t4.Package().set_dir("/", source)
+        forced = forced.push("team/data", registry=registry, message="m", force=True)
+    assert again.top_hash == forced.top_hash == pushed.top_hash
     assert raw.listing() == before
     assert "already latest" in caplog.text and "nothing pushed" in caplog.text
 
