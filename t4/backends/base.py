@@ -103,6 +103,16 @@ class SmallObjects(Protocol):
         ...
 
 
+def precondition_failed(uri: str, key: str, etag: str | None) -> PreconditionFailedError:
+    """The error for a conditional write (``Backend.put_if``) whose condition failed."""
+    state = "exists already" if etag is None else f"no longer has ETag {etag}"
+    return PreconditionFailedError(
+        f"{key!r} in {uri} {state}: another writer changed it; read it again",
+        bucket=uri,
+        key=key,
+    )
+
+
 class Backend(abc.ABC):
     """One bucket's storage. ``uri`` is how errors name the bucket.
 
@@ -228,12 +238,7 @@ class Backend(abc.ABC):
         )
 
     def precondition_failed(self, key: str, etag: str | None) -> PreconditionFailedError:
-        state = "exists already" if etag is None else f"no longer has ETag {etag}"
-        return PreconditionFailedError(
-            f"{key!r} in {self.uri} {state}: another writer changed it; read it again",
-            bucket=self.uri,
-            key=key,
-        )
+        return precondition_failed(self.uri, key, etag)
 
     @abc.abstractmethod
     def upload(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from t4.backends import s3_conditional
 from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion, PendingDownload
 from t4.backends.s3_connection import S3Connection, read_all, utc_now, version_or_none
 from t4.backends.s3_fast import (
@@ -235,34 +236,10 @@ class S3Backend(S3Connection, Backend):
         return self._stored(key, len(data), etag, resp.get("VersionId"))
 
     def get_tagged(self, key: str) -> tuple[bytes, str]:
-        resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
-        return resp["Body"].read(), str(resp.get("ETag", "")).strip('"')
+        return s3_conditional.get_tagged(self, key)
 
     def put_if(self, key: str, data: bytes, metadata: dict[str, str], etag: str | None) -> None:
-        """One PUT with ``If-None-Match: *`` or ``If-Match: <etag>``: S3 (and SeaweedFS)
-        check the condition and write in one step, answering 412 (or 409 for a conditional
-        write racing another on the same key) when it fails."""
-        from botocore.exceptions import ClientError
-
-        condition: dict[str, Any] = (
-            {"IfNoneMatch": "*"} if etag is None else {"IfMatch": f'"{etag}"'}
-        )
-        try:
-            self.client.put_object(
-                Bucket=self.name, Key=key, Body=data, Metadata=metadata, **condition
-            )
-        except ClientError as err:
-            code = str(err.response.get("Error", {}).get("Code", ""))
-            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status in (409, 412) or (etag is not None and code == "NoSuchKey"):
-                raise self.precondition_failed(key, etag) from err
-            with self._writing(key):
-                raise self._translate(err, key) from err
-        except Exception as err:
-            found = self._boto_error(err, key)
-            if found is None:
-                raise
-            raise found from err
+        s3_conditional.put_if(self, key, data, metadata, etag)
 
     @staticmethod
     def _stored(key: str, size: int, etag: str | None, version: str | None) -> ObjectInfo:
