@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from files import PACKAGE_FILES, write_tree
+from quilt3_runner import Quilt3, quilt3_python
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +45,14 @@ def versioned_uri(s3_env) -> str:  # type: ignore[no-untyped-def]
     client.create_bucket(Bucket=name)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def quilt3_exe() -> Path:
+    return quilt3_python()
+
+
+@pytest.fixture
+def q3(quilt3_exe, s3_env, _home) -> Quilt3:  # type: ignore[no-untyped-def]
+    """quilt3 sharing this test's HOME (so the same default local registry) and moto."""
+    return Quilt3(quilt3_exe, _home, s3_env.endpoint)

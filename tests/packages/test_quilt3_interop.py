@@ -6,27 +6,13 @@ and a 9 MiB entry's chunked hash."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
 from files import PACKAGE_FILES as FILES
 from files import read_tree, write_tree
-from quilt3_runner import Quilt3, quilt3_python
 
 import t4
 
 META = {"title": "T\u00ebst", "tags": ["a", "b"], "nested": {"z": 1, "a": 2}}
-
-
-@pytest.fixture(scope="session")
-def quilt3_exe() -> Path:
-    return quilt3_python()
-
-
-@pytest.fixture
-def q3(quilt3_exe, s3_env, _home) -> Quilt3:  # type: ignore[no-untyped-def]
-    """quilt3 sharing this test's HOME (so the same default local registry) and moto."""
-    return Quilt3(quilt3_exe, _home, s3_env.endpoint)
 
 
 def _raw_manifest(s3_env, uri: str, top_hash: str) -> bytes:  # type: ignore[no-untyped-def]
