@@ -40,6 +40,7 @@ from t4.errors import (
     TransientError,
     UnsafeOperationError,
     VersionsUnsupportedError,
+    WorkflowValidationError,
 )
 from t4.transfer import TransferSummary
 
@@ -81,6 +82,7 @@ __all__ = [
     "TransientError",
     "UnsafeOperationError",
     "VersionsUnsupportedError",
+    "WorkflowValidationError",
     "config",
     "list_package_versions",
     "list_packages",

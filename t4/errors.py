@@ -27,6 +27,7 @@ a user would already catch::
      ├── PackageConflictError                           ``latest`` moved since the browse
      ├── PreconditionFailedError                        a conditional write found the key changed
      ├── ConditionalWritesUnsupportedError              a store that ignores conditional writes
+     ├── WorkflowValidationError  (ValueError)          a push the registry's workflows refuse
      ├── HashMismatchError        (ValueError)          bytes that do not match their hash
      └── ExternalKeyError         (PermissionError)     a manifest names bytes outside its registry
 
@@ -68,6 +69,7 @@ __all__ = [
     "TransientError",
     "UnsafeOperationError",
     "VersionsUnsupportedError",
+    "WorkflowValidationError",
     "s3_error",
 ]
 
@@ -330,6 +332,11 @@ class PreconditionFailedError(T4Error):
 class ConditionalWritesUnsupportedError(T4Error):
     """The store ignores conditional writes (``If-None-Match``/``If-Match``), so concurrent
     writers could overwrite each other unseen: refused rather than risk it."""
+
+
+class WorkflowValidationError(T4Error, ValueError):
+    """A push the registry's ``.quilt/workflows/config.yml`` refuses (or a config it cannot
+    use): the message lists every failure."""
 
 
 class HashMismatchError(T4Error, ValueError):

@@ -75,6 +75,12 @@ def add_package_command(
     push.add_argument("-m", "--message", help="the version's message")
     push.add_argument("--meta", type=json_object, metavar="JSON", help="package metadata")
     push.add_argument("--force", action="store_true", help="push even if latest moved")
+    push.add_argument(
+        "--workflow",
+        metavar="ID",
+        default=...,
+        help="the registry's workflow to check the push against (default: its default)",
+    )
     diff = verb("diff", "list the keys added, modified and deleted from H1 to H2", _diff)
     diff.add_argument("name", metavar="NAME", help="the package, user/package")
     registry_option(diff)
@@ -145,7 +151,7 @@ def _push(args: argparse.Namespace) -> int:
 
     with _registry(args) as reg:
         pushed, previous = publish_package(
-            args.source, args.name, reg, args.message, args.meta, args.force
+            args.source, args.name, reg, args.message, args.meta, args.force, args.workflow
         )
     same = previous is not None and previous.top_hash == pushed.top_hash
     state = "already latest: nothing pushed" if same else "pushed"

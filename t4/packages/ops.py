@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from t4.bucket import Bucket
 from t4.errors import InvalidKeyError, PackageConflictError
-from t4.packages import hashing
+from t4.packages import hashing, workflows
 from t4.packages.copies import check_sources, copy_entries, targets_under
 from t4.packages.manifest import PhysicalKey, Record, load
 from t4.packages.registry import Registry, default_local_registry, validate_name
@@ -88,13 +88,19 @@ def browse(name: str, registry: RegistryLike = None, top_hash: str | None = None
 
 
 def build(
-    pkg: Package, name: str, registry: RegistryLike = None, message: str | None = None
+    pkg: Package,
+    name: str,
+    registry: RegistryLike = None,
+    message: str | None = None,
+    workflow: Any = ...,
 ) -> str:
     """Write the package, as it is (physical keys unchanged), to ``registry`` (default: the
-    local registry) under ``name``; returns its top hash."""
+    local registry) under ``name``; returns its top hash. The registry's workflows config,
+    if any, is checked first (``t4.packages.workflows``)."""
     validate_name(name)
     _check_message(message)
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
+        _apply_workflow(pkg._meta, reg, stores, workflow, name, pkg, message)
         fill_hashes(pkg, stores)
         pkg._meta["message"] = message
         top = pkg.top_hash
@@ -111,6 +117,7 @@ def push(
     message: str | None = None,
     force: bool = False,
     dedupe: bool = False,
+    workflow: Any = ...,
 ) -> Package:
     """Copy the package's bytes into the registry and publish a new version of ``name``.
 
@@ -118,12 +125,14 @@ def push(
     ``force``, ``latest`` must still be the version the package was browsed from (a fresh
     ``Package()`` onto an existing name conflicts, as in quilt3 8), checked before the data
     is copied and again, atomically, as ``latest`` moves. A version whose top hash is
-    already ``latest`` is not pushed again (``dedupe`` is always on).
+    already ``latest`` is not pushed again (``dedupe`` is always on). First of all, the
+    registry's workflows config, if any, is checked (``t4.packages.workflows``).
     """
     validate_name(name)
     _check_message(message)
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
         header = {**pkg._meta, "message": message}
+        _apply_workflow(header, reg, stores, workflow, name, pkg, message)
         staged = _with_header(header)
         staged._entries = {lk: Record(r.physical_key, r.size, r.hash, r.meta)
                            for lk, r in pkg._entries.items()}  # fmt: skip
@@ -146,6 +155,24 @@ def push(
         staged._origin = (reg.uri, name, top)
         log.info("package %s@%s pushed to %s", name, reg.short_hash(top), reg.uri)
         return staged
+
+
+def _apply_workflow(
+    header: dict[str, Any],
+    reg: Registry,
+    stores: Stores,
+    workflow: Any,
+    name: str,
+    pkg: Package,
+    message: str | None,
+) -> None:
+    """Check the push against the registry's workflows and record the outcome as quilt3
+    does: the manifest's ``workflow``, or none at all without a config."""
+    stored = workflows.validate(reg, stores, workflow, name, pkg, message)
+    if stored is None:
+        header.pop("workflow", None)
+    else:
+        header["workflow"] = stored
 
 
 def _check_message(message: object) -> None:

@@ -222,7 +222,9 @@ class Package:
         return self
 
     # -- registries ---------------------------------------------------------------------
-    def build(self, name: str, registry: Any = None, message: str | None = None) -> str:
+    def build(
+        self, name: str, registry: Any = None, message: str | None = None, *, workflow: Any = ...
+    ) -> str:
         """Write this package as it is (its files stay where they are) to ``registry``
         (default: the local registry, where quilt3 keeps it); returns the top hash.
 
@@ -232,7 +234,7 @@ class Package:
         """
         from t4.packages import ops
 
-        return ops.build(self, name, registry, message)
+        return ops.build(self, name, registry, message, workflow)
 
     def push(
         self,
@@ -243,6 +245,7 @@ class Package:
         *,
         force: bool = False,
         dedupe: bool = False,
+        workflow: Any = ...,
     ) -> Package:
         """Copy the files into ``registry`` (under ``dest``, default ``<registry>/<name>/``)
         and publish a new version: data, then the manifest, then the timestamp pointer, then
@@ -250,12 +253,16 @@ class Package:
         ``PackageConflictError`` unless ``force``. A version whose top hash is already
         ``latest`` is not pushed again. Returns the pushed package.
 
+        A registry with quilt3's ``.quilt/workflows/config.yml`` checks the push first:
+        ``workflow`` picks one by id (omitted: the config's default; None: none), and a push
+        it refuses raises ``WorkflowValidationError`` listing what failed.
+
         Example:
             >>> p.push("team/data", registry="s3://bucket", message="v2")  # doctest: +SKIP
         """
         from t4.packages import ops
 
-        return ops.push(self, name, registry, dest, message, force, dedupe)
+        return ops.push(self, name, registry, dest, message, force, dedupe, workflow)
 
     @classmethod
     def browse(cls, name: str, registry: Any = None, top_hash: str | None = None) -> Package:

@@ -51,6 +51,7 @@ def publish(
     message: str | None = None,
     meta: Any = None,
     force: bool = False,
+    workflow: Any = ...,
 ) -> tuple[Package, Package | None]:
     """Push ``snapshot(source, meta)`` as the next version of ``name``: it replaces whatever
     is ``latest`` now (a conflict only if ``latest`` moves during the push, unless
@@ -68,4 +69,5 @@ def publish(
         previous = None
     if previous is not None:
         pkg._origin = previous._origin
-    return pkg.push(name, registry=registry, message=message, force=force), previous
+    pushed = pkg.push(name, registry=registry, message=message, force=force, workflow=workflow)
+    return pushed, previous
