@@ -44,13 +44,16 @@ class CatalogThread:
         ...     requests.get(server.url + "/config.json")
     """
 
-    def __init__(self, buckets: Sequence[str | t4.Bucket], **options: Any):
+    def __init__(
+        self, buckets: Sequence[str | t4.Bucket], header_seconds: float | None = None,
+        **options: Any,
+    ):  # fmt: skip
         self.app = create_app(buckets, **options)
         self.catalog = self.app.state.catalog
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self.server = uvicorn.Server(server_config(self.app))
+        self.server = uvicorn.Server(server_config(self.app, header_seconds=header_seconds))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True
         )

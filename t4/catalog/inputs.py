@@ -7,6 +7,7 @@ nested at most ``MAX_DEPTH`` deep, a query string of at most ``MAX_QUERY_CHARS``
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ __all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_QUERY_CHARS", "Rejected", "SearchReques
 
 #: Bytes of request body accepted (10 MiB); more is a 413.
 MAX_BODY = 10 * 1024 * 1024
+#: Seconds a request body may take to arrive once its headers are in; longer is a 408.
+BODY_SECONDS = 30.0
 #: How deep JSON may nest (objects and arrays).
 MAX_DEPTH = 64
 #: Characters of query text accepted (``q=`` or ``query_string.query``).
@@ -44,7 +47,8 @@ def _illegal(reason: str) -> Rejected:
 
 
 async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> bytes:
-    """The request body, refused (413) as soon as it is known to pass ``MAX_BODY``."""
+    """The request body, refused (413) as soon as it is known to pass ``MAX_BODY``, or (408)
+    when it takes longer than ``BODY_SECONDS`` to arrive."""
     declared = headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -52,10 +56,16 @@ async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) ->
         if int(declared) > MAX_BODY:
             raise _too_large(int(declared))
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _too_large(len(body))
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise _too_large(len(body))
+    except TimeoutError:
+        raise Rejected(
+            408, "request_timeout", f"the request body did not arrive within {BODY_SECONDS:g} s"
+        ) from None
     return bytes(body)
 
 

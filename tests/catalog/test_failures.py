@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from catalog_server import THOR, CatalogThread, answers_good_query, keys, lake
 from cli import assert_one_line_error
 from cli import t4 as run_t4
 
+from t4.catalog import inputs
 from t4.search.sqlite_index import EmbeddedIndex
 
 
@@ -85,3 +87,32 @@ def test_without_the_catalog_extra_serve_says_how_to_install(tmp_path: Path) -> 
         [str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
     result = run_t4("catalog", "serve", "-b", str(lake(tmp_path, "alpha")), "--port", "0", env=env)
     assert_one_line_error(result, "catalog extra", "pip install 't4flows[catalog]'")
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes:
+    """What the server sends before it closes the connection; fails if it stays open."""
+    sock.settimeout(seconds)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_stalled_clients_are_timed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Headers that never finish: the connection is closed after the header deadline; a body
+    that never finishes: a 408. Neither holds its connection for ever."""
+    monkeypatch.setattr(inputs, "BODY_SECONDS", 0.5)
+    folder = lake(tmp_path, "alpha")
+    with CatalogThread([str(folder)], refresh=0, header_seconds=0.5) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as headers_cut:
+            headers_cut.sendall(b"GET /alpha/_search HTTP/1.1\r\nHost: x\r\nAcc")
+            assert _closed_within(headers_cut, 10) == b""
+        with socket.create_connection((host, int(port))) as idle:
+            assert _closed_within(idle, 10) == b""  # connected, never a byte
+        with socket.create_connection((host, int(port))) as body_cut:
+            body_cut.sendall(b"POST /alpha/_search HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 100\r\n\r\n{")  # fmt: skip
+            answer = _closed_within(body_cut, 10)
+            assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+        answers_good_query(server.url)  # a keep-alive client answered in time is not cut
