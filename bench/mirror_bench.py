@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.seaweed import Seaweed
-from bench.tools import CountingProxy, T4Client
+from bench.tools import BUCKET, RESULTS, CountingProxy, T4Client, bench_server, make_w1
 
 __all__ = ["TARGET_RATIO", "measure", "mirror", "report_lines", "setup"]
 
@@ -222,9 +222,6 @@ def report_lines(result: dict[str, Any], reps: int, command: str = "make bench")
 
 def main(argv: list[str] | None = None) -> None:
     """Run the mirror benchmark alone and rewrite its section of ``bench/RESULTS.md``."""
-    from bench.run import BUCKET, RESULTS, bench_server
-    from bench.tools import make_w1
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)

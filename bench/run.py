@@ -21,35 +21,33 @@ table in one run, writing ``bench/RESULTS.md`` with a target column and met / no
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import limit, mirror_bench, package_bench, report, scaling, search_cold
 from bench.processes import Commands, one_object
 from bench.processes import compare as compare_processes
-from bench.seaweed import Seaweed, seaweed
+from bench.seaweed import Seaweed
 from bench.tools import (
+    BUCKET,
+    RESULTS,
     Boto3Client,
     CountingProxy,
     S5cmdClient,
     T4Client,
-    env_for,
+    bench_server,
     make_w1,
     make_w2,
     same_tree,
 )
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BUCKET = "t4bench"
 REPS = 5
 IN_PROCESS_REPS = 3
 CLIENTS = ("t4", "s5cmd", "boto3")
@@ -162,23 +160,6 @@ def inprocess_lines(results: dict[str, Any], extra: dict[str, Any], reps: int) -
             )
         lines.append("")
     return lines
-
-
-@contextlib.contextmanager
-def bench_server(prefix: str = "t4bench-") -> Iterator[tuple[Seaweed, Path]]:
-    """SeaweedFS with the bench bucket, the environment pointed at it, and a scratch folder;
-    the environment restored and the folder removed afterwards."""
-    work = Path(tempfile.mkdtemp(prefix=prefix))
-    saved = dict(os.environ)
-    try:
-        with seaweed() as server:
-            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
-            server.client().create_bucket(Bucket=BUCKET)
-            yield server, work
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 PARTS = ("w1", "w2", "one", "scaling", "search", "inprocess", "rerun", "mirror", "packages")

@@ -9,28 +9,36 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import t4
-from bench.seaweed import KEY_ID, SECRET, Seaweed
+from bench.seaweed import KEY_ID, SECRET, Seaweed, seaweed
 
 __all__ = [
+    "BUCKET",
+    "RESULTS",
     "Boto3Client",
     "CountingProxy",
     "S5cmdClient",
     "T4Client",
+    "bench_server",
     "make_w1",
     "make_w2",
     "same_tree",
 ]
 
+#: Where ``make bench`` writes its figures, and the bucket they are measured in.
+RESULTS = Path(__file__).with_name("RESULTS.md")
+BUCKET = "t4bench"
 THREADS = 16
 
 
@@ -232,3 +240,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # stdlib's names
+
+
+@contextmanager
+def bench_server(prefix: str = "t4bench-") -> Iterator[tuple[Seaweed, Path]]:
+    """SeaweedFS with the bench bucket, the environment pointed at it, and a scratch folder;
+    the environment restored and the folder removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    saved = dict(os.environ)
+    try:
+        with seaweed() as server:
+            os.environ.update(env_for(server), T4_CACHE_DIR=str(work / "cache"))
+            server.client().create_bucket(Bucket=BUCKET)
+            yield server, work
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(work, ignore_errors=True)
