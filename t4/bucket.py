@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import io
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,37 +14,28 @@ from typing import Any
 from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
-from t4.bulk import BulkMethods, Written
 from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import (
     ConfigError,
-    KeyNotFoundError,
     T4Error,
     UnsafeOperationError,
 )
+from t4.files import FileMethods
 from t4.keys import as_prefix, check_file_key, check_key
-from t4.parts import Folders, clean_stale_parts
-from t4.plans import (
-    FetchStep,
-    Meta,
-    Upload,
-    fetch_steps,
-    identical_files,
-    upload_steps,
-)
+from t4.plans.common import identical_files
+from t4.plans.upload import Meta
 from t4.reader import READ_AHEAD, RangeReader
 from t4.search.upkeep import IndexKeeper
-from t4.state import TransferState, meta_digest
-from t4.transfer import ProgressCallback, TransferSummary, note_skipped
-from t4.walk import walk
+from t4.state import TransferState
+from t4.transfer import ProgressCallback, TransferSummary
 
 __all__ = ["Bucket"]
 
 log = logging.getLogger(__name__)
 
 
-class Bucket(BulkMethods):
+class Bucket(FileMethods):
     """An S3 bucket or a local folder, read and written the way T4 did.
 
     Args:
@@ -265,71 +255,6 @@ class Bucket(BulkMethods):
         """Sugar for ``deserialize``: ``b("x.json")``."""
         return self.deserialize(key, version_id)
 
-    def fetch(self, key: str, dest: str | Path, version_id: str | None = None) -> TransferSummary:
-        """Download a file, or every object under a directory key, to ``dest``.
-
-        A key that names no object but is a prefix of some is fetched as a directory, with or
-        without the trailing ``/``. A file fetched to an existing folder, or to a path ending
-        in ``/``, lands as ``folder/basename``. Files already identical locally are skipped;
-        each file appears whole or not at all; no key can write outside ``dest``. One file
-        costs one GET (and first a HEAD, when a file is already at the destination, to skip
-        it if identical); a failure of that file raises its own error.
-        ``version_id`` fetches that version of one file (versioned S3 buckets only).
-
-        Example:
-            >>> b.fetch("path/to/directory", "local/")  # doctest: +SKIP
-        """
-        key = check_key(key, self.uri)
-        dest_path = Path(dest).expanduser()
-        if version_id is not None:
-            key = check_file_key(key, self.uri, hint="fetch without version_id")
-            info, _ = self._backend.head_version(key, version_id)
-            if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
-                dest_path = dest_path / info.key.rsplit("/", 1)[-1]
-            return self._fetch_one(info, dest_path)
-        if not key.endswith("/"):
-            target = dest_path
-            if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
-                target = dest_path / key.rsplit("/", 1)[-1]
-            fetched = self._fetch_file(key, target)
-            if fetched is not None:
-                return fetched
-        prefix = as_prefix(key)
-        listing = list(self._backend.list(prefix))
-        if not any(not o.key.endswith("/") for o in listing):
-            raise KeyNotFoundError(
-                f"no object or directory {prefix.rstrip('/')!r} in {self.uri}; "
-                "list what is there with keys()",
-                bucket=self.uri,
-                key=prefix,
-            )
-        return self.fetch_keys(listing, dest_path, prefix=prefix)
-
-    def _fetch_file(self, key: str, target: Path) -> TransferSummary | None:
-        """Fetch the object ``key`` to ``target``; ``None`` (nothing written) when there is
-        no such object. One GET, whose answer tells size and metadata; when a file is
-        already at ``target``, a HEAD first, to skip it if identical."""
-        if os.path.isfile(target):
-            info = self._backend.lookup(key)
-            return None if info is None else self._fetch_one(info, target)
-        try:
-            opened = self._backend.open_download(key)
-        except KeyNotFoundError:
-            return None
-        summary = TransferSummary("fetch", self.uri)
-        clean_stale_parts([target.parent])
-        self._run(
-            summary, [FetchStep(self._backend, opened.info, target, Folders(), opened)], single=True
-        )
-        return summary
-
-    def _fetch_one(self, info: ObjectInfo, dest: Path) -> TransferSummary:
-        summary = TransferSummary("fetch", self.uri)
-        steps, unchanged = fetch_steps(self._backend, [(info, dest)], self._state)
-        note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps, single=True)
-        return summary
-
     # -- writing ------------------------------------------------------------------------
     def put(self, key: str, obj: Any, meta: dict[str, Any] | None = None) -> ObjectInfo:
         """Serialise ``obj`` and store it with ``meta``.
@@ -345,82 +270,11 @@ class Bucket(BulkMethods):
 
         with self._naming_bucket():
             data, fmt = formats.serialize(obj, key)
-        wanted = helium.helium(meta, fmt, bucket=self.uri, key=key)
-        info = self._backend.put_bytes(key, data, helium.encode(wanted, bucket=self.uri, key=key))
-        self._state.record_written(self._backend.identity, [(key, info.etag, meta_digest(wanted))])
-        self._search.written([(info, wanted.get("user_meta") or {}, data)])
+        wanted = Meta.given(meta, fmt, bucket=self.uri, key=key)
+        info = self._backend.put_bytes(key, data, wanted.encoded)
+        self._state.record_written(self._backend.identity, [(key, info.etag, wanted.digest)])
+        self._search.written([(info, wanted.wanted.get("user_meta") or {}, data)])
         return info
-
-    def put_file(
-        self, key: str, path: str | Path, meta: dict[str, Any] | None = None
-    ) -> ObjectInfo:
-        """Upload one local file. A key ending in ``/`` gets the file's name appended.
-
-        An unchanged file (same bytes and metadata) is not sent again. Costs one HEAD of the
-        key, then the upload; a failure raises the upload's own error.
-
-        Example:
-            >>> b.put_file("foo.csv", "/disk/foo.csv", meta={"foo": "bar"})  # doctest: +SKIP
-        """
-        source = Path(path).expanduser()
-        if isinstance(key, str) and key.endswith("/"):
-            key = key + source.name
-        key = check_file_key(key, self.uri)
-        self._backend.check_writable(key)
-        item = Upload.of(source, key, bucket=self.uri)
-        wanted = Meta.of(
-            helium.helium(meta, None, bucket=self.uri, key=key), bucket=self.uri, key=key
-        )
-        self._backend.prepare_write()
-        found = self._backend.lookup(key)
-        remote = {key: found} if found is not None else {}
-        summary = TransferSummary("put_file", self.uri)
-        written = Written()
-        steps, unchanged = upload_steps(
-            self._backend, remote, [item], [wanted], self._state, written
-        )
-        note_skipped(summary, unchanged, self.callback)
-        try:
-            self._run(summary, steps, single=True)
-        finally:
-            self._index_written(written)
-        if written.items:
-            return written.items[0][0]
-        return remote[key]
-
-    def put_dir(
-        self,
-        key: str,
-        directory: str | Path,
-        meta: dict[str, Any] | None = None,
-        *,
-        follow_links: bool = False,
-    ) -> TransferSummary:
-        """Upload every file under ``directory`` to keys under ``key``, in parallel.
-
-        Without ``meta``, each file's helium metadata (from its extended attribute, as
-        ``fetch`` leaves it) goes up as it is, ``format`` and ``target`` included, or ``{}``;
-        with ``meta``, ``meta``'s entries are laid over the file's ``user_meta``. Unchanged
-        files are skipped (also on a machine that never uploaded them: the bytes are compared
-        by ETag, the metadata by one HEAD, and nothing is sent). Links that lead outside
-        ``directory`` are not followed unless ``follow_links``; link loops never are. A
-        ``directory`` that does not exist is a ``LocalPathError``.
-
-        Example:
-            >>> b.put_dir("stuff", "/disk/folder/", meta={"origin": "unknown"})  # doctest: +SKIP
-        """
-        prefix = as_prefix(check_key(key, self.uri)) if key else ""
-        files = walk(
-            directory,
-            follow_links=follow_links,
-            skip=self._backend.local_root,
-            bucket=self.uri,
-        )
-        # the walk's stat is the plan's: no file is stat'ed again to plan it
-        items = [Upload(f.path, prefix + f.rel, f.size, f.mtime_ns) for f in files]
-        self._backend.prepare_write()
-        listing = self._backend.list(prefix)
-        return self._put_many("put_dir", items, meta, listing, from_xattr=True)
 
     def set_meta(self, key: str, meta: dict[str, Any]) -> ObjectInfo:
         """Replace the object's user metadata, keeping its format; no bytes are re-sent.
@@ -435,15 +289,13 @@ class Bucket(BulkMethods):
         key = check_file_key(key, self.uri)
         current_info, raw = self._backend.head(key)
         current = helium.decode(raw, bucket=self.uri, key=key)
-        wanted = {
-            **current,
-            "user_meta": helium.helium(meta, None, bucket=self.uri, key=key)["user_meta"],
-        }
-        info = self._backend.set_metadata(key, helium.encode(wanted, bucket=self.uri, key=key))
+        user_meta = helium.helium(meta, None, bucket=self.uri, key=key)["user_meta"]
+        wanted = Meta.of({**current, "user_meta": user_meta}, bucket=self.uri, key=key)
+        info = self._backend.set_metadata(key, wanted.encoded)
         info = dataclasses.replace(info, size=current_info.size)
-        self._state.record_written(self._backend.identity, [(key, info.etag, meta_digest(wanted))])
+        self._state.record_written(self._backend.identity, [(key, info.etag, wanted.digest)])
         head = self._search.head_of_object(info)
-        self._search.written([(info, wanted["user_meta"], head)])
+        self._search.written([(info, user_meta, head)])
         return info
 
     # -- deleting -----------------------------------------------------------------------

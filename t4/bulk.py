@@ -13,29 +13,19 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo
 from t4.engine import Step
 from t4.errors import InvalidKeyError
-from t4.keys import check_file_key, check_key
-from t4.plans import (
-    Meta,
-    Refused,
-    Upload,
-    copy_steps,
-    copy_targets,
-    delete_keys,
-    fetch_steps,
-    fetch_targets,
-    resolve,
-    shared_prefix,
-    unwritable_destination,
-    upload_steps,
-)
+from t4.keys import as_prefix, check_file_key, check_key
+from t4.plans.common import Refused, resolve, shared_prefix
+from t4.plans.copy import copy_steps, copy_targets, delete_keys
+from t4.plans.fetch import fetch_steps, fetch_targets, unwritable_destination
+from t4.plans.upload import Upload, upload_metas, upload_steps
 from t4.search.crawl import user_meta_of
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState
 from t4.transfer import ProgressCallback, TransferSummary, note_refused, note_skipped, run_plan
+from t4.walk import walk
 
 __all__ = ["BulkMethods", "Written"]
 
@@ -123,6 +113,40 @@ class BulkMethods:
             listing = self._backend.list(shared_prefix([item.key for item in items]))
         return self._put_many("put_files", items, meta, listing, from_xattr=carry_xattr)
 
+    def put_dir(
+        self,
+        key: str,
+        directory: str | Path,
+        meta: dict[str, Any] | None = None,
+        *,
+        follow_links: bool = False,
+    ) -> TransferSummary:
+        """Upload every file under ``directory`` to keys under ``key``, in parallel.
+
+        Without ``meta``, each file's helium metadata (from its extended attribute, as
+        ``fetch`` leaves it) goes up as it is, ``format`` and ``target`` included, or ``{}``;
+        with ``meta``, ``meta``'s entries are laid over the file's ``user_meta``. Unchanged
+        files are skipped (also on a machine that never uploaded them: the bytes are compared
+        by ETag, the metadata by one HEAD, and nothing is sent). Links that lead outside
+        ``directory`` are not followed unless ``follow_links``; link loops never are. A
+        ``directory`` that does not exist is a ``LocalPathError``.
+
+        Example:
+            >>> b.put_dir("stuff", "/disk/folder/", meta={"origin": "unknown"})  # doctest: +SKIP
+        """
+        prefix = as_prefix(check_key(key, self._backend.uri)) if key else ""
+        files = walk(
+            directory,
+            follow_links=follow_links,
+            skip=self._backend.local_root,
+            bucket=self._backend.uri,
+        )
+        # the walk's stat is the plan's: no file is stat'ed again to plan it
+        items = [Upload(f.path, prefix + f.rel, f.size, f.mtime_ns) for f in files]
+        self._backend.prepare_write()
+        listing = self._backend.list(prefix)
+        return self._put_many("put_dir", items, meta, listing, from_xattr=True)
+
     def _put_many(
         self,
         operation: str,
@@ -137,7 +161,7 @@ class BulkMethods:
         with self._backend.bulk():
             items = self._storable(items, summary)
             # bad metadata is refused before anything is written
-            metas = self._metas(items, meta, from_xattr=from_xattr)
+            metas = upload_metas(items, meta, from_xattr=from_xattr, bucket=self._backend.uri)
             wanted = {item.key for item in items}
             remote = {o.key: o for o in listing if o.key in wanted}
             steps, unchanged = upload_steps(
@@ -172,29 +196,6 @@ class BulkMethods:
 
     def _refuser(self, summary: TransferSummary) -> Refused:
         return lambda key, err: note_refused(summary, key, err, self.callback)
-
-    def _metas(
-        self, items: list[Upload], meta: dict[str, Any] | None, *, from_xattr: bool
-    ) -> list[Meta]:
-        """Each file's metadata (``meta``, laid over its xattr's with ``from_xattr``), encoded
-        once per distinct value."""
-        uri = self._backend.uri
-        known: dict[bytes | None, Meta] = {}
-        metas = []
-        for item in items:
-            raw = helium.xattr_bytes(item.path) if from_xattr else None
-            found = known.get(raw)
-            if found is None:
-                wanted = (
-                    helium.carried(
-                        helium.parse_xattr(raw, item.path), meta, bucket=uri, key=item.key
-                    )
-                    if from_xattr
-                    else helium.helium(meta, None, bucket=uri, key=item.key)
-                )
-                found = known[raw] = Meta.of(wanted, bucket=uri, key=item.key)
-            metas.append(found)
-        return metas
 
     def copy_to(
         self,
