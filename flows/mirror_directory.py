@@ -28,8 +28,8 @@ from prefect import flow
 
 from flows._cli import parser_for, run_from_cli
 from t4flows import report
-from t4flows.bulk import copy_chunk, delete_chunk, mirror_plan, run_chunks
-from t4flows.plan import CHUNK_FILES, Side, chunked
+from t4flows.bulk import copy_chunk, delete_chunk, run_chunks
+from t4flows.plan import CHUNK_FILES, Side, chunked, plan_mirror
 
 __all__ = ["main", "mirror_directory"]
 
@@ -79,14 +79,28 @@ def mirror_directory(
         Raises ``TransferError`` after publishing the report if any file failed.
     """
     src, dst = Side.of(source), Side.of(destination)  # a saved block is loaded here, once
-    plan = mirror_plan(src, dst, delete, include, exclude, allow_empty_source, concurrency)
+    # planned in the flow itself: a task run of its own cost the API more than the plan
+    plan = plan_mirror(
+        src,
+        dst,
+        delete=delete,
+        include=include or (),
+        exclude=exclude or (),
+        allow_empty_source=allow_empty_source,
+        concurrency=concurrency,
+    )
     label = f"{source} -> {destination}"
     if dry_run:
         return {"operation": "mirror (dry run)", "bucket": label, **plan.as_dict()}
-    progress = report.Progress(len(plan.copy) + len(plan.delete), f"mirror {label}")
+    copies = chunked(plan.copy, chunk_size)
+    removals = [plan.delete[i : i + DELETE_CHUNK] for i in range(0, len(plan.delete), DELETE_CHUNK)]
+    # one chunk moves in one task run, whose state says how it went: no progress artifact
+    progress = None
+    if len(copies) + len(removals) > 1:
+        progress = report.Progress(len(plan.copy) + len(plan.delete), f"mirror {label}")
     summary = run_chunks(
         copy_chunk,
-        chunked(plan.copy, chunk_size),
+        copies,
         label=label,
         parallel=parallel,
         progress=progress,
@@ -94,7 +108,6 @@ def mirror_directory(
         destination=dst,
         concurrency=concurrency,
     )
-    removals = [plan.delete[i : i + DELETE_CHUNK] for i in range(0, len(plan.delete), DELETE_CHUNK)]
     summary.merge(
         run_chunks(
             delete_chunk,
@@ -105,7 +118,8 @@ def mirror_directory(
             destination=dst,
         )
     )
-    progress.finish()
+    if progress is not None:
+        progress.finish()
     summary.skipped.extend(plan.unchanged)
     for done in (summary.transferred, summary.skipped, summary.deleted):
         done.sort()

@@ -10,7 +10,7 @@ lists the whole destination again; the core moves its files in parallel and retu
 ``TransferSummary``.
 
 Example:
-    >>> plan = mirror_plan(Side.of("./data"), Side.of("s3://lake/raw"))  # doctest: +SKIP
+    >>> plan = plan_mirror(Side.of("./data"), Side.of("s3://lake/raw"))  # doctest: +SKIP
     >>> parts = run_chunks(copy_chunk, chunked(plan.copy), parallel=4,  # doctest: +SKIP
     ...                    source=plan_source, destination=plan_destination)
 """
@@ -23,19 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from t4.errors import LocalPathError, Summary, TransferError, TransientError
 from t4.transfer import TransferSummary
 from t4flows import lineage, report
 from t4flows.blocks import BucketRef, open_bucket
-from t4flows.plan import Entry, MirrorPlan, Side, plan_mirror
+from t4flows.plan import Entry, Side
 from t4flows.policy import retry_options
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["bounded_map", "copy_chunk", "delete_chunk", "mirror_plan", "run_chunks"]
+__all__ = ["bounded_map", "copy_chunk", "delete_chunk", "run_chunks"]
 
 #: Bulk tasks take or return thousands of entries: hashing them for a cache key would cost
 #: more than the task run, and a plan or a chunk's result is never to be reused.
@@ -84,35 +86,6 @@ def _settle(run: Callable[[], TransferSummary], side: Side, label: str) -> Trans
             summary=summary,
         )
     return summary
-
-
-@task(name="mirror_plan", **_CHUNK)
-def mirror_plan(
-    source: Side,
-    destination: Side,
-    delete: bool = False,
-    include: list[str] | None = None,
-    exclude: list[str] | None = None,
-    allow_empty_source: bool = False,
-    concurrency: int | None = None,
-) -> MirrorPlan:
-    """List both sides once and decide what to copy, delete and leave (see ``plan_mirror``).
-
-    Safe to run twice: it only reads.
-
-    Example:
-        >>> len(mirror_plan(Side.of("./data"), Side.of("s3://lake/raw")).copy)  # doctest: +SKIP
-        12
-    """
-    return plan_mirror(
-        source,
-        destination,
-        delete=delete,
-        include=include or (),
-        exclude=exclude or (),
-        allow_empty_source=allow_empty_source,
-        concurrency=concurrency,
-    )
 
 
 @task(name="copy_chunk", **_CHUNK)
@@ -217,6 +190,11 @@ def bounded_map(
     chunk finishes (for progress)."""
     pending: list[tuple[Any, list[Any]]] = []
     results: list[Any] = []
+    # Quoted, Prefect does not walk a chunk's thousands of entries (twice) for futures to
+    # wait on: 0.07 s a chunk of 2,000, 0.003 s quoted. Only on the thread pool: Dask would
+    # ship the quote as a tuple.
+    context = FlowRunContext.get()
+    quoted = context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
 
     def collect() -> None:
         future, chunk = pending.pop(0)
@@ -227,7 +205,8 @@ def bounded_map(
     for chunk in chunks:
         if len(pending) >= max(1, parallel):
             collect()
-        pending.append((chunk_task.submit(**{argument: chunk}, **kwargs), chunk))
+        given = quote(chunk) if quoted else chunk
+        pending.append((chunk_task.submit(**{argument: given}, **kwargs), chunk))
     while pending:
         collect()
     return results

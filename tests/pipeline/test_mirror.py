@@ -308,3 +308,37 @@ def test_the_mirror_moves_as_many_files_at_once_as_the_core(  # type: ignore[no-
         )
         result = mirror_directory(str(src), "t4-bucket/mirror-conc/c", report_key=None)
         assert (len(result["transferred"]), proxy.peak_in_flight) == (30, 5)
+
+
+def _flow_run_parts(state: Any) -> tuple[dict[str, Any], list[str]]:
+    """The flow run's artifacts by type, and the names of its task runs, from the API."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+    return {a.type: a for a in found}, sorted(t.name.rsplit("-", 1)[0] for t in tasks)
+
+
+def test_one_chunk_is_one_task_run_and_no_progress_artifact(tmp_path, s3_bucket_uri):  # type: ignore[no-untyped-def]
+    """The plan runs inside the flow (no task run of its own); a mirror of one chunk has its
+    table artifact and no progress artifact (one task run's state says it all)."""
+    src = write_tree(tmp_path / "src", SAMPLE)
+    state = mirror_directory(str(src), f"{s3_bucket_uri}/one", return_state=True)
+    assert sorted(state.result()["transferred"]) == sorted(SAMPLE)
+    artifacts, tasks = _flow_run_parts(state)
+    assert set(artifacts) == {"table"} and tasks == ["copy_chunk"]
+
+
+def test_several_chunks_report_their_progress(tmp_path, s3_bucket_uri):  # type: ignore[no-untyped-def]
+    src = write_tree(tmp_path / "src", SAMPLE)
+    state = mirror_directory(str(src), f"{s3_bucket_uri}/many", chunk_size=5, return_state=True)
+    assert sorted(state.result()["transferred"]) == sorted(SAMPLE)
+    artifacts, tasks = _flow_run_parts(state)
+    assert set(artifacts) == {"table", "progress"} and artifacts["progress"].data == 100.0
+    assert tasks == ["copy_chunk"] * 3
