@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from t4.backends.base import ObjectInfo
@@ -29,10 +29,11 @@ from t4.backends.sigv4 import EMPTY_SHA256, authorization, canonical_query
 from t4.errors import AccessDeniedError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
+    import boto3
     import urllib3
+    from mypy_boto3_s3 import S3Client
 
-    from t4.backends.s3_connection import S3Connection
-    from t4.backends.s3_settings import S3Settings
+    from t4.backends.s3_settings import Reach, S3Settings
 
 __all__ = ["Lister", "lister_for"]
 
@@ -152,7 +153,25 @@ class Lister:
         )
 
 
-def lister_for(conn: S3Connection) -> Lister:
+class Connection(Protocol):
+    """What ``lister_for`` reads of a ``t4.backends.s3_connection.S3Connection`` (typed by
+    its shape: that module imports this one)."""
+
+    uri: str
+    name: str
+    settings: S3Settings
+    _reach: Reach
+
+    @property
+    def session(self) -> boto3.session.Session: ...
+
+    @property
+    def client(self) -> S3Client: ...
+
+    def _settings_error(self, err: Exception) -> T4Error: ...
+
+
+def lister_for(conn: Connection) -> Lister:
     """The listing of ``conn``'s bucket: signed with the keys given outright, at the endpoint
     and region resolved with them; else boto3's chain decides all three (and only that)."""
     reach = conn._reach
