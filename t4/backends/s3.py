@@ -368,19 +368,19 @@ class S3Backend(S3Connection, Backend):
                     etag=item.get("ETag", "").strip('"') or None,
                 )
 
-    def headversion_or_none(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
+    def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
         resp = self._call(
             self.client.head_object, key, Bucket=self.name, Key=key, VersionId=version_id
         )
         return self._info(key, resp), dict(resp.get("Metadata", {}))
 
-    def getversion_or_none(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
+    def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
         resp = self._call(
             self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
         )
         return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
 
-    def downloadversion_or_none(
+    def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
     ) -> dict[str, str]:
         resp = self._call(
