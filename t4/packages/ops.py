@@ -269,7 +269,8 @@ def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Packa
     own = stores is None
     stores = stores or Stores()
     try:
-        summary = copy_entries(targets, stores, "fetch", pkg._origin[0] if pkg._origin else "")
+        where = pkg._origin[0] if pkg._origin else str(PhysicalKey.from_path(root.absolute()))
+        summary = copy_entries(targets, stores, "fetch", where)
     finally:
         if own:
             stores.close()

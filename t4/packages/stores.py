@@ -95,7 +95,9 @@ class Stores:
         whose ranges arrive out of order: that file is hashed once written, from disk."""
         hasher = hashing.Hasher(kind, size) if kind else None
         if pk.bucket is not None and size > _IN_MEMORY:
-            self.bucket(pk.bucket).fetch(pk.path, dest, version_id=pk.version_id)
+            bucket = self.bucket(pk.bucket)
+            bucket.head(pk.path, pk.version_id)  # an object, not a prefix fetched as a folder
+            bucket.fetch(pk.path, dest, version_id=pk.version_id)
             return hashing.hash_file(dest, kind) if kind else None
         if pk.bucket is not None:
             chunks: Iterable[bytes] = [self.read(pk)]
