@@ -28,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from t4.bucket import Bucket
 from t4.catalog import api, web
 from t4.catalog.auth import TokenAuth
+from t4.catalog.inputs import BodyBudget
 from t4.catalog.options import AnswerOptions
 from t4.catalog.state import Catalog
 from t4.errors import ConfigError
@@ -86,6 +87,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.catalog = catalog
+    app.state.body_budget = BodyBudget()
     return app
 
 

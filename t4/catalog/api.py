@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from t4.catalog.inputs import Rejected, parse_json, read_body, search_request
+from t4.catalog.inputs import BodyBudget, Rejected, parse_json, read_body, search_request
 from t4.catalog.state import Catalog, UnknownIndexError
 from t4.errors import QuerySyntaxError
 
@@ -64,8 +64,14 @@ async def search(request: Request) -> Response:
     names = list(catalog.buckets) if index in ("_all", "*") else [index]
     for name in names:
         catalog.age(name)  # an unknown index is a 404 before the body is read
-    raw = await read_body(request.headers, request.stream())
-    wanted = search_request(parse_json(raw), request.query_params)
+    budget: BodyBudget = request.app.state.body_budget
+    raw = await read_body(request.headers, request.stream(), budget)
+    try:
+        body = parse_json(raw)
+    finally:
+        budget.give(len(raw))
+        del raw
+    wanted = search_request(body, request.query_params)
     answer = await run_in_threadpool(_search_all, catalog, names, wanted.body, wanted.size,
                                      wanted.from_)  # fmt: skip
     return JSONResponse(answer, headers=_age_headers(catalog, names))

@@ -15,10 +15,21 @@ from typing import Any
 
 from t4.catalog.state import MAX_RESULT_WINDOW
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "MAX_QUERY_CHARS", "Rejected", "SearchRequest", "read_body"]
+__all__ = [
+    "BODY_BUDGET",
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "MAX_QUERY_CHARS",
+    "BodyBudget",
+    "Rejected",
+    "SearchRequest",
+    "read_body",
+]
 
 #: Bytes of request body accepted (10 MiB); more is a 413.
 MAX_BODY = 10 * 1024 * 1024
+#: Bytes of request bodies held at once across all requests (16 full bodies); past it, a 429.
+BODY_BUDGET = 16 * MAX_BODY
 #: Seconds a request body may take to arrive once its headers are in; longer is a 408.
 BODY_SECONDS = 30.0
 #: How deep JSON may nest (objects and arrays).
@@ -46,9 +57,33 @@ def _illegal(reason: str) -> Rejected:
     return Rejected(400, "illegal_argument_exception", reason)
 
 
-async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) -> bytes:
-    """The request body, refused (413) as soon as it is known to pass ``MAX_BODY``, or (408)
-    when it takes longer than ``BODY_SECONDS`` to arrive."""
+class BodyBudget:
+    """The request-body bytes every request holds at once (one event loop: no lock), so that
+    memory stays bounded however many clients send large bodies together."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = BODY_BUDGET if limit is None else limit
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        if self.held + size > self.limit:
+            raise Rejected(
+                429, "es_rejected_execution_exception",
+                f"the catalog is holding {self.held:,} bytes of request bodies (at most "
+                f"{self.limit:,} at once): try again shortly",
+            )  # fmt: skip
+        self.held += size
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+async def read_body(
+    headers: Mapping[str, str], chunks: AsyncIterator[bytes], budget: BodyBudget
+) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``MAX_BODY``, (408)
+    when it takes longer than ``BODY_SECONDS`` to arrive, or (429) when ``budget`` cannot hold
+    it; the caller gives its size back to ``budget`` once done with it."""
     declared = headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -59,13 +94,18 @@ async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes]) ->
     try:
         async with asyncio.timeout(BODY_SECONDS):
             async for chunk in chunks:
+                budget.take(len(chunk))
                 body += chunk
                 if len(body) > MAX_BODY:
                     raise _too_large(len(body))
     except TimeoutError:
+        budget.give(len(body))
         raise Rejected(
             408, "request_timeout", f"the request body did not arrive within {BODY_SECONDS:g} s"
         ) from None
+    except BaseException:
+        budget.give(len(body))
+        raise
     return bytes(body)
 
 

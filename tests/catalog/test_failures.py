@@ -22,6 +22,8 @@ from cli import t4 as run_t4
 from t4.catalog import inputs
 from t4.search.sqlite_index import EmbeddedIndex
 
+MB = 1024 * 1024
+
 
 def test_internal_failure_is_500_logged_with_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -116,3 +118,38 @@ def test_stalled_clients_are_timed_out(tmp_path: Path, monkeypatch: pytest.Monke
             answer = _closed_within(body_cut, 10)
             assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
         answers_good_query(server.url)  # a keep-alive client answered in time is not cut
+
+
+def _status_becomes(url: str, body: bytes, status: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = requests.post(url, data=body, timeout=30)
+        if answer.status_code == status:
+            return
+        assert time.monotonic() < deadline, f"still {answer.status_code}: {answer.text[:200]}"
+        time.sleep(0.05)  # polling with a deadline
+
+
+def test_bodies_held_at_once_are_bounded(tmp_path: Path) -> None:
+    """Memory stays bounded: past the body budget, a request is a 429 until others let go
+    (here a client that sent 5 MiB of a body and stalled, then went away)."""
+    folder = lake(tmp_path, "alpha")
+    with CatalogThread([str(folder)], refresh=0) as server:
+        server.app.state.body_budget = inputs.BodyBudget(8 * MB)
+        url = f"{server.url}/alpha/_search"
+        host, port = server.url.removeprefix("http://").split(":")
+        four = b"x" * (4 * MB)  # not JSON: a 400 when it fits, a 429 when it does not
+        with socket.create_connection((host, int(port))) as holder:
+            holder.sendall(b"POST /alpha/_search HTTP/1.1\r\nHost: x\r\n"
+                           b"Content-Length: 6291456\r\n\r\n" + b" " * (5 * MB))  # fmt: skip
+            budget = server.app.state.body_budget
+            deadline = time.monotonic() + 30
+            while budget.held < 5 * MB:  # the server has read what the stalled client sent
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            _status_becomes(url, four, 429)
+            answer = requests.post(url, data=four, timeout=30)
+            assert answer.json()["error"]["type"] == "es_rejected_execution_exception"
+        _status_becomes(url, four, 400)  # the stalled client left: its bytes were given back
+        assert server.app.state.body_budget.held == 0
+        answers_good_query(server.url)
