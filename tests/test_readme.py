@@ -14,6 +14,9 @@ The convention, for README.md and docs/*.md:
   exists, empty, on the test S3 server, whose endpoint and credentials are in the
   environment. Settings and caches are the test's own (see conftest), never the user's;
   Prefect talks to the session's test harness.
+* Each file runs twice in a row, in the same folder and buckets (a fresh namespace the
+  second time), as a user pasting an example again would: every example must also work
+  over what it made the first time (``mkdir(exist_ok=True)``, a push onto an existing name).
 """
 
 from __future__ import annotations
@@ -78,13 +81,14 @@ def run_console(code: str, where: str) -> None:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", DOCS_WITH_CODE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_doc_blocks_run(path: Path, docs_env: Path) -> None:
-    namespace: dict[str, object] = {"__name__": "__readme__"}
-    for line, lang, code in blocks(path):
-        where = f"{path.name}:{line}"
-        if lang == "python":
-            run_python(code, namespace, where)
-        else:
-            run_console(code, where)
+    for run in ("first run", "second run"):
+        namespace: dict[str, object] = {"__name__": "__readme__"}
+        for line, lang, code in blocks(path):
+            where = f"{path.name}:{line} ({run})"
+            if lang == "python":
+                run_python(code, namespace, where)
+            else:
+                run_console(code, where)
 
 
 def test_skip_mark_and_fences_are_read(tmp_path: Path) -> None:

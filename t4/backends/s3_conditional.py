@@ -2,7 +2,10 @@
 ``If-Match: <etag>`` (replace only if unchanged), which S3 checks and applies in one step.
 AWS S3, moto 5.2.6 and SeaweedFS 4.48 honour both; they answer 412 when the condition fails
 (AWS 409 for a conditional write racing another on the same key, moto 404 for ``If-Match``
-on a missing key). Registries use them for their pointers (``t4.packages.registry``)."""
+on a missing key). moto's server checks the condition and then writes without a lock
+between the two (moto/s3/responses.py ``put_object``): atomic enough for tests, where t4's
+concurrent pushes passed every round, but not a guarantee. Registries use conditional writes
+for their pointers (``t4.packages.registry``)."""
 
 from __future__ import annotations
 
