@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -120,6 +119,8 @@ def config(**settings: Any) -> dict[str, Any]:
             current[name] = value
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # with shutil and random: for writing settings only
+
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, prefix=".config-", suffix=".tmp", delete=False, encoding="utf-8"
     ) as tmp:

@@ -18,7 +18,11 @@ from servers import S3Server
 
 import t4
 
-HEAVY = ("boto3", "botocore", "s3transfer", "tqdm", "requests", "luqum")
+HEAVY = ("boto3", "botocore", "s3transfer", "tqdm", "requests", "luqum",
+         # loaded where first needed: obstore for an S3 bucket, a thread pool for a
+         # delete or a crawl, tempfile (and shutil) for writing settings
+         "obstore", "t4.backends.s3", "concurrent.futures", "tempfile", "shutil",
+         "secrets")  # fmt: skip
 BOTO3 = ("boto3", "botocore", "s3transfer")
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.backends.local import LocalBackend
-from t4.backends.s3 import S3Backend
 from t4.backends.s3_settings import S3Settings
 from t4.errors import BucketURIError
 from t4.locations import FORMS, bucket_target
+
+if TYPE_CHECKING:
+    from t4.backends.s3 import S3Backend
 
 __all__ = ["Backend", "LocalBackend", "ObjectInfo", "S3Backend", "S3Settings", "open_backend"]
 
@@ -43,5 +46,16 @@ def open_backend(uri: object, settings: S3Settings | None = None) -> Backend:
     """
     scheme, target = bucket_target(uri)
     if scheme == "s3":
+        # imported here: obstore and the S3 modules are for S3 buckets only
+        from t4.backends.s3 import S3Backend
+
         return S3Backend(target, settings)
     return _local(str(uri), target)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3Backend":  # loaded on first use, as ``open_backend`` loads it
+        from t4.backends.s3 import S3Backend
+
+        return S3Backend
+    raise AttributeError(f"module 't4.backends' has no attribute {name!r}")

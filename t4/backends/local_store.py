@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +54,7 @@ class LocalStore(Backend):
         folder = self._fresh_tmp_dir()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         while True:
-            name = os.path.join(folder, f".{kind}{PART_MARK}{os.getpid()}-{secrets.token_hex(8)}")
+            name = os.path.join(folder, f".{kind}{PART_MARK}{os.getpid()}-{os.urandom(8).hex()}")
             try:
                 return os.open(name, flags, 0o666), name
             except FileExistsError:  # pragma: no cover - 64 random bits

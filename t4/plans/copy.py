@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from t4.backends.base import Backend, ObjectInfo
@@ -106,6 +105,8 @@ def delete_keys(
             return dict(backend.delete_many(batch))
         except T4Error as err:
             return dict.fromkeys(batch, err)
+
+    from concurrent.futures import ThreadPoolExecutor  # not needed by ``import t4``
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for batch, failed in zip(batches, pool.map(one, batches), strict=True):

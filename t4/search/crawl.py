@@ -10,13 +10,15 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.errors import KeyNotFoundError, T4Error
 from t4.search.documents import TEXT_BYTES, Document, is_text_like, text_of
 from t4.search.sqlite_index import EmbeddedIndex
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["crawl", "document_for", "user_meta_of"]
 
@@ -109,6 +111,8 @@ def _read(backend: Backend, listed: ObjectInfo) -> _Read:
 def _read_all(backend: Backend, todo: list[ObjectInfo], workers: int) -> Iterator[_Read]:
     """``_read`` every object, ``workers`` requests at once, in listing order. At most a few
     reads per worker wait in the pool, so memory does not grow with the bucket."""
+    from concurrent.futures import ThreadPoolExecutor  # not needed by ``import t4``
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         window: deque[Future[_Read]] = deque()
         for info in todo:
