@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import limit, mirror_bench, package_bench, scaling, search_cold
+from bench import limit, mirror_bench, package_bench, scaling, search_cold, startup
 from bench.processes import Run, median
 
 __all__ = ["render", "target_rows"]
@@ -66,6 +66,22 @@ def target_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         return f"{value:.2f}; t4/boto3 {boto:.2f}", value <= 1.5
 
     add("one 4 KiB object, `t4 fetch` / `s5cmd cp` time", "4.9", "<= 1.5", "one" in r, one)
+
+    def imports() -> tuple[str, bool]:
+        ms = r["startup"]["import_ms"]
+        return f"{ms:.1f} ms", ms <= startup.IMPORT_TARGET_MS
+
+    add("`import t4`, CPU over `python -c pass` (issue 22)", "60-67 ms",
+        f"<= {startup.IMPORT_TARGET_MS:.0f} ms", "startup" in r, imports)  # fmt: skip
+
+    def listing() -> tuple[str, bool]:
+        s = r["startup"]
+        per_key = 1e6 * s["ls_cpu"] / max(1, s["ls_keys"])
+        loaded = "boto3 imported" if s["ls_boto3"] else "no boto3"
+        return f"{s['ls_wall']:.2f} s, {per_key:.0f} us CPU/key, {loaded}", not s["ls_boto3"]
+
+    add("`t4 ls` of 2,000 keys, whole process (issue 22)", "boto3: 152 ms import, 63 us/key",
+        "no boto3", "startup" in r, listing)  # fmt: skip
     for way in ("up", "down"):
 
         def mirror(way: str = way) -> tuple[str, bool]:
@@ -233,6 +249,8 @@ def render(r: dict[str, Any], extra_sections: list[str]) -> str:
         lines += limit.report_lines(r["limit"])
     if "one" in r:
         lines += one_lines(r["one"])
+    if "startup" in r:
+        lines += startup.report_lines(r["startup"])
     if "scaling" in r:
         lines += scaling.report_lines(r["scaling"])
     if "search" in r:

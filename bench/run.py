@@ -7,6 +7,8 @@ table in one run, writing ``bench/RESULTS.md`` with a target column and met / no
   in 16 threads and (W1) the minimal obstore client; wall, CPU, peak RSS, server CPU; from W1
   the machine's limit (``bench.limit``);
 - ``one``: one 4 KiB object by each client's one-shot command;
+- ``startup``: ``import t4``'s CPU and ``t4 ls`` of 2,000 keys, boto3 not imported
+  (``bench.startup``);
 - ``scaling``: time per file and peak RSS for N = 1,000 to 50,000 (``bench.scaling``);
 - ``search``: the first ``t4 search`` of 20,000 objects written by s5cmd (``bench.search_cold``);
 - ``inprocess``: the in-process comparison of W1 and W2 this benchmark always had;
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import limit, mirror_bench, package_bench, report, scaling, search_cold
+from bench import limit, mirror_bench, package_bench, report, scaling, search_cold, startup
 from bench.processes import Commands, one_object
 from bench.processes import compare as compare_processes
 from bench.seaweed import Seaweed
@@ -162,7 +164,9 @@ def inprocess_lines(results: dict[str, Any], extra: dict[str, Any], reps: int) -
     return lines
 
 
-PARTS = ("w1", "w2", "one", "scaling", "search", "inprocess", "rerun", "mirror", "packages")
+PARTS = (
+    "w1", "w2", "one", "startup", "scaling", "search", "inprocess", "rerun", "mirror", "packages"
+)  # fmt: skip
 
 
 def _parts(text: str) -> list[str]:
@@ -195,6 +199,9 @@ def measure(args: argparse.Namespace, parts: list[str]) -> tuple[dict[str, Any],
         if "one" in parts:
             print("one 4 KiB object, whole processes", flush=True)
             r["one"] = one_object(cmds, work, 3 if quick else 2 * reps)
+        if "startup" in parts:
+            print("import t4 and t4 ls, whole processes", flush=True)
+            r["startup"] = startup.measure(cmds, work, w1, reps)
         sizes = scaling.QUICK_SIZES if quick else scaling.SIZES
         objects = search_cold.QUICK_OBJECTS if quick else search_cold.OBJECTS
         if {"scaling", "search"} & set(parts):
