@@ -77,6 +77,18 @@ class ObjectVersion:
 
 
 @dataclass(frozen=True)
+class FolderPage:
+    """One page of what is directly under a prefix, as a file browser shows it: the
+    sub-folders (prefixes ending in ``/``), the objects (a folder bucket leaves ``etag``
+    ``None``: it does not hash files to list them), and the token of the next page
+    (``None`` on the last)."""
+
+    folders: list[str]
+    objects: list[ObjectInfo]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
 class PendingDownload:
     """An object being read: its info and raw user metadata are known (the request was
     answered), its bytes not read yet. ``write(path, callback)`` writes them to ``path`` (a
@@ -139,6 +151,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, all pages, directory markers included."""
+
+    @abc.abstractmethod
+    def list_folder(self, prefix: str, token: str | None = None, limit: int = 1000) -> FolderPage:
+        """One page of at most ``limit`` entries directly under ``prefix`` (``""`` or ending
+        in ``/``), in key order, starting after the page ``token`` came from."""
+
+    def presign(self, key: str, version_id: str | None = None, expires: int = 3600) -> str | None:
+        """A URL anyone holding it may GET the object from for ``expires`` seconds, where the
+        storage has such URLs (S3); ``None`` here."""
+        return None
 
     @abc.abstractmethod
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from t4.backends.base import ByteCallback, ObjectInfo
+from t4.backends.base import ByteCallback, FolderPage, ObjectInfo
 from t4.backends.local_store import LocalStore, copy_with_md5, record_of
 from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
@@ -155,6 +155,11 @@ class LocalBackend(LocalStore):
         found.sort(key=lambda item: item[0].encode("utf-8"))
         for key, st in found:
             yield self._info(key, st)
+
+    def list_folder(self, prefix: str, token: str | None = None, limit: int = 1000) -> FolderPage:
+        from t4.backends.local_folder import list_folder
+
+        return list_folder(self, prefix, token, limit)
 
     def _walk_start(self, prefix: str) -> Path | None:
         """The folder to walk for ``prefix``; None when no key of this bucket can have it."""

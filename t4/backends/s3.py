@@ -12,10 +12,17 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from t4.backends import s3_conditional
-from t4.backends.base import Backend, ByteCallback, ObjectInfo, ObjectVersion, PendingDownload
+from t4.backends.base import (
+    Backend,
+    ByteCallback,
+    FolderPage,
+    ObjectInfo,
+    ObjectVersion,
+    PendingDownload,
+)
 from t4.backends.s3_connection import S3Connection, read_all, utc_now, version_or_none
 from t4.backends.s3_fast import (
     AsyncObjects,
@@ -37,6 +44,9 @@ from t4.errors import (
     T4Error,
     s3_error,
 )
+
+if TYPE_CHECKING:
+    from t4.backends.s3_list import Lister
 
 __all__ = ["S3Backend", "S3Settings"]
 
@@ -65,13 +75,32 @@ class S3Backend(S3Connection, Backend):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, through t4's own signed ListObjectsV2
         (``s3_list``): no boto3 with keys given outright."""
+        return self._lister().objects(prefix)
+
+    def list_folder(self, prefix: str, token: str | None = None, limit: int = 1000) -> FolderPage:
+        """One ListObjectsV2 request with ``Delimiter="/"``; the token is S3's own."""
+        return self._lister().folder(prefix, token, limit)
+
+    def _lister(self) -> Lister:
         from t4.backends.s3_list import lister_for
 
         with self._lock:
             if self._listing is None:
                 self._listing = lister_for(self)
-            listing = self._listing
-        return listing.objects(prefix)
+            return self._listing
+
+    def presign(self, key: str, version_id: str | None = None, expires: int = 3600) -> str | None:
+        params = {"Bucket": self.name, "Key": key}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        url: str = self._call(
+            self.client.generate_presigned_url,
+            key,
+            ClientMethod="get_object",
+            Params=params,
+            ExpiresIn=expires,
+        )
+        return url
 
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
         found = self._on_fast_path(key, lambda fast: fast.head_meta(key))

@@ -108,6 +108,7 @@ class S3Connection:
                     max_pool_connections=self.settings.concurrency + 4,
                     retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
                     s3=s3_opts,  # type: ignore[arg-type]  # the stubs type this dict too narrowly
+                    signature_version="s3v4",  # presigned URLs too (boto3's default: v2)
                     connect_timeout=self.settings.connect_timeout,
                     read_timeout=self.settings.read_timeout,
                 ),

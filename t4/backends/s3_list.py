@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote_plus, urlsplit
 
-from t4.backends.base import ObjectInfo
+from t4.backends.base import FolderPage, ObjectInfo
 from t4.backends.sigv4 import EMPTY_SHA256, authorization, canonical_query
 from t4.errors import AccessDeniedError, T4Error, TransientError, s3_error
 
@@ -83,6 +83,21 @@ class Lister:
             token = page.findtext(f"{ns}NextContinuationToken")
             if page.findtext(f"{ns}IsTruncated") != "true" or not token:
                 return
+
+    def folder(self, prefix: str, token: str | None, limit: int) -> FolderPage:
+        """One page of what is directly under ``prefix`` (``delimiter=/``), one request."""
+        params = [("list-type", "2"), ("encoding-type", "url"), ("prefix", prefix)]
+        params += [("delimiter", "/"), ("max-keys", str(limit))]
+        if token is not None:
+            params.append(("continuation-token", token))
+        page, ns = self._page(params)
+        folders = [
+            unquote_plus(item.findtext(f"{ns}Prefix") or "")
+            for item in page.iterfind(f"{ns}CommonPrefixes")
+        ]
+        more = page.findtext(f"{ns}IsTruncated") == "true"
+        next_token = page.findtext(f"{ns}NextContinuationToken") if more else None
+        return FolderPage(folders, list(_objects(page, ns)), next_token or None)
 
     def close(self) -> None:
         with self._lock:
