@@ -1,0 +1,1 @@
+"""The catalog's web pages, over HTTP and in a real browser."""

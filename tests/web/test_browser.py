@@ -1,0 +1,120 @@
+"""The pages in a real browser (headless Chromium through Playwright): a person's clicks
+from a folder to an object and its preview, a search, a package version and its diff;
+screenshots saved; and hostile keys, metadata and package text that never run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.web import seed
+from tests.web.conftest import Site
+
+
+@pytest.fixture
+def tab(browser: Any) -> Any:
+    """A fresh page that records every dialog (an ``alert`` that ran) and page error."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.dialogs = []
+    page.errors = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda err: page.errors.append(str(err)))
+    yield page
+    context.close()
+
+
+def test_browse_to_an_object_preview_search_and_a_package(
+    site: Site, tab: Any, shots: Path
+) -> None:
+    tab.goto(site.url + "/")
+    tab.click("text=lake")
+    tab.click("a.folder >> text=data/")
+    assert "cities.csv" in tab.inner_text("table.files")
+    tab.screenshot(path=shots / "browse.png", full_page=True)
+    tab.click("a.file >> text=cities.csv")
+    assert tab.inner_text("h1") == "cities.csv"
+    assert '"source": "census"' in tab.inner_text("#user-meta")
+    preview = tab.locator("#preview table.grid")
+    assert preview.locator("th").all_inner_texts() == ["city", "population"]
+    assert preview.locator("tbody tr").count() == 50
+    tab.screenshot(path=shots / "object.png", full_page=True)
+    tab.click(".crumbs >> text=lake")
+    tab.click("a.folder >> text=images/")
+    tab.click("a.file >> text=red.png")
+    image = tab.locator("#preview img.preview")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 4
+    tab.fill("header input[name=q]", "user_meta.source:census")
+    tab.press("header input[name=q]", "Enter")
+    tab.wait_for_url(re.compile(r"/search\?"))
+    assert tab.inner_text("a.hit") == "data/cities.csv"
+    tab.screenshot(path=shots / "search.png", full_page=True)
+    tab.click("a.hit")
+    assert tab.inner_text("h1") == "cities.csv"
+    tab.goto(site.url + "/packages/lake/")
+    tab.click("a.package >> text=team/data")
+    assert "second: b changed, c added" in tab.inner_text("table.versions")
+    tab.click("a.version >> nth=0")
+    assert tab.inner_text("#message") == "second: b changed, c added"
+    assert tab.inner_text("#readme h1") == "Team data"
+    tab.screenshot(path=shots / "package.png", full_page=True)
+    tab.click("text=what changed")
+    changes = tab.inner_text("ul.diff")
+    assert "raw/c.csv" in changes and "raw/a.csv" in changes
+    tab.screenshot(path=shots / "diff.png", full_page=True)
+    assert not tab.dialogs and not tab.errors
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "browse.png",
+        "diff.png",
+        "object.png",
+        "package.png",
+        "search.png",
+    ]
+
+
+def test_search_as_you_type_and_with_javascript_off(site: Site, tab: Any, browser: Any) -> None:
+    tab.goto(site.url + "/search?index=lake")
+    tab.type("#live-q", "census")
+    tab.wait_for_selector("a.hit")  # results follow the typing, no submit
+    assert tab.inner_text("a.hit") == "data/cities.csv"
+    off = browser.new_context(java_script_enabled=False)
+    try:
+        page = off.new_page()
+        page.goto(site.url + "/search?index=lake")
+        page.fill("#live-q", "census")
+        page.press("#live-q", "Enter")
+        assert page.inner_text("a.hit") == "data/cities.csv"
+        page.click("a.hit")
+        assert page.inner_text("h1") == "cities.csv"
+    finally:
+        off.close()
+
+
+def test_hostile_keys_metadata_and_package_text_never_run(site: Site, tab: Any) -> None:
+    first, second = site.hashes
+    paths = ["/b/lake/tree/hostile/", "/search?index=lake&q=alert"]
+    paths += ["/b/lake/object/" + quote(key, safe="/") for key in seed.HOSTILE_KEYS]
+    paths += [f"/packages/lake/team/data/{h}/" for h in (first, second)]
+    paths += ["/packages/lake/team/data/"]
+    for path in paths:
+        tab.goto(site.url + path)
+        tab.wait_for_load_state("load")
+    assert tab.dialogs == [] and tab.errors == []
+    tab.goto(site.url + "/b/lake/tree/hostile/")
+    listed = tab.inner_text("table.files")
+    assert '"><img src=x onerror=alert(2)>.md' in listed and "<script>alert(1)</" in listed
+    tab.goto(site.url + "/b/lake/object/" + quote(seed.HOSTILE_KEYS[1], safe="/"))
+    assert seed.HOSTILE[1] in tab.inner_text("#user-meta")
+    assert tab.locator("img[src=x]").count() == 0
+    tab.goto(site.url + f"/packages/lake/team/data/{second}/")
+    readme = tab.inner_text("#readme")
+    assert "<script>alert(11)</script>" in readme and "<img src=x onerror=alert(12)>" in readme
+    assert tab.locator("#readme a[href^=javascript]").count() == 0
+    tab.goto(site.url + "/packages/lake/team/data/")
+    assert "first " + seed.HOSTILE[0] in tab.inner_text("table.versions")
+    assert tab.dialogs == []
