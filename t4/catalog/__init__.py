@@ -88,6 +88,7 @@ def create_app(
     )
     app.state.catalog = catalog
     app.state.body_budget = BodyBudget()
+    app.state.token = token or None  # what the web pages' /login checks a form against
     return app
 
 

@@ -42,27 +42,11 @@ class Site:
     token: str | None
 
 
-class _ShimCatalog:
-    """Stands in for the catalog service's state until it lands (same contract)."""
-
-    def __init__(self, uris: list[str], token: str | None):
-        self.buckets = {uri.rstrip("/").rpartition("/")[2]: t4.Bucket(uri) for uri in uris}
-        self.token = token
-
-    def search(self, index: str, query: Any, *, size: int, from_: int) -> dict[str, Any]:
-        found = self.buckets[index].search(query, limit=from_ + size)[from_:]
-        hits = [{"_source": {**h, "user_meta": h.get("meta")}} for h in found]
-        return {"hits": {"total": {"value": len(found)}, "hits": hits}}
-
-
 def make_app(uris: list[str], token: str | None) -> Any:
-    from starlette.applications import Starlette
+    """The catalog service's own app (API and pages), no background refresh."""
+    from t4.catalog import create_app
 
-    from t4.catalog.web import routes
-
-    app = Starlette(routes=routes())
-    app.state.catalog = _ShimCatalog(uris, token)
-    return app
+    return create_app(uris, token=token, refresh=0)
 
 
 @contextlib.contextmanager

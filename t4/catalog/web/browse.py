@@ -23,6 +23,8 @@ __all__ = ["browse", "download", "home", "object_page", "search"]
 MAX_VERSIONS = 50
 #: Hits a search page shows.
 HITS = 20
+#: The deepest hit a page may start at (Elasticsearch's window: from + size <= 10,000).
+MAX_FROM = 10_000 - HITS
 _CHUNK = 1 << 20
 
 
@@ -160,7 +162,7 @@ def search(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()
     index = request.query_params.get("index") or next(iter(catalog.buckets), "")
     bucket_of(request, index)
-    start = _int(request.query_params.get("from"), 0)
+    start = min(_int(request.query_params.get("from"), 0), MAX_FROM)
     hits: list[dict[str, Any]] = []
     total, error = 0, ""
     if q:

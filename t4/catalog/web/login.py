@@ -29,7 +29,7 @@ def local_path(target: str | None) -> str:
 
 
 def _token(request: Request) -> str | None:
-    token: str | None = getattr(request.app.state.catalog, "token", None)
+    token: str | None = getattr(request.app.state, "token", None)
     return token
 
 
