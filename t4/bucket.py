@@ -13,7 +13,8 @@ from typing import Any
 
 from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
-from t4.backends.base import FolderPage, ObjectVersion
+from t4.backends.base import ObjectVersion
+from t4.browsing import BrowsingMethods
 from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import (
@@ -35,7 +36,7 @@ __all__ = ["Bucket"]
 log = logging.getLogger(__name__)
 
 
-class Bucket(FileMethods):
+class Bucket(FileMethods, BrowsingMethods):
     """An S3 bucket or a local folder, read and written the way T4 did.
 
     Args:
@@ -154,37 +155,6 @@ class Bucket(FileMethods):
         if prefix:
             check_key(prefix, self.uri)
         return self._backend.list(prefix)
-
-    def ls_folder(
-        self, prefix: str = "", token: str | None = None, limit: int = 1000
-    ) -> FolderPage:
-        """One page of what is directly under ``prefix``, as a file browser shows a folder:
-        ``.folders`` (sub-prefixes ending in ``/``), ``.objects`` and ``.next_token`` (pass
-        it back for the next page; ``None`` on the last). One request on S3, at most
-        ``limit`` (up to 1,000) entries however many keys lie below.
-
-        Example:
-            >>> page = b.ls_folder("raw/")  # doctest: +SKIP
-            >>> page.folders, [o.key for o in page.objects]  # doctest: +SKIP
-            (['raw/2024/'], ['raw/a.csv'])
-        """
-        prefix = as_prefix(prefix)
-        if prefix:
-            check_key(prefix, self.uri)
-        return self._backend.list_folder(prefix, token, max(1, min(limit, 1000)))
-
-    def download_url(
-        self, key: str, version_id: str | None = None, expires: int = 3600
-    ) -> str | None:
-        """A presigned URL that downloads the object (that version) for ``expires`` seconds,
-        with no credentials, on S3; ``None`` for a folder bucket (read it with ``open``).
-
-        Example:
-            >>> b.download_url("data/a.csv")  # doctest: +SKIP
-            'https://b.s3.amazonaws.com/data/a.csv?X-Amz-Signature=...'
-        """
-        key = check_file_key(key, self.uri, hint="keys(prefix)")
-        return self._backend.presign(key, version_id, expires)
 
     def same_files(self, pairs: list[tuple[ObjectInfo, Path]]) -> set[str]:
         """Keys of the objects (from ``ls()``) whose local file, of the same size, holds the
