@@ -118,3 +118,27 @@ def test_hostile_keys_metadata_and_package_text_never_run(site: Site, tab: Any) 
     tab.goto(site.url + "/packages/lake/team/data/")
     assert "first " + seed.HOSTILE[0] in tab.inner_text("table.versions")
     assert tab.dialogs == []
+
+
+def test_log_in_with_the_token_and_land_where_you_were_going(
+    locked_site: Site, tab: Any, shots: Path
+) -> None:
+    tab.goto(locked_site.url + "/b/lake/tree/data/")
+    assert tab.url == locked_site.url + "/login?next=%2Fb%2Flake%2Ftree%2Fdata%2F"
+    tab.fill("#token", "not the token")
+    tab.click("form.login button")
+    assert "That token is wrong" in tab.inner_text("main")
+    assert tab.context.cookies() == []
+    tab.fill("#token", locked_site.token)
+    tab.screenshot(path=shots / "login.png")
+    tab.click("form.login button")
+    tab.wait_for_url(locked_site.url + "/b/lake/tree/data/")
+    assert "cities.csv" in tab.inner_text("table.files")
+    (cookie,) = tab.context.cookies()
+    assert cookie["name"] == "t4_catalog_token" and cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert tab.evaluate("document.cookie") == ""  # out of the page's scripts' reach
+    tab.goto(locked_site.url + "/b/lake/object/images/red.png")  # the image comes too
+    image = tab.locator("#preview img.preview")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 4
+    assert not tab.dialogs and not tab.errors
