@@ -65,7 +65,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from starlette.concurrency import run_in_threadpool
 
-        await run_in_threadpool(catalog.start)
+        try:
+            await run_in_threadpool(catalog.start)
+        except Exception as err:
+            # The server logs it and exits; whoever started it can say why (t4 catalog serve).
+            app.state.startup_error = err
+            await run_in_threadpool(catalog.close)
+            raise
         try:
             yield
         finally:

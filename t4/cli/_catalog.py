@@ -42,6 +42,11 @@ def catalog(args: argparse.Namespace) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
             server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's exit when the start-up (indexing) failed
+        failed = getattr(app.state, "startup_error", None)
+        if failed is None:
+            raise
+        raise failed from None  # e.g. a bucket that cannot be listed: its own error, exit 1
     finally:
         for bucket in buckets:
             bucket.close()

@@ -18,6 +18,7 @@ import requests
 from catalog_server import THOR, CatalogThread, answers_good_query, keys, lake
 from cli import assert_one_line_error
 from cli import t4 as run_t4
+from servers import S3Server
 
 from t4.catalog import inputs
 from t4.search.sqlite_index import EmbeddedIndex
@@ -153,3 +154,10 @@ def test_bodies_held_at_once_are_bounded(tmp_path: Path) -> None:
         _status_becomes(url, four, 400)  # the stalled client left: its bytes were given back
         assert server.app.state.body_budget.held == 0
         answers_good_query(server.url)
+
+
+def test_a_bucket_that_cannot_be_indexed_fails_serve_with_its_error(s3_env: S3Server) -> None:
+    result = run_t4("catalog", "serve", "-b", "s3://no-such-catalog-bucket", "--port", "0")
+    assert result.returncode == 1 and result.stdout == ""  # never said it was serving
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("t4: error: ") and "no-such-catalog-bucket" in last, result.stderr
