@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse, urlunparse
@@ -22,6 +22,7 @@ from t4.errors import InvalidKeyError, T4Error
 
 __all__ = [
     "MAX_RECORD",
+    "Manifest",
     "PhysicalKey",
     "Record",
     "dump_lines",
@@ -187,3 +188,30 @@ def load(
     except (ValueError, KeyError, IndexError, TypeError) as err:
         raise T4Error(f"{where} is not a valid package manifest ({err})") from err
     return header, dir_meta, entries
+
+
+@dataclass
+class Manifest:
+    """A package version as plain data, what ``t4.packages.ops`` works on and returns and
+    ``Package`` wraps: the header (``version``, ``message``, ``user_meta``, ``workflow``),
+    the entries by logical key, each directory's metadata, and the ``(registry URI, name,
+    top hash)`` it was browsed or pushed as."""
+
+    header: dict[str, Any] = field(default_factory=lambda: {"version": "v0"})
+    entries: dict[str, Record] = field(default_factory=dict)
+    dir_meta: dict[str, Any] = field(default_factory=dict)
+    origin: tuple[str, str, str] | None = None
+
+    def records(self) -> Iterator[tuple[str, Record]]:
+        """Every ``(logical key, record)`` in quilt3's walk order."""
+        for lk in sorted(self.entries, key=walk_order):
+            yield lk, self.entries[lk]
+
+    def top_hash(self) -> str:
+        """The top hash (every entry must have a hash)."""
+        return top_hash(self.header, self.records())
+
+    def manifest_bytes(self) -> bytes:
+        """The manifest exactly as quilt3 writes it."""
+        dirs = sorted(self.dir_meta.items(), key=lambda item: walk_order(item[0][:-1]))
+        return b"".join(dump_lines(self.header, [(k, m) for k, m in dirs if m], self.records()))

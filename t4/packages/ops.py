@@ -1,6 +1,8 @@
 """Package operations against registries: build, push, browse, install, fetch, and the
-registry listings. Bytes move through ``t4.Bucket`` (its planned, parallel engine); hashes
-are computed here from the bytes, cached for local files by path, size and mtime.
+registry listings. Each works on a plain ``Manifest`` value (header, entries, origin) and
+returns one, which ``t4.packages.package.Package`` wraps. Bytes move through ``t4.Bucket``
+(its planned, parallel engine); hashes are computed here from the bytes, cached for local
+files by path, size and mtime.
 """
 
 from __future__ import annotations
@@ -8,19 +10,17 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from t4.bucket import Bucket
 from t4.errors import InvalidKeyError, PackageConflictError
 from t4.packages import hashing, workflows
 from t4.packages.copies import check_sources, copy_entries, targets_under
-from t4.packages.manifest import PhysicalKey, Record, load
+from t4.packages.manifest import Manifest, PhysicalKey, Record, load
 from t4.packages.registry import Registry, default_local_registry, validate_name
 from t4.packages.stores import Stores, parallel
 from t4.state import TransferState
-
-if TYPE_CHECKING:
-    from t4.packages.package import Package
+from t4.transfer import TransferSummary
 
 __all__ = [
     "browse",
@@ -37,9 +37,9 @@ log = logging.getLogger("t4.packages")
 RegistryLike = str | Path | Bucket | None
 
 
-def fill_hashes(pkg: Package, stores: Stores) -> None:
+def fill_hashes(pkg: Manifest, stores: Stores) -> None:
     """Give every entry without a hash its ``sha2-256-chunked`` hash, from its bytes."""
-    missing = [(lk, r) for lk, r in pkg._entries.items() if r.hash is None]
+    missing = [(lk, r) for lk, r in pkg.entries.items() if r.hash is None]
     if not missing:
         return
     local = [(lk, r, PhysicalKey.from_url(r.physical_key)) for lk, r in missing]
@@ -65,30 +65,17 @@ def fill_hashes(pkg: Package, stores: Stores) -> None:
     parallel(one, remote)
 
 
-def _with_header(header: dict[str, Any]) -> Package:
-    from t4.packages.package import Package
-
-    out = Package()
-    out._meta = header
-    return out
-
-
-def browse(name: str, registry: RegistryLike = None, top_hash: str | None = None) -> Package:
+def browse(name: str, registry: RegistryLike = None, top_hash: str | None = None) -> Manifest:
     """The package version ``top_hash`` (full, or a unique prefix of 6+ characters), or the
     latest one, read from ``registry`` (default: the local registry)."""
-    from t4.packages.package import Package
-
     with Registry(registry) as reg:
         wanted = reg.resolve(top_hash) if top_hash else reg.require_latest(validate_name(name))
         header, dir_meta, entries = load(reg.manifest(wanted), where=f"{reg.uri} {wanted}")
-        pkg = Package()
-        pkg._meta, pkg._dir_meta, pkg._entries = header, dir_meta, entries
-        pkg._origin = (reg.uri, name, wanted)
-        return pkg
+        return Manifest(header, entries, dir_meta, (reg.uri, name, wanted))
 
 
 def build(
-    pkg: Package,
+    pkg: Manifest,
     name: str,
     registry: RegistryLike = None,
     message: str | None = None,
@@ -96,21 +83,22 @@ def build(
 ) -> str:
     """Write the package, as it is (physical keys unchanged), to ``registry`` (default: the
     local registry) under ``name``; returns its top hash. The registry's workflows config,
-    if any, is checked first (``t4.packages.workflows``)."""
+    if any, is checked first (``t4.packages.workflows``). ``pkg`` is given its hashes, message
+    and origin."""
     validate_name(name)
     _check_message(message)
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
-        _apply_workflow(pkg._meta, reg, stores, workflow, name, pkg, message)
+        _apply_workflow(pkg.header, reg, stores, workflow, name, pkg, message)
         fill_hashes(pkg, stores)
-        pkg._meta["message"] = message
-        top = pkg.top_hash
-        reg.publish(name, top, pkg.manifest_bytes(), pkg._meta)
-    pkg._origin = (reg.uri, name, top)
+        pkg.header["message"] = message
+        top = pkg.top_hash()
+        reg.publish(name, top, pkg.manifest_bytes(), pkg.header)
+    pkg.origin = (reg.uri, name, top)
     return top
 
 
 def push(
-    pkg: Package,
+    pkg: Manifest,
     name: str,
     registry: RegistryLike = None,
     dest: str | None = None,
@@ -118,8 +106,9 @@ def push(
     force: bool = False,
     dedupe: bool = False,
     workflow: Any = ...,
-) -> Package:
-    """Copy the package's bytes into the registry and publish a new version of ``name``.
+) -> Manifest:
+    """Copy the package's bytes into the registry and publish a new version of ``name``;
+    returns the version pushed (``pkg``'s entries are given their hashes).
 
     Order: data, then the manifest, then the timestamp pointer, then ``latest``. Unless
     ``force``, ``latest`` must still be the version the package was browsed from (a fresh
@@ -131,15 +120,14 @@ def push(
     validate_name(name)
     _check_message(message)
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
-        header = {**pkg._meta, "message": message}
+        header = {**pkg.header, "message": message}
         _apply_workflow(header, reg, stores, workflow, name, pkg, message)
-        staged = _with_header(header)
-        staged._entries = {lk: Record(r.physical_key, r.size, r.hash, r.meta)
-                           for lk, r in pkg._entries.items()}  # fmt: skip
+        staged = Manifest(header, {lk: Record(r.physical_key, r.size, r.hash, r.meta)
+                                   for lk, r in pkg.entries.items()})  # fmt: skip
         fill_hashes(staged, stores)
-        for lk, record in staged._entries.items():
-            pkg._entries[lk].hash = record.hash
-        top = staged.top_hash
+        for lk, record in staged.entries.items():
+            pkg.entries[lk].hash = record.hash
+        top = staged.top_hash()
         check = None if force else functools.partial(_check_conflict, pkg, name, reg)
         latest = reg.latest(name)
         if check is not None:
@@ -152,7 +140,7 @@ def push(
         prefix = _dest_prefix(reg, name, dest)
         _upload(staged, reg.bucket, prefix, stores)
         reg.publish(name, top, staged.manifest_bytes(), header, check)
-        staged._origin = (reg.uri, name, top)
+        staged.origin = (reg.uri, name, top)
         log.info("package %s@%s pushed to %s", name, reg.short_hash(top), reg.uri)
         return staged
 
@@ -163,7 +151,7 @@ def _apply_workflow(
     stores: Stores,
     workflow: Any,
     name: str,
-    pkg: Package,
+    pkg: Manifest,
     message: str | None,
 ) -> None:
     """Check the push against the registry's workflows and record the outcome as quilt3
@@ -180,12 +168,12 @@ def _check_message(message: object) -> None:
         raise InvalidKeyError(f"the message must be a string or None, got {message!r}")
 
 
-def _check_conflict(pkg: Package, name: str, reg: Registry, latest: str | None) -> None:
+def _check_conflict(pkg: Manifest, name: str, reg: Registry, latest: str | None) -> None:
     """quilt3's rule: pushing onto an existing ``latest`` needs a package browsed from it
     (a fresh ``Package()`` onto an existing name is refused too, as quilt3 8 does)."""
     if latest is None:
         return
-    origin = pkg._origin[2] if pkg._origin else None
+    origin = pkg.origin[2] if pkg.origin else None
     if latest != origin:
         browsed = f"was browsed from {origin[:7]}" if origin else "is a new Package()"
         raise PackageConflictError(
@@ -206,13 +194,13 @@ def _dest_prefix(reg: Registry, name: str, dest: str | None) -> str:
     return pk.path.rstrip("/") + "/" if pk.path else ""
 
 
-def _upload(staged: Package, bucket: Bucket, prefix: str, stores: Stores) -> None:
+def _upload(staged: Manifest, bucket: Bucket, prefix: str, stores: Stores) -> None:
     """Copy every entry not already in the registry bucket to ``prefix + logical key`` and
     point the entry there (at the version written, in a versioned bucket)."""
     in_place = bucket.uri[5:] if bucket.uri.startswith("s3://") else None
     local: dict[str, str | Path] = {}
     remote: list[tuple[str, PhysicalKey]] = []
-    for lk, record in staged._entries.items():
+    for lk, record in staged.entries.items():
         pk = PhysicalKey.from_url(record.physical_key)
         if in_place is not None and pk.bucket == in_place:
             continue  # already in the registry's bucket: quilt3 leaves it where it is
@@ -223,7 +211,7 @@ def _upload(staged: Package, bucket: Bucket, prefix: str, stores: Stores) -> Non
         bucket.put_files([(path, key) for key, path in {**local, **fetched}.items()])
     versions = stores.latest_versions(bucket, prefix)
     root = None if in_place else Path(PhysicalKey.from_url(bucket.uri).path)
-    for lk, record in staged._entries.items():
+    for lk, record in staged.entries.items():
         key = prefix + lk
         if key not in local and key not in dict(remote):
             continue
@@ -259,28 +247,29 @@ class _Staging:
             self._tmp.cleanup()
 
 
-def fetch(pkg: Package, dest: str | Path, stores: Stores | None = None) -> Package:
+def fetch(
+    pkg: Manifest, dest: str | Path, stores: Stores | None = None
+) -> tuple[Manifest, TransferSummary]:
     """Copy every entry to ``dest/<logical key>``, each checked against its hash (files
     already there with that size and hash are skipped); returns the package pointing there,
-    with ``summary`` telling what was transferred and skipped."""
+    and the summary of what was transferred and skipped."""
     root = Path(dest).expanduser()
-    targets = targets_under(root, pkg._records())
+    targets = targets_under(root, pkg.records())
     root.mkdir(parents=True, exist_ok=True)
     own = stores is None
     stores = stores or Stores()
     try:
-        where = pkg._origin[0] if pkg._origin else str(PhysicalKey.from_path(root.absolute()))
+        where = pkg.origin[0] if pkg.origin else str(PhysicalKey.from_path(root.absolute()))
         summary = copy_entries(targets, stores, "fetch", where)
     finally:
         if own:
             stores.close()
-    out = _with_header(dict(pkg._meta))
+    out = Manifest(dict(pkg.header))
     for t in targets:
-        out._entries[t.logical_key] = Record(
+        out.entries[t.logical_key] = Record(
             str(PhysicalKey.from_path(t.path)), t.record.size, t.record.hash, t.record.meta
         )
-    out.summary = summary
-    return out
+    return out, summary
 
 
 def install(
@@ -289,7 +278,7 @@ def install(
     dest: str | Path | None = None,
     top_hash: str | None = None,
     allow_external: bool = False,
-) -> Package:
+) -> tuple[Manifest, TransferSummary]:
     """Browse the version, copy its files to ``dest`` (default: here), and record the same
     manifest (same top hash) in the default local registry, as quilt3 does.
 
@@ -297,23 +286,24 @@ def install(
     ``HashMismatchError``; no tampered file takes the name); files already there with the
     manifest's size and hash are skipped (``summary`` on the returned package tells how
     many). Entries outside the registry (another bucket, a local path) raise
-    ``ExternalKeyError`` before anything is written, unless ``allow_external``."""
+    ``ExternalKeyError`` before anything is written, unless ``allow_external``. Returns the
+    version and that summary."""
     pkg = browse(name, registry, top_hash)
-    wanted = pkg._origin[2] if pkg._origin else pkg.top_hash
+    wanted = pkg.origin[2] if pkg.origin else pkg.top_hash()
     with Registry(registry) as reg, Stores(reg.bucket) as stores:
         root = Path(dest if dest is not None else ".").expanduser()
-        targets = targets_under(root, pkg._records())
+        targets = targets_under(root, pkg.records())
         if not allow_external:
             check_sources(reg.uri, targets, f"{name}@{wanted[:7]}")
         root.mkdir(parents=True, exist_ok=True)
-        pkg.summary = copy_entries(targets, stores, "install", reg.uri)
+        summary = copy_entries(targets, stores, "install", reg.uri)
         manifest = reg.manifest(wanted)
-    log.info("%s", pkg.summary.line())
+    log.info("%s", summary.line())
     local = Registry(default_local_registry())
     with local:
         if local.uri != reg.uri:
-            local.publish(name, pkg.top_hash, manifest, pkg._meta)
-    return pkg
+            local.publish(name, pkg.top_hash(), manifest, pkg.header)
+    return pkg, summary
 
 
 def list_packages(registry: RegistryLike = None) -> list[str]:

@@ -18,20 +18,20 @@ import platformdirs
 
 from t4 import formats
 from t4.errors import HashMismatchError, InvalidKeyError, KeyNotFoundError, LocalPathError
-from t4.packages import hashing
+from t4.packages import hashing, ops
 from t4.packages.entry import PackageEntry
-from t4.packages.manifest import (
-    PhysicalKey,
-    Record,
-    dump_lines,
-    top_hash,
-    validate_logical_key,
-    walk_order,
-)
+from t4.packages.manifest import Manifest, PhysicalKey, Record, validate_logical_key, walk_order
 from t4.packages.stores import Stores
 from t4.transfer import TransferSummary
 
 __all__ = ["Package", "PackageEntry", "folder_records"]
+
+
+def _field(name: str) -> Any:
+    """A ``Package`` attribute that is a field of the manifest value it wraps."""
+    return property(
+        lambda self: getattr(self._m, name), lambda self, value: setattr(self._m, name, value)
+    )
 
 
 class Package:
@@ -44,12 +44,14 @@ class Package:
         >>> p.push("team/data", registry="s3://bucket", message="first")  # doctest: +SKIP
     """
 
+    _meta = _field("header")
+    _entries = _field("entries")
+    _dir_meta = _field("dir_meta")
+    #: (registry URI, name, top hash) this package was browsed or pushed as.
+    _origin = _field("origin")
+
     def __init__(self) -> None:
-        self._meta: dict[str, Any] = {"version": "v0"}
-        self._entries: dict[str, Record] = {}
-        self._dir_meta: dict[str, Any] = {}
-        #: (registry URI, name, top hash) this package was browsed or pushed as.
-        self._origin: tuple[str, str, str] | None = None
+        self._m = Manifest()
         #: What the ``install`` or ``fetch`` that returned this package transferred and
         #: skipped (a ``t4.TransferSummary``); None otherwise.
         self.summary: TransferSummary | None = None
@@ -105,24 +107,16 @@ class Package:
             yield lk, PackageEntry(lk, self._entries[lk])
 
     def _records(self) -> Iterator[tuple[str, Record]]:
-        for lk in sorted(self._entries, key=walk_order):
-            yield lk, self._entries[lk]
-
-    def _walk_dir_meta(self) -> list[tuple[str, Any]]:
-        return [
-            (k, m)
-            for k, m in sorted(self._dir_meta.items(), key=lambda i: walk_order(i[0][:-1]))
-            if m
-        ]
+        return self._m.records()
 
     @property
     def top_hash(self) -> str:
         """The package's top hash (every entry must have a hash: build or push first)."""
-        return top_hash(self._meta, self._records())
+        return self._m.top_hash()
 
     def manifest_bytes(self) -> bytes:
         """The manifest exactly as quilt3 writes it."""
-        return b"".join(dump_lines(self._meta, self._walk_dir_meta(), self._records()))
+        return self._m.manifest_bytes()
 
     def diff(self, other: Package) -> tuple[list[str], list[str], list[str]]:
         """``(added, modified, deleted)`` logical keys going from this package to ``other``
@@ -232,9 +226,7 @@ class Package:
             >>> p.build("team/data", message="local snapshot")  # doctest: +SKIP
             '2eafad3c...'
         """
-        from t4.packages import ops
-
-        return ops.build(self, name, registry, message, workflow)
+        return ops.build(self._m, name, registry, message, workflow)
 
     def push(
         self,
@@ -260,9 +252,9 @@ class Package:
         Example:
             >>> p.push("team/data", registry="s3://bucket", message="v2")  # doctest: +SKIP
         """
-        from t4.packages import ops
-
-        return ops.push(self, name, registry, dest, message, force, dedupe, workflow)
+        return Package._wrap(
+            ops.push(self._m, name, registry, dest, message, force, dedupe, workflow)
+        )
 
     @classmethod
     def browse(cls, name: str, registry: Any = None, top_hash: str | None = None) -> Package:
@@ -272,9 +264,7 @@ class Package:
         Example:
             >>> t4.Package.browse("team/data", "s3://b", top_hash="2eafad")  # doctest: +SKIP
         """
-        from t4.packages import ops
-
-        return ops.browse(name, registry, top_hash)
+        return cls._wrap(ops.browse(name, registry, top_hash))
 
     @classmethod
     def install(
@@ -297,9 +287,7 @@ class Package:
         Example:
             >>> t4.Package.install("team/data", "s3://bucket", dest="./data")  # doctest: +SKIP
         """
-        from t4.packages import ops
-
-        return ops.install(name, registry, dest, top_hash, allow_external)
+        return cls._wrap(*ops.install(name, registry, dest, top_hash, allow_external))
 
     def fetch(self, dest: str | Path = ".") -> Package:
         """Copy every entry to ``dest/<logical key>``, each checked against its hash as it
@@ -309,9 +297,14 @@ class Package:
         Example:
             >>> local = pkg.fetch("./copy")  # doctest: +SKIP
         """
-        from t4.packages import ops
+        return self._wrap(*ops.fetch(self._m, dest))
 
-        return ops.fetch(self, dest)
+    @classmethod
+    def _wrap(cls, manifest: Manifest, summary: TransferSummary | None = None) -> Package:
+        """The package over ``manifest`` (what an operation of ``t4.packages.ops`` returned)."""
+        pkg = cls()
+        pkg._m, pkg.summary = manifest, summary
+        return pkg
 
     def verify(self, src: str | Path, extra_files_ok: bool = False) -> bool:
         """True if the folder ``src`` holds exactly the package's bytes (each file hashed),

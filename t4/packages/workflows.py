@@ -28,7 +28,7 @@ from t4.errors import KeyNotFoundError, LocalPathError, WorkflowValidationError
 from t4.packages.manifest import PhysicalKey
 
 if TYPE_CHECKING:
-    from t4.packages.package import Package
+    from t4.packages.manifest import Manifest
     from t4.packages.registry import Registry
     from t4.packages.stores import Stores
 
@@ -40,7 +40,7 @@ _SUPPORTED = (1, 1, 0)
 
 
 def validate(
-    reg: Registry, stores: Stores, workflow: Any, name: str, pkg: Package, message: str | None
+    reg: Registry, stores: Stores, workflow: Any, name: str, pkg: Manifest, message: str | None
 ) -> dict[str, Any] | None:
     """What the manifest records as ``workflow`` (None: no workflows config, nothing to
     record); raises ``WorkflowValidationError`` naming each failure. ``workflow`` is ``...``
@@ -65,10 +65,13 @@ def validate(
     if pattern and not re.search(pattern, name):
         failures.append(f"package name {name!r} does not match {pattern!r}")
     for field, value in (
-        ("metadata_schema", pkg._meta.get("user_meta", {})),
+        ("metadata_schema", pkg.header.get("user_meta", {})),
         (
             "entries_schema",
-            [{"logical_key": lk, "size": e.size, "meta": e.meta} for lk, e in pkg.walk()],
+            [
+                {"logical_key": lk, "size": r.size, "meta": r.meta.get("user_meta", {})}
+                for lk, r in pkg.records()
+            ],
         ),
     ):
         if spec.get(field):
