@@ -23,7 +23,11 @@ It is bounded: it serves at most ``max_requests`` requests and stops by itself a
 ``max_seconds``. ``fail_first`` faults the next N requests whatever the rate (for retry
 tests); ``delay`` slows every request down (for the crash tests, which need an operation to
 be mid-way when they kill it); ``drop_headers`` removes request headers, as a store that
-ignores them would (``If-None-Match``, ``If-Match``: no conditional writes).
+ignores them would (``If-None-Match``, ``If-Match``: no conditional writes); ``bandwidth``
+(bytes a second, per request) throttles every request body read and every answer body sent,
+as a slow link would (for the interrupt tests, which need one large transfer to be
+mid-way). ``dropped`` counts the requests whose client hung up before its answer was all
+sent (a cancelled GET).
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ __all__ = ["FAULTS", "FaultProxy"]
 
 FAULTS = ("500", "503", "reset", "stall", "truncate")
 _ON_REQUEST = ("404", "403")  # not a transient fault: only where a test names it
+
+#: Throttled bodies move in slices this large.
+_SLICE = 64 * 1024
 
 _XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
@@ -82,6 +89,7 @@ class FaultProxy:
         only: Callable[[str, str], bool] | None = None,
         fail_first: int = 0,
         drop_headers: tuple[str, ...] = (),
+        bandwidth: float | None = None,
     ):
         unknown = set(faults) - set(FAULTS + _ON_REQUEST)
         if unknown or not faults:
@@ -94,6 +102,7 @@ class FaultProxy:
         self.faults = faults
         self.stall_seconds = stall_seconds
         self.delay = delay
+        self.bandwidth = bandwidth
         self.max_requests = max_requests
         self.max_seconds = max_seconds
         self.only = only
@@ -150,6 +159,16 @@ class FaultProxy:
     def bytes_sent(self) -> int:
         """How many body bytes the proxy answered with (``counts.clear()`` starts again)."""
         return self.counts["bytes"]
+
+    @property
+    def dropped(self) -> int:
+        """How many answers the client hung up on before they were all sent."""
+        return self.counts["dropped"]
+
+    def throttle(self, size: int) -> None:
+        """Wait as long as ``size`` bytes take at ``bandwidth`` (at once when stopping)."""
+        if self.bandwidth:
+            self._stopping.wait(size / self.bandwidth)
 
     @property
     def faulted(self) -> int:
@@ -215,6 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.peak_in_flight = max(proxy.peak_in_flight, proxy.in_flight)
         try:
             self._serve_one(proxy)
+        except ConnectionError:  # the client hung up mid-request (an interrupted upload)
+            with proxy._lock:
+                proxy.counts["dropped"] += 1
+            self.close_connection = True
         finally:
             with proxy._lock:
                 proxy.in_flight -= 1
@@ -267,7 +290,18 @@ class _Handler(BaseHTTPRequestHandler):
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        proxy = self.server.proxy
+        if not proxy.bandwidth:
+            return self.rfile.read(length) if length else b""
+        parts: list[bytes] = []
+        while length > 0:
+            part = self.rfile.read(min(length, _SLICE))
+            if not part:
+                break
+            parts.append(part)
+            length -= len(part)
+            proxy.throttle(len(part))
+        return b"".join(parts)
 
     def _answer(
         self,
@@ -290,10 +324,30 @@ class _Handler(BaseHTTPRequestHandler):
             sent = data if cut is None else data[:cut]
             with self.server.proxy._lock:
                 self.server.proxy.counts["bytes"] += len(sent)
-            self.wfile.write(sent)
+            if not self._send(sent):
+                return
         self.wfile.flush()
         if cut is not None:
             self._reset()
+
+    def _send(self, data: bytes) -> bool:
+        """Write ``data``, throttled to the proxy's bandwidth; ``False`` when the client hung
+        up midway (counted in ``dropped``)."""
+        proxy = self.server.proxy
+        if not proxy.bandwidth:
+            self.wfile.write(data)
+            return True
+        view = memoryview(data)
+        try:
+            for start in range(0, len(view), _SLICE):
+                proxy.throttle(min(_SLICE, len(view) - start))
+                self.wfile.write(view[start : start + _SLICE])
+        except OSError:  # the client went away (cancelled): nothing more to send
+            with proxy._lock:
+                proxy.counts["dropped"] += 1
+            self.close_connection = True
+            return False
+        return True
 
     def _reset(self) -> None:
         """Drop the connection with a TCP reset (SO_LINGER 0), as a crashed server would."""

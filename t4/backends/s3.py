@@ -8,6 +8,7 @@ boto3 call goes through ``_call``); the part sizes and multipart ETags are
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -305,7 +306,14 @@ class S3Backend(S3Connection, Backend):
         with self._writing(key):
             self._abort_unfinished(key)
             large = self._large_transfers()
-            self._call(large.upload(str(path), key, {"Metadata": metadata}, callback), key)
+            try:
+                self._call(large.upload(str(path), key, {"Metadata": metadata}, callback), key)
+            except T4Error:  # failed: boto3 aborted the upload already
+                raise
+            except BaseException:  # interrupted: cancelled, so abort it here, at once
+                with contextlib.suppress(T4Error):
+                    self._abort_unfinished(key)
+                raise
         return self.head(key)[0]
 
     def _abort_unfinished(self, key: str) -> None:

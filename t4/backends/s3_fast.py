@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +45,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK",
     "AsyncObjects",
+    "Body",
     "FastPath",
     "SessionCredentials",
     "StaticCredentials",
     "Unsupported",
+    "write_async",
     "write_at",
     "write_body",
 ]
@@ -71,6 +73,45 @@ def write_at(fd: int, chunks: Iterable[bytes], offset: int, progress: ByteCallba
             view = view[written:]
         progress(len(chunk))
     return offset
+
+
+async def write_async(
+    fd: int, chunks: AsyncIterator[bytes], offset: int, limit: int, progress: ByteCallback
+) -> int:
+    """``write_at`` for chunks that arrive on an event loop, up to ``limit`` bytes (the
+    last chunk cut to fit); the offset after the last byte."""
+    left = limit
+    async for chunk in chunks:
+        piece = memoryview(chunk)[:left]
+        moved = len(piece)
+        while piece:
+            written = os.pwrite(fd, piece, offset)
+            offset += written
+            piece = piece[written:]
+        left -= moved
+        progress(moved)
+        if left <= 0:
+            break
+    return offset
+
+
+class Body:
+    """A large GET's body, read as it is consumed: iterated in a thread, or through
+    ``chunks()`` on an event loop (where cancelling drops the request); obstore's errors
+    raised as t4's."""
+
+    def __init__(self, fast: FastPath, key: str, stream: Any):
+        self._fast, self._key, self._stream = fast, key, stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._fast._errors(self._key):
+            for chunk in self._stream:
+                yield bytes(chunk)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with self._fast._errors(self._key):
+            async for chunk in self._stream:
+                yield bytes(chunk)
 
 
 class Unsupported(Exception):
@@ -155,7 +196,7 @@ class FastPath:
 
     def open(
         self, key: str, first: int | None = None
-    ) -> tuple[ObjectInfo, dict[str, str], bytes | Iterator[bytes]]:
+    ) -> tuple[ObjectInfo, dict[str, str], bytes | Body]:
         """One GET: the object's info and user metadata from its answer, and its content
         (bytes if small, else an iterator of chunks read as it is consumed). With ``first``,
         only the first ``first`` bytes are asked for (the server sends no more than the
@@ -167,8 +208,7 @@ class FastPath:
             metadata = _user_metadata(result.attributes)
             if info.size <= _STREAM_CHUNK:
                 return info, metadata, bytes(result.bytes())
-        chunks = result.stream(min_chunk_size=CHUNK)
-        return info, metadata, self._chunks(key, chunks)
+        return info, metadata, Body(self, key, result.stream(min_chunk_size=CHUNK))
 
     def _get_first(self, key: str, first: int | None) -> Any:
         if first is None:
@@ -186,7 +226,7 @@ class FastPath:
         with self._errors(key):
             return _info(key, obstore.head(self.store, key))
 
-    def write_range(
+    async def write_range(
         self,
         key: str,
         fd: int,
@@ -195,12 +235,14 @@ class FastPath:
         progress: Callable[[int], None],
     ) -> None:
         """GET ``span`` (start, length) of the object, only while its ETag is ``etag``, and
-        write it to ``fd`` at the same offset as its chunks arrive."""
+        write it to ``fd`` at the same offset as its chunks arrive. Cancelled, the request
+        is dropped at once (its connection closed), not at its next chunk."""
         start, length = span
         options: Any = {"range": (start, start + length), "if_match": f'"{etag}"'}
         with self._errors(key):
-            result = obstore.get(self.store, key, options=options)
-            end = write_at(fd, result.stream(min_chunk_size=CHUNK), start, progress)
+            result = await obstore.get_async(self.store, key, options=options)
+            stream = result.stream(min_chunk_size=CHUNK)
+        end = await write_async(fd, Body(self, key, stream).chunks(), start, length, progress)
         if end != start + length:
             raise self.broke_off(key, end - start, length)
 
@@ -224,11 +266,6 @@ class FastPath:
         with self._errors(key):
             result = obstore.get(self.store, key, options={"range": (start, start + length)})
             return bytes(result.bytes()), _user_metadata(result.attributes)
-
-    def _chunks(self, key: str, stream: Any) -> Iterator[bytes]:
-        with self._errors(key):
-            for chunk in stream:
-                yield bytes(chunk)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -290,7 +327,7 @@ def _user_metadata(attributes: Any) -> dict[str, str]:
 
 def write_body(
     path: Path,
-    body: bytes | Iterator[bytes],
+    body: bytes | Iterable[bytes],
     metadata: dict[str, str],
     callback: Callable[[int], None] | None,
 ) -> dict[str, str]:

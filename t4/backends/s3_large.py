@@ -4,7 +4,10 @@ holds a bounded number of parts in memory, whatever the number or size of the fi
 
 Uploads are multipart, parts starting at ``MULTIPART_THRESHOLD`` and doubled to stay under
 10,000 (exactly as ``part_size_for`` computes them, so ``etag_of_file`` predicts the ETag).
-Large downloads are obstore's (``s3_ranges``).
+Large downloads are obstore's (``s3_ranges``). While an upload runs, its caller's callback
+is asked every ``POLL`` seconds whether to stop (an interrupted run's raises): the upload is
+then cancelled at once, and the caller aborts the multipart upload, rather than waiting for
+parts whose requests are stuck on a slow link.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import ProgressCallbackInvoker
 from s3transfer.manager import TransferConfig
+from s3transfer.subscribers import BaseSubscriber
 
 from t4.backends.base import ByteCallback
 
@@ -22,7 +26,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from s3transfer.manager import TransferManager
 
-__all__ = ["LargeTransfers"]
+__all__ = ["POLL", "LargeTransfers"]
+
+#: Seconds between two questions to the callback while an upload runs: what an interrupt
+#: waits for, at most, before the upload is cancelled.
+POLL = 0.05
 
 
 class LargeTransfers:
@@ -45,11 +53,24 @@ class LargeTransfers:
     def upload(
         self, filename: str, key: str, extra: dict[str, Any], callback: ByteCallback | None
     ) -> Callable[[], Any]:
-        """Start the upload; returns the call that waits for it (and raises its error)."""
+        """Start the upload; returns the call that waits for it (and raises its error, or
+        the callback's, having cancelled the upload)."""
+        done = _Done()
         future = self._get().upload(
-            filename, self.bucket, key, extra_args=extra, subscribers=_progress(callback)
+            filename, self.bucket, key, extra_args=extra, subscribers=[*_progress(callback), done]
         )
-        return future.result
+
+        def wait() -> Any:
+            try:
+                while not done.event.wait(POLL):
+                    if callback:
+                        callback(0)
+            except BaseException:
+                future.cancel()
+                raise
+            return future.result()
+
+        return wait
 
     def close(self) -> None:
         """Stop the manager's threads (transfers still running are cancelled)."""
@@ -67,5 +88,15 @@ class LargeTransfers:
             return self._manager
 
 
-def _progress(callback: ByteCallback | None) -> list[Any] | None:
-    return [ProgressCallbackInvoker(callback)] if callback else None
+def _progress(callback: ByteCallback | None) -> list[Any]:
+    return [ProgressCallbackInvoker(callback)] if callback else []
+
+
+class _Done(BaseSubscriber):
+    """Tells when the transfer is over, whichever way."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        self.event.set()

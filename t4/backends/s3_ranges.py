@@ -1,6 +1,8 @@
 """Large downloads on S3: the object's first range read from the GET that told its size and
 metadata, the rest as parallel ranged GETs through obstore, each written in place with
-``os.pwrite`` as its chunks arrive.
+``os.pwrite`` as its chunks arrive. The requests run on one event-loop thread, so an
+interrupted download (Ctrl-C) cancels every one in flight at once, closing its connection,
+instead of waiting for each range's next chunk.
 
 Every ranged GET carries ``If-Match`` with the ETag of that first answer, so the bytes are
 all of one version: an object replaced meanwhile fails the download (``TransientError``,
@@ -11,34 +13,39 @@ one chunk of ``CHUNK`` bytes at a time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t4.backends.base import ByteCallback
-from t4.backends.s3_fast import write_at
+from t4.backends.s3_fast import write_async
 
 if TYPE_CHECKING:
-    from t4.backends.s3_fast import FastPath
+    from t4.backends.s3_fast import Body, FastPath
 
 __all__ = ["RANGE", "RangedDownloads"]
 
 #: Ranges this large: fewer, longer GETs were a third faster than 8 MiB ones against
 #: SeaweedFS on loopback (they need not match the upload's part layout).
 RANGE = 16 * 1024 * 1024
+#: How often the waiting thread asks its callback whether to stop (an interrupted run's
+#: callback raises), in seconds: what an interrupt may wait for, at most.
+POLL = 0.05
 
 
 class RangedDownloads:
-    """The ranged GETs of one bucket's large downloads, on one pool of ``concurrency``
-    threads shared by every file (started on first use)."""
+    """The ranged GETs of one bucket's large downloads, as requests on one event-loop
+    thread shared by every file (started on first use), ``concurrency`` in flight at most."""
 
     def __init__(self, concurrency: int):
         self.concurrency = max(1, concurrency)
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._slots = asyncio.Semaphore(self.concurrency)
 
     def download(
         self,
@@ -47,77 +54,105 @@ class RangedDownloads:
         path: Path,
         size: int,
         etag: str,
-        first: Iterable[bytes],
+        first: Body,
         callback: ByteCallback | None,
     ) -> None:
         """Write the object (``size`` bytes, ``etag``) to ``path``: ``first`` (its opening
-        GET's body, read up to ``RANGE`` bytes and then dropped) here, the rest on the
-        pool. The first error stops the other ranges at their next chunk and is raised."""
-        stop = threading.Event()
-
-        def progress(moved: int) -> None:
-            if stop.is_set():
-                raise _Stopped
-            if callback:
-                callback(moved)
-
+        GET's body, read up to ``RANGE`` bytes and then dropped) and the other ranges, all
+        at once on the loop. The first error cancels the other ranges and is raised; so
+        does ``callback``'s (the engine's raises once the run is interrupted), asked every
+        ``POLL`` seconds even while no bytes arrive."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            pool = self._started()
-            rest = [
-                pool.submit(
-                    fast.write_range, key, fd, (start, min(RANGE, size - start)), etag, progress
-                )
-                for start in range(RANGE, size, RANGE)
-            ]
+            started, finished = threading.Event(), threading.Event()
+            ranges = self._all(fast, key, fd, size, etag, first, callback, started, finished)
+            job = asyncio.run_coroutine_threadsafe(ranges, self._started())
             try:
-                end = write_at(fd, _up_to(first, min(RANGE, size)), 0, progress)
-                if end != min(RANGE, size):
-                    raise fast.broke_off(key, end, min(RANGE, size))
+                _wait(job, callback)
             except BaseException:
-                stop.set()
-                wait(rest)
+                job.cancel()  # every request in flight dropped, not left to its next chunk
+                if started.is_set():  # its writes go to its own copy of fd: never elsewhere
+                    finished.wait(timeout=1)
                 raise
-            self._finish(rest, stop)
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _finish(futures: list[Future[None]], stop: threading.Event) -> None:
-        wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.done() and f.exception() is not None for f in futures):
-            stop.set()
-            wait(futures)
-            errors = [f.exception() for f in futures if f.exception() is not None]
-            # the error that stopped the others, not the _Stopped they answered with
-            raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])  # type: ignore[misc]
+    async def _all(
+        self,
+        fast: FastPath,
+        key: str,
+        fd: int,
+        size: int,
+        etag: str,
+        first: Body,
+        callback: ByteCallback | None,
+        started: threading.Event,
+        finished: threading.Event,
+    ) -> None:
+        started.set()
+        own = os.dup(fd)  # the caller may close fd once this is cancelled
 
-    def _started(self) -> ThreadPoolExecutor:
+        def progress(moved: int) -> None:
+            if callback:
+                callback(moved)
+
+        async def opening() -> None:
+            wanted = min(RANGE, size)
+            end = await write_async(own, first.chunks(), 0, wanted, progress)
+            if end != wanted:
+                raise fast.broke_off(key, end, wanted)
+
+        async def ranged(start: int) -> None:
+            async with self._slots:
+                await fast.write_range(key, own, (start, min(RANGE, size - start)), etag, progress)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(opening())
+                for start in range(RANGE, size, RANGE):
+                    group.create_task(ranged(start))
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None  # the first, which cancelled the others
+        finally:
+            os.close(own)
+            finished.set()
+
+    def _started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="t4-range")
-            return self._pool
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=loop.run_forever, name="t4-ranges", daemon=True
+                )
+                self._thread.start()
+                self._loop = loop
+            return self._loop
 
     def close(self) -> None:
-        """Stop the pool's threads (ranges not started are dropped)."""
+        """Cancel what still runs and stop the loop's thread."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Stopped(Exception):
-    """Raised in a range's progress once another range failed: it stops there."""
-
-
-def _up_to(chunks: Iterable[bytes], limit: int) -> Iterable[bytes]:
-    """``chunks`` until ``limit`` bytes, the last one cut to fit."""
-    left = limit
-    for chunk in chunks:
-        if left <= 0:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
             return
-        piece = chunk if len(chunk) <= left else memoryview(chunk)[:left]
-        left -= len(piece)
-        yield piece  # type: ignore[misc]
-        if left <= 0:
-            return
+        asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def _wait(job: Future[None], callback: ByteCallback | None) -> None:
+    """``job``'s result; meanwhile ``callback(0)`` every ``POLL`` seconds, so that an
+    interrupted run's callback can raise here."""
+    while True:
+        try:
+            return job.result(timeout=POLL)
+        except TimeoutError:
+            if callback:
+                callback(0)
+
+
+async def _cancel_all() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
