@@ -27,7 +27,7 @@ from prefect import task
 
 import t4
 from t4 import formats
-from t4.errors import T4Error, TransientError
+from t4.errors import LocalPathError, MetadataError, T4Error, TransientError
 from t4.walk import walk
 from t4flows import lineage
 from t4flows.blocks import BucketRef, open_bucket
@@ -128,31 +128,59 @@ def sidecar_for(path: Path) -> dict[str, Any]:
         path.with_name(path.stem + SIDECAR_SUFFIX),
     ):
         if candidate.is_file():
-            value = json.loads(candidate.read_text("utf-8"))
+            value = _json_of(candidate, "sidecar")
             if not isinstance(value, dict):
-                raise ValueError(f"{candidate} must hold a JSON object")
+                raise MetadataError(f"sidecar {candidate} must hold a JSON object of fields")
             return value
     return {}
+
+
+def _json_of(path: Path, what: str) -> Any:
+    """The JSON in a manifest or sidecar file; what is wrong with it, as a ``MetadataError``
+    naming the file, line and column (a missing manifest is a ``LocalPathError``)."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as err:
+        raise LocalPathError(f"the {what} {path} does not exist") from err
+    except json.JSONDecodeError as err:
+        raise MetadataError(
+            f"the {what} {path} is not valid JSON: {err.msg} at line {err.lineno} column "
+            f"{err.colno}"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise MetadataError(f"the {what} {path} is not UTF-8 text ({err.reason})") from err
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     """Per-file metadata from a manifest, by path relative to the source folder (the format:
     ``MANIFEST_FORMAT``)."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as src:
-            rows: list[dict[str, Any]] = list(csv.DictReader(src))
-    else:
-        data = json.loads(path.read_text("utf-8"))
-        if isinstance(data, dict):
-            return {str(k): dict(v) for k, v in data.items()}
-        rows = list(data)
+    rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _json_of(path, "manifest")
+    shapeless = MetadataError(
+        f"the manifest {path} does not hold per-file metadata. {MANIFEST_FORMAT}"
+    )
+    if isinstance(rows, dict):
+        if not all(isinstance(fields, dict) for fields in rows.values()):
+            raise shapeless
+        return {str(rel): dict(fields) for rel, fields in rows.items()}
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise shapeless
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
         rel = str(row.pop("path", "") or "")
         if not rel:
-            raise ValueError(f"manifest {path}: every row needs a 'path'")
+            raise MetadataError(f"the manifest {path}: every row needs a 'path'")
         found[rel] = {k: v for k, v in row.items() if v not in ("", None)}
     return found
+
+
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as src:
+            return list(csv.DictReader(src))
+    except FileNotFoundError as err:
+        raise LocalPathError(f"the manifest {path} does not exist") from err
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise MetadataError(f"the manifest {path} is not a readable CSV file ({err})") from err
 
 
 def _missing(meta: dict[str, Any], required: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from t4.backends import ObjectInfo
-from t4.errors import UnsafeOperationError
+from t4.errors import BucketURIError, UnsafeOperationError
 from t4.locations import BLOCK_PREFIX, Location, parse
 from t4.walk import walk, wanted
 from t4flows.blocks import BucketRef, T4BucketBlock, open_bucket
@@ -200,10 +200,11 @@ def plan_mirror(
         LocalPathError: the source folder does not exist (nothing is listed or deleted).
         UnsafeOperationError: ``delete=True`` and the source lists nothing, unless
             ``allow_empty_source``: an empty source would empty the destination.
-        ValueError: neither side is a bucket, or the two overlap.
+        BucketURIError: neither side is a bucket (also a ``ValueError``).
+        UnsafeOperationError: the two overlap (also a ``ValueError``).
     """
     if not (src.is_bucket or dst.is_bucket):
-        raise ValueError(
+        raise BucketURIError(
             f"mirror from {src.text} to {dst.text}: one side must be a bucket "
             "(s3://..., file:///..., or t4-bucket/NAME)"
         )
@@ -212,9 +213,10 @@ def plan_mirror(
         and src.location.bucket == dst.location.bucket
         and (src.prefix.startswith(dst.prefix) or dst.prefix.startswith(src.prefix))
     ):
-        raise ValueError(
+        raise UnsafeOperationError(
             f"mirror from {src.text} to {dst.text}: the two overlap; "
-            "choose prefixes where neither contains the other"
+            "choose prefixes where neither contains the other",
+            bucket=src.location.bucket,
         )
     source = _list(src, include, exclude, missing_ok=False, concurrency=concurrency)
     if delete and not source and not allow_empty_source:

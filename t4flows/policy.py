@@ -36,6 +36,7 @@ __all__ = [
     "RETRIES",
     "etag_cache_key",
     "is_transient",
+    "is_user_error",
     "retry_on_transient",
     "retry_options",
 ]
@@ -68,6 +69,22 @@ def is_transient(exc: BaseException | None) -> bool:
     if isinstance(exc, TransferError) and exc.failures:
         return all(isinstance(err, TransientError) for err in exc.failures.values())
     return False
+
+
+def is_user_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is about what the user gave (an argument, a setting, a file, a manifest,
+    a key, a permission) and says so in its message, so a command line prints that one line:
+    a ``T4Error`` that is neither a bulk step's ``TransferError`` nor an unreachable service
+    (``ConnectionError``). Everything else is a real failure and keeps its traceback.
+
+    Example:
+        >>> from t4.errors import LocalPathError
+        >>> is_user_error(LocalPathError("the manifest m.json does not exist"))
+        True
+        >>> is_user_error(TransientError("503 SlowDown")), is_user_error(KeyError("x"))
+        (False, False)
+    """
+    return isinstance(exc, T4Error) and not isinstance(exc, (TransferError, ConnectionError))
 
 
 def retry_on_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
