@@ -1,4 +1,6 @@
-"""What every example flow's command line shares: ``--dask N``, a readable result, and errors.
+"""What every example flow's command line shares: where its tasks run (``--dask N``, a local
+Dask cluster of N workers; ``--dask-address tcp://HOST:PORT`` or ``T4_DASK_ADDRESS``, a Dask
+cluster already running there), a readable result, and errors.
 
 A user error (``t4flows.policy.is_user_error``: a bad argument, a missing file, a manifest
 that does not parse) is one line on stderr, ``python -m flows.NAME: error: ...``, and exit
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,7 +36,11 @@ from prefect.settings import (
 
 from t4flows.policy import is_user_error
 
-__all__ = ["EPHEMERAL_STARTUP_SECONDS", "dask_runner", "parser_for", "run_from_cli"]
+__all__ = ["DASK_ADDRESS_VARIABLE", "EPHEMERAL_STARTUP_SECONDS", "dask_runner", "parser_for",
+           "run_from_cli"]  # fmt: skip
+
+#: The environment variable that names a running Dask scheduler, as ``--dask-address`` does.
+DASK_ADDRESS_VARIABLE = "T4_DASK_ADDRESS"
 
 #: How long a one-off run waits for Prefect's temporary server (Prefect's default: 20 s).
 EPHEMERAL_STARTUP_SECONDS = 120
@@ -47,20 +54,30 @@ def parser_for(flow: Flow[..., Any]) -> argparse.ArgumentParser:
         description=doc.split("\n\n", 1)[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--dask",
         type=int,
         default=0,
         metavar="N",
         help="run the tasks on a local Dask cluster of N workers (needs prefect-dask)",
     )
+    where.add_argument(
+        "--dask-address",
+        metavar="tcp://HOST:PORT",
+        help="run the tasks on the running Dask cluster whose scheduler is there (default: "
+        f"${DASK_ADDRESS_VARIABLE}); its workers must be able to import t4, t4flows and flows",
+    )
     return parser
 
 
-def dask_runner(workers: int, threads: int = 2) -> Any:
-    """A ``DaskTaskRunner`` on a local cluster of ``workers`` worker processes."""
+def dask_runner(workers: int = 0, threads: int = 2, *, address: str | None = None) -> Any:
+    """A ``DaskTaskRunner`` on the running cluster at ``address``, else on a local cluster of
+    ``workers`` worker processes."""
     from prefect_dask import DaskTaskRunner
 
+    if address:
+        return DaskTaskRunner(address=address)
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": workers, "threads_per_worker": threads, "processes": True}
     )
@@ -73,7 +90,10 @@ def run_from_cli(
     is one line on stderr and exit code 1."""
     args = vars(parser.parse_args(argv))
     workers = args.pop("dask")
-    runnable = flow.with_options(task_runner=dask_runner(workers)) if workers else flow
+    # --dask N on the command line wins over an address from the environment
+    address = args.pop("dask_address") or (None if workers else os.getenv(DASK_ADDRESS_VARIABLE))
+    runner = dask_runner(workers, address=address) if workers or address else None
+    runnable = flow.with_options(task_runner=runner) if runner else flow
     with _one_off_server_settings(), _console_without_user_error_traces():
         try:
             result = runnable(**args)
