@@ -60,7 +60,7 @@ def cluster(tmp_path: Path, prefect_harness: str) -> Iterator[Cluster]:
             proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -84,6 +84,7 @@ def _comparable(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k not in ("seconds", "bucket")}
 
 
+@pytest.mark.timeout(900)  # six flow command lines, each its own process, on a loaded machine
 def test_mirror_on_a_running_cluster_matches_in_process(
     tmp_path: Path, prefect_harness: str, cluster: Cluster
 ) -> None:
@@ -110,6 +111,7 @@ def test_mirror_on_a_running_cluster_matches_in_process(
     assert ran.count("Task run 'copy_chunk-") == 10, ran
 
 
+@pytest.mark.timeout(600)
 def test_annotate_and_publish_on_a_running_cluster_matches_in_process(
     tmp_path: Path, prefect_harness: str, cluster: Cluster
 ) -> None:
