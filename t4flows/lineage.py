@@ -10,8 +10,13 @@ them (``match: {t4.key: "incoming/*"}``).
 
 Assets: inside a task run, what a task wrote becomes a materialized asset (the same URI as the
 event's resource, ``size``, ``etag`` and ``user_meta`` as its metadata), what it read an
-upstream asset, so Prefect's asset graph shows ``raw/x.csv -> clean/x.parquet`` when a flow
-reads one and writes the other. Past ``FEW`` objects, one asset names the prefix.
+upstream asset. A write's upstream assets are what its own task read, and everything its flow
+run read before it (``deserialize``, ``fetch``, a mirror's source; the first ``READS_KEPT``
+of them), whether or not the value read was passed on, so Prefect's asset graph shows
+``raw/x.csv -> clean/x.parquet`` when a flow reads one and writes the other. The flow run's
+reads are kept in its own run context, in the process that runs the flow: tasks that run on
+Dask workers link only what their own task read. Past ``FEW`` objects, one asset names the
+prefix.
 
 Example:
     >>> object_uri("s3://lake", "raw/a.csv")
@@ -23,9 +28,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
+from uuid import uuid5
 
 from prefect.assets import Asset, AssetProperties
-from prefect.context import AssetContext
+from prefect.context import AssetContext, FlowRunContext
 from prefect.events import emit_event
 from prefect.types.names import validate_valid_asset_key
 
@@ -36,6 +42,7 @@ from t4flows.blocks import BucketRef, open_bucket
 
 __all__ = [
     "FEW",
+    "READS_KEPT",
     "deleted",
     "mirrored",
     "object_uri",
@@ -50,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Up to this many objects, a bulk task reports each; past it, only its prefix.
 FEW = 10
+#: A flow run's reads that its later writes list as upstream assets (the first ones).
+READS_KEPT = 50
 
 
 def object_uri(bucket_uri: str, key: str) -> str:
@@ -126,10 +135,13 @@ def read(b: t4.Bucket, keys: Iterable[str], prefix: str) -> None:
         return
     if len(keys) > FEW:
         keys = [prefix]
+    reads = _flow_run_reads()
     for key in keys:
         asset = _asset(b.uri, key)
         if asset is not None:
             ctx.direct_asset_dependencies.add(asset)
+            if reads is not None and len(reads) < READS_KEPT:
+                reads.add(asset)
     ctx.update_tracked_assets()
 
 
@@ -207,7 +219,18 @@ def _materialized(bucket_uri: str, keys: list[str], metadata: dict[str, Any]) ->
             continue
         ctx.downstream_assets.add(asset)
         ctx.add_asset_metadata(asset.key, metadata)
+    ctx.upstream_assets.update((_flow_run_reads() or set()) - ctx.downstream_assets)
     ctx.update_tracked_assets()
+
+
+def _flow_run_reads() -> set[Asset] | None:
+    """What this flow run has read so far, kept in its own run context (beside Prefect's
+    record of each task run's assets, under a key derived from the flow run's id), so that it
+    ends with the run; ``None`` outside a flow run."""
+    flow_ctx = FlowRunContext.get()
+    if flow_ctx is None or flow_ctx.flow_run is None:
+        return None
+    return flow_ctx.task_run_assets.setdefault(uuid5(flow_ctx.flow_run.id, "t4.reads"), set())
 
 
 def _asset(bucket_uri: str, key: str) -> Asset | None:

@@ -4,6 +4,7 @@ lineage, and the changes ``watch_prefix`` turns into events."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,11 +160,35 @@ def test_a_flow_that_reads_a_and_writes_b_shows_the_lineage(
     made = by_resource(events, "prefect.asset.materialization.succeeded")
     assert set(made) == {b, y_out}
     assert [r.id for r in made[b].related if r.role == "asset"] == [a]
-    assert [r.id for r in made[y_out].related if r.role == "asset"] == [y]
+    # clean/y.json lists both: the flow run read raw/x.csv before it as well
+    assert sorted(r.id for r in made[y_out].related if r.role == "asset") == sorted([a, y])
     assert made[b].payload["user_meta"] == {"rows": 2}
     assert made[b].payload["size"] == len(raw.read("clean/x.parquet"))
     assert made[b].payload["etag"]
     assert {a, y} <= set(by_resource(events, "prefect.asset.referenced"))
+
+
+def test_a_write_lists_what_its_flow_run_read_before_it(bucket_uri: str, raw: Raw) -> None:
+    """The flow of issue 21 item 9: a value derived in the flow from what ``deserialize`` read
+    is written (Prefect itself links a later task to an earlier one only when it is passed an
+    object that task returned, or one inside it); a write before any read has no upstream."""
+    since = now("UTC")
+    raw.write("raw/a.json", b'{"a": 1, "b": 2}')
+
+    @flow
+    def clean_a() -> str:
+        put_object(bucket_uri, "clean/first.json", {"first": True})
+        value = deserialize(bucket_uri, "raw/a.json")
+        put_object(bucket_uri, "clean/x.json", {"n": len(value)})
+        return t4.Bucket(bucket_uri).uri
+
+    uri = clean_a()
+    name = "prefect.asset.materialization.succeeded"
+    made = by_resource(events_about(uri, [name], lambda found: len(found) >= 2, since), name)
+    x, first = made[object_uri(uri, "clean/x.json")], made[object_uri(uri, "clean/first.json")]
+    assert [r.id for r in x.related if r.role == "asset"] == [object_uri(uri, "raw/a.json")]
+    assert [r.id for r in first.related if r.role == "asset"] == []
+    assert json.loads(raw.read("clean/x.json")) == {"n": 2}
 
 
 def test_a_cached_read_keeps_its_upstream(bucket_uri: str, raw: Raw) -> None:
