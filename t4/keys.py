@@ -74,8 +74,12 @@ def as_prefix(prefix: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
 
 
-def relative_parts(rel: str, *, bucket: str, key: str) -> tuple[str, ...]:
-    """Split a key's relative path into segments that are safe as local file names."""
+def relative_parts(
+    rel: str, *, bucket: str, key: str, in_bucket_folder: bool = False
+) -> tuple[str, ...]:
+    """Split a key's relative path into segments that are safe as local file names;
+    ``in_bucket_folder``: the key of a folder bucket itself (read or written), not a file
+    that a fetch writes."""
     problem = None
     if rel.startswith("/") or _DRIVE.match(rel):
         problem = "is an absolute path"
@@ -88,6 +92,13 @@ def relative_parts(rel: str, *, bucket: str, key: str) -> tuple[str, ...]:
         problem = "has an empty, '.' or '..' segment"
     if problem is None and any(len(p.encode("utf-8")) > 255 for p in parts):
         problem = "has a segment longer than the 255 bytes a file name may have"
+    if problem and in_bucket_folder:
+        raise InvalidKeyError(
+            f"key {key!r} {problem}, so no object of the folder bucket {bucket} can have it; "
+            "use the key as it is listed (relative, '/'-separated, no '.' or '..' segment)",
+            bucket=bucket,
+            key=key,
+        )
     if problem:
         raise InvalidKeyError(
             f"key {key!r} in {bucket} {problem}, so it cannot be written as a local file; "

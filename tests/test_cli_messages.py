@@ -155,3 +155,39 @@ def test_a_missing_folder_bucket_is_made_by_the_first_write(tmp_path: Path, csv_
     assert put.returncode == 0, put.stderr
     assert (tmp_path / "new-lake" / "foo.csv").read_text() == csv_file.read_text()
     assert_one_line_error(t4("ls", "-b", "my-bucket", cwd=tmp_path), "s3://my-bucket")
+
+
+# -- issue 21 item 3: settings and calls by their command-line names ---------------------
+def test_settings_and_calls_are_named_as_flags_and_commands(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[profile team]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    (lake / "a.txt").write_text("a")
+    registry = tmp_path / "registry"
+    cases = [
+        (["ls", "s3://some-bucket", "--endpoint-url", "not-a-url"], "(from --endpoint-url)",
+         "endpoint_url"),
+        (["ls", "s3://some-bucket", "--profile", "nope"], "pass one as --profile", "profile="),
+        (["ls", "s3://some-bucket", "--region", "not a region!"], "(from --region)", "region="),
+        (["cat", "--bucket", str(lake), "../a.txt"], "no object of the folder bucket",
+         "written as a local file"),
+        (["package", "browse", "team/none", "-r", str(registry)], "list them with t4 package ls",
+         "list_packages"),
+    ]  # fmt: skip
+    for args, words, python in cases:
+        result = t4(*args)
+        assert_one_line_error(result, words)
+        assert python not in said(result), result.stderr
+
+
+def test_every_package_help_ends_with_examples() -> None:
+    for verb in ("ls", "versions", "browse", "install", "push", "diff"):
+        shown = t4("package", verb, "--help")
+        assert shown.returncode == 0, shown.stderr
+        tail = shown.stdout.rstrip().rpartition("example")[2].splitlines()
+        assert tail[0] in (":", "s:") and tail[1:], shown.stdout
+        assert all(line.strip().startswith(f"t4 package {verb} ") for line in tail[1:])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from t4.errors import ConfigError
+from t4.surface import named
 
 if TYPE_CHECKING:
     from botocore.exceptions import InvalidRegionError, ProfileNotFound
@@ -42,7 +43,7 @@ def check_endpoint(explicit: str | None, uri: str) -> str | None:
     """The endpoint URL in force (``endpoint_url=``, else ``AWS_ENDPOINT_URL_S3``, else
     ``AWS_ENDPOINT_URL``), or ``None`` for AWS itself; one that is not ``http(s)://host...``
     is refused, naming where it came from, before boto3 or obstore sees it."""
-    sources = [("endpoint_url=", explicit)]
+    sources = [(named("endpoint_url="), explicit)]
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
         sources += [(v, os.environ.get(v)) for v in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")]
     source, url = next(((s, u) for s, u in sources if u), ("", None))
@@ -51,7 +52,7 @@ def check_endpoint(explicit: str | None, uri: str) -> str | None:
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https") and parsed.hostname:
         return url
-    unset = "pass another" if source == "endpoint_url=" else f"or unset {source}"
+    unset = "pass another" if source == named("endpoint_url=") else f"or unset {source}"
     raise ConfigError(
         f"cannot use {uri}: the S3 endpoint URL {url!r} (from {source}) is not an http(s) "
         f"URL: use one like 'http://127.0.0.1:9000' or 'https://s3.example.com', {unset}",
@@ -83,7 +84,7 @@ def settings_error(
 
 def _profile_error(err: ProfileNotFound, uri: str, profile: str | None) -> ConfigError:
     name = err.kwargs.get("profile", profile)
-    source = "profile=" if profile else "AWS_PROFILE"
+    source = named("profile=") if profile else "AWS_PROFILE"
     config, credentials = (_aws_file(v, d) for v, d in _FILES)
     from botocore.exceptions import BotoCoreError
 
@@ -96,7 +97,8 @@ def _profile_error(err: ProfileNotFound, uri: str, profile: str | None) -> Confi
     return ConfigError(
         f"cannot use {uri}: the AWS profile {name!r} (from {source}) is in neither {config} "
         f"(AWS_CONFIG_FILE) nor {credentials} (AWS_SHARED_CREDENTIALS_FILE). Profiles there: "
-        f"{', '.join(known) or 'none'}; pass one as profile= or AWS_PROFILE, or add {name!r}",
+        f"{', '.join(known) or 'none'}; pass one as {named('profile=')} or AWS_PROFILE, "
+        f"or add {name!r}",
         bucket=uri,
     )
 
@@ -104,7 +106,7 @@ def _profile_error(err: ProfileNotFound, uri: str, profile: str | None) -> Confi
 def _region_error(err: InvalidRegionError, uri: str, region: str | None) -> ConfigError:
     value = err.kwargs.get("region_name", region)
     if region:
-        source = "region="
+        source = named("region=")
     else:
         source = next(
             (v for v in ("AWS_REGION", "AWS_DEFAULT_REGION") if os.environ.get(v) == value), ""

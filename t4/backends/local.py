@@ -56,7 +56,7 @@ class LocalBackend(LocalStore):
     def path(self, key: str) -> Path:
         """The file that holds ``key``. Keys that are not safe file paths, and keys that a
         link would lead out of the bucket folder or into ``.t4/``, are refused."""
-        parts = relative_parts(key, bucket=self.uri, key=key)
+        parts = relative_parts(key, bucket=self.uri, key=key, in_bucket_folder=True)
         if parts[0] == RESERVED:
             raise InvalidKeyError(
                 f"key {key!r}: {RESERVED}/ is reserved for t4's metadata in {self.uri}; "
@@ -167,7 +167,7 @@ class LocalBackend(LocalStore):
         if not folder:
             return self.root
         try:
-            parts = relative_parts(folder, bucket=self.uri, key=prefix)
+            parts = relative_parts(folder, bucket=self.uri, key=prefix, in_bucket_folder=True)
         except InvalidKeyError:
             return None  # '..', '//' and the like: never the path of a file in this folder
         if parts[0] == RESERVED:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from t4.backends.aws_config import check_endpoint, region_error, settings_files
 from t4.errors import ConfigError
+from t4.surface import named
 
 __all__ = ["Keys", "Reach", "S3Settings", "resolve"]
 
@@ -121,7 +122,7 @@ def resolve(settings: S3Settings, uri: str) -> Reach:
     """What ``settings`` and the ``AWS_*`` environment say, checked (a malformed endpoint or
     region is a ``ConfigError`` naming where it came from), without boto3."""
     endpoint = check_endpoint(settings.endpoint_url, uri)
-    region, source = settings.region, "region="
+    region, source = settings.region, named("region=")
     if not region:
         source = next((v for v in ("AWS_DEFAULT_REGION", "AWS_REGION") if os.environ.get(v)), "")
         region = os.environ.get(source) if source else None

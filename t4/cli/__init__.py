@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from t4.cli._parser import build_parser
 from t4.cli._render import cli_words
 from t4.errors import T4Error
+from t4.surface import command_line
 
 __all__ = ["console", "main"]
 
@@ -44,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _configure_logging(debug=args.debug, quiet=args.quiet)
     try:
-        return int(args.run(args) or 0)
+        with command_line():
+            return int(args.run(args) or 0)
     except BrokenPipeError:  # stdout closed early (t4 ls | head): not an error worth a line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -41,7 +41,14 @@ def add_package_command(
     verbs = top.add_subparsers(title="package commands", metavar="ACTION")
 
     def verb(name: str, summary: str, run: Callable[[argparse.Namespace], int]) -> Any:
-        sub = verbs.add_parser(name, help=summary, description=summary[0].upper() + summary[1:])
+        examples = "\n".join(line for line in _EXAMPLES.splitlines() if f" package {name} " in line)
+        sub = verbs.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:],
+            epilog=f"example{'s' if examples.count(chr(10)) else ''}:\n{examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add_common(sub, argparse.SUPPRESS)
         sub.set_defaults(run=run, cmd_parser=sub)
         return sub

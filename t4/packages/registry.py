@@ -32,6 +32,7 @@ from t4.errors import (
     T4Error,
 )
 from t4.packages.manifest import PhysicalKey
+from t4.surface import named
 
 __all__ = ["Registry", "default_local_registry", "validate_name"]
 
@@ -125,7 +126,8 @@ class Registry:
         found = self.latest(name)
         if found is None:
             raise PackageNotFoundError(
-                f"no package {name!r} in {self.uri}; list them with list_packages(registry)",
+                f"no package {name!r} in {self.uri}; list them with "
+                f"{named('list_packages(registry)')}",
                 bucket=self.uri,
                 key=_pointer(name, "latest"),
             )
