@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from t4.search import Document, EmbeddedIndex
 from t4.search.catalog import CatalogServer
+
+from t4.search import Document, EmbeddedIndex
 from t4.search.elastic import search_endpoint
 
 STAGES = ["raw", "clean", "curated", "archive"]

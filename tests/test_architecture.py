@@ -22,7 +22,7 @@ LAYERS = (
     ("t4flows",),
     ("t4.cli", "t4.catalog"),
     ("t4.packages",),
-    ("t4.bucket", "t4.files", "t4.bulk", "t4.reader"),
+    ("t4.bucket", "t4.browsing", "t4.files", "t4.bulk", "t4.reader"),
     ("t4.search",),
     ("t4.plans",),
     ("t4.transfer", "t4.engine"),
@@ -30,7 +30,7 @@ LAYERS = (
     ("t4.parts",),
     ("t4.locations", "t4.formats", "t4.codecs", "t4.meta", "t4.keys", "t4.walk"),
     ("t4.state", "t4.config"),
-    ("t4.errors",),
+    ("t4.errors", "t4.surface"),
 )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from t4.backends.base import ByteCallback, FolderPage, ObjectInfo
+from t4.backends.local_folder import list_folder
 from t4.backends.local_store import LocalStore, copy_with_md5, record_of
 from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
@@ -157,9 +158,12 @@ class LocalBackend(LocalStore):
             yield self._info(key, st)
 
     def list_folder(self, prefix: str, token: str | None = None, limit: int = 1000) -> FolderPage:
-        from t4.backends.local_folder import list_folder
-
-        return list_folder(self, prefix, token, limit)
+        if not self.root.is_dir():
+            raise self._no_root(prefix)
+        folder = self._walk_start(prefix)
+        if folder is None:
+            return FolderPage([], [], None)
+        return list_folder(self.root, folder, prefix, token, limit, self._listed_stat)
 
     def _walk_start(self, prefix: str) -> Path | None:
         """The folder to walk for ``prefix``; None when no key of this bucket can have it."""

@@ -5,30 +5,26 @@ page's own files stat-ed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from t4.backends.base import FolderPage, ObjectInfo
 from t4.walk import RESERVED
 
-if TYPE_CHECKING:
-    from t4.backends.local import LocalBackend
-
 __all__ = ["list_folder"]
 
 
-def list_folder(backend: LocalBackend, prefix: str, token: str | None, limit: int) -> FolderPage:
-    """``LocalBackend.list_folder``: the token is the last key of the previous page. (The
-    backend's own helpers find the folder and stat a file, so links are judged as ``list``
-    judges them.)"""
-    if not backend.root.is_dir():
-        raise backend._no_root(prefix)
-    folder = backend._walk_start(prefix)
-    if folder is None:
-        return FolderPage([], [], None)
-    keys = sorted(
-        (prefix + name for name in _entries(folder, folder == backend.root)), key=str.encode
-    )
+Stat = Callable[[str], os.stat_result | None]
+
+
+def list_folder(
+    root: Path, folder: Path, prefix: str, token: str | None, limit: int, stat: Stat
+) -> FolderPage:
+    """``LocalBackend.list_folder`` of ``folder`` (the backend finds it for ``prefix``, and
+    ``stat`` is its own, so links are judged as ``list`` judges them): the token is the last
+    key of the previous page."""
+    keys = sorted((prefix + name for name in _entries(folder, folder == root)), key=str.encode)
     if token is not None:
         keys = [key for key in keys if key.encode() > token.encode()]
     page = keys[:limit]
@@ -36,7 +32,7 @@ def list_folder(backend: LocalBackend, prefix: str, token: str | None, limit: in
     for key in page:
         if key.endswith("/"):
             folders.append(key)
-        elif (info := _object(backend, key)) is not None:
+        elif (info := _object(stat, root, key)) is not None:
             objects.append(info)
     more = len(keys) > limit
     return FolderPage(folders, objects, page[-1] if more else None)
@@ -57,8 +53,8 @@ def _entries(folder: os.PathLike[str] | str, at_root: bool) -> list[str]:
     return found
 
 
-def _object(backend: LocalBackend, key: str) -> ObjectInfo | None:
-    st = backend._listed_stat(str(backend.root / key))
+def _object(stat: Stat, root: Path, key: str) -> ObjectInfo | None:
+    st = stat(str(root / key))
     if st is None:
         return None
     modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)

@@ -21,10 +21,9 @@ from t4.backends.base import (
     ByteCallback,
     FolderPage,
     ObjectInfo,
-    ObjectVersion,
     PendingDownload,
 )
-from t4.backends.s3_connection import S3Connection, read_all, utc_now, version_or_none
+from t4.backends.s3_connection import read_all, utc_now, version_or_none
 from t4.backends.s3_fast import (
     AsyncObjects,
     FastPath,
@@ -39,6 +38,7 @@ from t4.backends.s3_parts import (
 )
 from t4.backends.s3_ranges import RANGE
 from t4.backends.s3_settings import S3Settings
+from t4.backends.s3_versions import S3Versions
 from t4.errors import (
     AccessDeniedError,
     KeyNotFoundError,
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class S3Backend(S3Connection, Backend):
+class S3Backend(S3Versions, Backend):
     """Objects in the S3 bucket ``name``.
 
     Which client carries which bytes is decided here, in one place: objects up to
@@ -385,44 +385,3 @@ class S3Backend(S3Connection, Backend):
             )
             for e in resp.get("Errors", [])
         }  # fmt: skip
-
-    # -- object versions ----------------------------------------------------------------
-    def versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
-        paginator = self.client.get_paginator("list_object_versions")
-        pages = iter(paginator.paginate(Bucket=self.name, Prefix=prefix))
-        while (page := self._next_page(pages)) is not None:
-            found = [(v, False) for v in page.get("Versions", [])]
-            found += [(m, True) for m in page.get("DeleteMarkers", [])]
-            found.sort(key=lambda item: (item[0]["Key"], -item[0]["LastModified"].timestamp()))
-            for item, marker in found:
-                yield ObjectVersion(
-                    key=item["Key"],
-                    version_id=item["VersionId"],
-                    size=int(item.get("Size", 0)),
-                    last_modified=item["LastModified"],
-                    is_latest=bool(item.get("IsLatest")),
-                    is_delete_marker=marker,
-                    etag=item.get("ETag", "").strip('"') or None,
-                )
-
-    def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
-        resp = self._call(
-            self.client.head_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
-        return self._info(key, resp), dict(resp.get("Metadata", {}))
-
-    def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
-        resp = self._call(
-            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
-        return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
-
-    def download_version(
-        self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
-    ) -> dict[str, str]:
-        resp = self._call(
-            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
-        chunks = resp["Body"].iter_chunks(1 << 20)
-        metadata = dict(resp.get("Metadata", {}))
-        return write_body(path, read_all(self, key, chunks), metadata, callback)

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from t4.backends.aws_config import settings_error
 from t4.backends.base import ObjectInfo
+from t4.backends.s3_credentials import SessionCredentials, StaticCredentials
 from t4.backends.s3_fast import (
     FastPath,
-    SessionCredentials,
-    StaticCredentials,
     Unsupported,
 )
 from t4.backends.s3_parts import MULTIPART_THRESHOLD

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -37,18 +37,13 @@ from t4.backends.base import ByteCallback, ObjectInfo
 from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
-    from botocore.credentials import Credentials
-    from obstore.store import S3Credential, S3CredentialProvider
-
-    from t4.backends.s3_settings import Keys
+    from obstore.store import S3CredentialProvider
 
 __all__ = [
     "CHUNK",
     "AsyncObjects",
     "Body",
     "FastPath",
-    "SessionCredentials",
-    "StaticCredentials",
     "Unsupported",
     "write_async",
     "write_at",
@@ -116,38 +111,6 @@ class Body:
 
 class Unsupported(Exception):
     """The fast path cannot do this request; do it through boto3."""
-
-
-class SessionCredentials:
-    """obstore's credential callback, answered from the boto3 session's credential chain."""
-
-    def __init__(self, credentials: Credentials):
-        self.credentials = credentials
-
-    def __call__(self) -> S3Credential:
-        frozen = self.credentials.get_frozen_credentials()
-        return {
-            "access_key_id": frozen.access_key or "",
-            "secret_access_key": frozen.secret_key or "",
-            "token": frozen.token,
-            # re-read often: botocore refreshes temporary credentials before they expire
-            "expires_at": datetime.now(UTC) + timedelta(minutes=5),
-        }
-
-
-class StaticCredentials:
-    """obstore's credential callback for keys given outright (never expiring)."""
-
-    def __init__(self, keys: Keys):
-        self.keys = keys
-
-    def __call__(self) -> S3Credential:
-        return {
-            "access_key_id": self.keys.access_key_id,
-            "secret_access_key": self.keys.secret_access_key,
-            "token": self.keys.session_token,
-            "expires_at": None,
-        }
 
 
 class FastPath:
