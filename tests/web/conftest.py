@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 import t4
-from tests.web import seed
+from web import seed
 
 TOKEN = "web-test-token-0123456789abcdef"
 CHROMIUM = os.environ.get("T4_CHROMIUM", "/usr/bin/chromium")

@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
-from tests.web import seed
-from tests.web.conftest import Site
+from web import seed
+from web.conftest import Site
 
 
 def get(site: Site, path: str, **kw: object) -> httpx.Response:

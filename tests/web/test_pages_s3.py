@@ -15,7 +15,7 @@ from proxy import FaultProxy
 from servers import S3Server
 
 import t4
-from tests.web.conftest import make_app, serve
+from web.conftest import make_app, serve
 
 
 def test_object_page_lists_versions_and_downloads_by_presigned_url(
