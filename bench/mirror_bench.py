@@ -28,7 +28,7 @@ from bench.tools import BUCKET, RESULTS, CountingProxy, T4Client, bench_server, 
 
 __all__ = ["TARGET_RATIO", "measure", "mirror", "report_lines", "setup"]
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.2
 BLOCK = "mirror-bench"
 TITLE = "## The mirror flow against the core (W1, both directions)"
 
