@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from t4.errors import QuerySyntaxError
 from t4.search.documents import Document
 from t4.search.flatten import field_rows, leaves, meta_text
+from t4.search.sqlite_file import Transaction, connect, search_failure
 
 if TYPE_CHECKING:  # the query compiler (and luqum) load on the first search
     from t4.search.sqlgen import SqlQuery
@@ -40,23 +41,6 @@ __all__ = ["EmbeddedIndex"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, etag TEXT,
-    last_modified REAL NOT NULL, version_id TEXT, meta TEXT NOT NULL, text TEXT);
-CREATE INDEX IF NOT EXISTS docs_time ON docs (last_modified, key);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (
-    key, text, meta, tokenize = 'unicode61 remove_diacritics 2');
-CREATE TABLE IF NOT EXISTS fields (
-    path TEXT NOT NULL, str TEXT NOT NULL, doc_id INTEGER NOT NULL, tok INTEGER NOT NULL,
-    PRIMARY KEY (path, str, doc_id, tok)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nums (
-    path TEXT NOT NULL, num REAL NOT NULL, doc_id INTEGER NOT NULL,
-    PRIMARY KEY (path, num, doc_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nums_doc ON nums (doc_id, path);
-"""
-#: Bumped when the tables change; an index of another version is rebuilt (it is a cache).
-SCHEMA_VERSION = 1
 _COLUMNS = "d.key, d.version_id, d.size, d.last_modified, d.meta, d.text"
 #: Characters of ``text`` a hit carries.
 EXCERPT_CHARS = 200
@@ -113,18 +97,7 @@ class EmbeddedIndex:
         self.read_only = read_only
         # One connection shared by the catalog server's threads, serialised by a lock.
         self._lock = threading.Lock()
-        if read_only:
-            self._db = _read_only(self.path)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA cache_size = -65536")  # 64 MiB: index inserts stay in memory
-        self._db.execute("PRAGMA wal_autocheckpoint = 8192")  # fewer, larger checkpoints
-        with self._lock:
-            _ensure_schema(self._db, self.path)
+        self._db = connect(self.path, read_only=read_only)
 
     def __enter__(self) -> EmbeddedIndex:
         return self
@@ -199,8 +172,8 @@ class EmbeddedIndex:
             rows = self._db.execute("SELECT key, etag, last_modified FROM docs")
             return {key: (etag, modified) for key, etag, modified in rows}
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -214,6 +187,8 @@ class EmbeddedIndex:
 
         Raises:
             QuerySyntaxError: the query does not parse, or names an unknown field.
+            CacheError: the index file cannot be read (locked past the busy timeout, a disk
+                I/O error, damaged): the message names the file and the fix.
 
         Example:
             >>> index.search("user_meta.rows:[100 TO 5000] AND NOT key:*.tmp")  # doctest: +SKIP
@@ -223,9 +198,8 @@ class EmbeddedIndex:
         with self._lock:
             try:
                 rows = self._run(compiled, limit)
-            except sqlite3.OperationalError as err:
-                # An FTS5 expression it cannot run, e.g. a column filter on a bare NOT.
-                raise QuerySyntaxError(f"cannot run search query {query!r}: {err}") from err
+            except sqlite3.Error as err:
+                raise search_failure(err, self.path, query) from err
         return [_hit(row) for row in rows]
 
     def _run(self, compiled: SqlQuery, limit: int) -> list[Any]:
@@ -272,61 +246,6 @@ class EmbeddedIndex:
 
 class _OutOfTime(Exception):
     """A query plan ran past its time budget and was interrupted."""
-
-
-def _read_only(path: Path) -> sqlite3.Connection:
-    """A connection that never writes: plain read-only first; where SQLite cannot even keep
-    its WAL index beside the file (a read-only filesystem), as an immutable file."""
-    failure: sqlite3.Error = sqlite3.OperationalError(f"cannot open {path}")
-    for mode in ("mode=ro", "mode=ro&immutable=1"):
-        db = sqlite3.connect(
-            f"{path.as_uri()}?{mode}", uri=True, isolation_level=None, check_same_thread=False
-        )
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            db.execute("SELECT count(*) FROM docs").fetchone()
-        except sqlite3.Error as err:
-            db.close()
-            failure = err
-            continue
-        if version != SCHEMA_VERSION:
-            db.close()
-            raise sqlite3.DatabaseError(f"{path} holds another index format ({version})")
-        return db
-    raise failure
-
-
-def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
-    """Create the tables, or recreate them when the file holds another schema version."""
-    if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return
-    with _Transaction(db):
-        if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return  # another process got there first
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
-        if "docs" in tables:
-            log.warning("search index %s has an older format: rebuilt empty; run index()", path)
-        for table in ("docs", "fts", "fields", "nums"):
-            db.execute(f"DROP TABLE IF EXISTS {table}")  # fixed names, no user input
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock up front, so that two
-    writers queue on the busy timeout instead of failing on a lock upgrade."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _compile(query: str | dict[str, Any], limit: int) -> tuple[SqlQuery, int]:

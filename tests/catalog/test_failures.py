@@ -1,16 +1,16 @@
-"""The catalog when things go wrong inside it: an internal failure is a 500 logged with its
-traceback (and the next query is answered), and a refresh holding the index's write lock in
-another process never blocks a search."""
+"""The catalog when things go wrong inside it: an index file that cannot be read is a 500
+logged with its traceback (and the other indexes still answer), and a refresh holding the
+index's write lock in another process never blocks a search."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,33 +20,59 @@ from cli import assert_one_line_error
 from cli import t4 as run_t4
 from servers import S3Server
 
+import t4
 from t4.catalog import inputs
-from t4.search.sqlite_index import EmbeddedIndex
 
 MB = 1024 * 1024
 
 
-def test_internal_failure_is_500_logged_with_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def _truncate_wal(index: Path) -> None:
+    """Cut the write-ahead log under the server: the pages it held cannot be read back."""
+    with open(f"{index}-wal", "r+b") as wal:
+        wal.truncate(0)
+
+
+def _overwrite(index: Path) -> None:
+    """Overwrite the index file with bytes that are no SQLite database."""
+    size = index.stat().st_size
+    with open(index, "r+b") as file:
+        file.write(b"\xa5" * size)
+
+
+@pytest.mark.parametrize("damage", [_truncate_wal, _overwrite], ids=["disk-io", "corrupt"])
+def test_an_index_that_cannot_be_read_is_a_500_logged_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], None]
 ) -> None:
-    folder = lake(tmp_path, "alpha")
-    with CatalogThread([str(folder)], refresh=0) as server:
-        real = EmbeddedIndex._run
-
-        def broken(self: EmbeddedIndex, *args: object) -> list[object]:
-            raise sqlite3.DatabaseError("database disk image is malformed")
-
-        monkeypatch.setattr(EmbeddedIndex, "_run", broken)
+    """A real internal failure of the index file (SQLite's disk I/O error, a damaged file) is
+    no bad query: a 500, logged with its traceback, the error naming the file and the fix;
+    the other bucket's index still answers."""
+    good, bad = lake(tmp_path, "alpha"), lake(tmp_path, "beta")
+    with CatalogThread([str(good), str(bad)], refresh=0) as server:
+        bucket = server.catalog.buckets["beta"]
+        bucket.put("heroes/thor2.json", {"weapon": "axe"}, meta={"name": "thor"})  # WAL pages
+        damage(bucket.index_path)
         with caplog.at_level(logging.ERROR):
-            answer = requests.get(f"{server.url}/alpha/_search", params={"q": "thor"}, timeout=10)
-        assert answer.status_code == 500
+            answer = requests.get(f"{server.url}/beta/_search", params={"q": "thor"}, timeout=10)
+        assert answer.status_code == 500, answer.text
         payload = answer.json()
         assert payload["status"] == 500 and payload["error"]["type"] == "internal_server_error"
-        assert "DatabaseError" in payload["error"]["reason"]
-        assert "malformed" not in payload["error"]["reason"]  # the details are in the log
-        logged = [r for r in caplog.records if r.exc_info]
-        assert logged and "disk image is malformed" in str(logged[0].exc_info[1])
-        monkeypatch.setattr(EmbeddedIndex, "_run", real)
+        assert "CacheError" in payload["error"]["reason"]
+        assert str(bucket.index_path) not in payload["error"]["reason"]  # the log has it
+        logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+        assert logged and isinstance(logged[0], t4.CacheError), logged
+        said = str(logged[0])
+        assert f"cannot search the index {bucket.index_path}" in said and "t4 index" in said
+        answers_good_query(server.url)
+
+
+def test_a_query_sqlite_refuses_is_a_400(tmp_path: Path) -> None:
+    """Only what SQLite's full-text parser refuses (here a NUL in a word) is the query's
+    fault."""
+    with CatalogThread([str(lake(tmp_path, "alpha"))], refresh=0) as server:
+        answer = requests.get(f"{server.url}/alpha/_search", params={"q": "th\x00or"}, timeout=10)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["type"] == "query_shard_exception"
+        assert "unterminated string" in answer.json()["error"]["reason"]
         answers_good_query(server.url)
 
 
