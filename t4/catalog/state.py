@@ -18,6 +18,7 @@ from t4.bucket import Bucket
 from t4.errors import ConfigError
 from t4.search import bucket_name
 from t4.search.sqlite_index import EmbeddedIndex
+from t4.search.upkeep import check_folder
 
 __all__ = ["MAX_RESULT_WINDOW", "Catalog", "UnknownIndexError"]
 
@@ -64,6 +65,7 @@ class Catalog:
             bucket = item if isinstance(item, Bucket) else Bucket(item, progress=False)
             if bucket is not item:
                 self._opened.append(bucket)
+            check_folder(bucket.backend)  # before serving anything: one clear error
             name = bucket_name(bucket.uri)
             if name in self.buckets:
                 raise ConfigError(

@@ -23,12 +23,12 @@ from typing import Any
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.config import unwritable_cache
-from t4.errors import CacheError, T4Error
+from t4.errors import BucketNotFoundError, CacheError, T4Error
 from t4.search.crawl import crawl, document_for
 from t4.search.documents import TEXT_BYTES, index_path_for, is_text_like
 from t4.search.sqlite_index import EmbeddedIndex
 
-__all__ = ["IndexKeeper"]
+__all__ = ["IndexKeeper", "check_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class IndexKeeper:
             return self._index
 
     def _opened(self) -> EmbeddedIndex:
+        check_folder(self.backend)
         try:
             _refuse_read_only_filesystem(self.path)
             return EmbeddedIndex(self.path)
@@ -175,6 +176,18 @@ class IndexKeeper:
                 self.backend.uri,
                 err,
             )
+
+
+def check_folder(backend: Backend) -> None:
+    """Raise ``BucketNotFoundError`` naming a folder bucket's folder where there is none:
+    indexing, searching or serving a folder never creates it (its first write does)."""
+    root = backend.local_root
+    if root is not None and not Path(root).is_dir():
+        raise BucketNotFoundError(
+            f"no such folder {root}: check the path (indexing, searching or serving a folder "
+            "bucket never creates its folder; its first write does)",
+            bucket=backend.uri,
+        )
 
 
 def _refuse_read_only_filesystem(path: Path) -> None:

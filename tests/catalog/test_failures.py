@@ -187,3 +187,10 @@ def test_a_bucket_that_cannot_be_indexed_fails_serve_with_its_error(s3_env: S3Se
     assert result.returncode == 1 and result.stdout == ""  # never said it was serving
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("t4: error: ") and "no-such-catalog-bucket" in last, result.stderr
+
+
+def test_serve_refuses_a_folder_that_does_not_exist_and_creates_nothing(tmp_path: Path) -> None:
+    result = run_t4("catalog", "serve", "--bucket", "./does-not-exist", "--port", "0",
+                    cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(result, f"no such folder {tmp_path / 'does-not-exist'}")
+    assert list(tmp_path.iterdir()) == []

@@ -233,6 +233,19 @@ def test_search_on_a_read_only_local_bucket_without_an_index_says_why(
     assert err.value.bucket == b.uri
 
 
+def test_index_or_search_of_a_folder_that_does_not_exist_names_it_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-lake"
+    with t4.Bucket(missing) as b:
+        for call in (b.index, lambda: b.search("a")):
+            with pytest.raises(t4.BucketNotFoundError) as err:
+                call()
+            assert isinstance(err.value, FileNotFoundError)
+            assert f"no such folder {missing}" in str(err.value) and err.value.bucket == b.uri
+    assert not missing.exists()
+
+
 @pytest.fixture
 def read_only_view(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
     """``read_only_view(folder)``: a read-only bind mount of ``folder`` (writes there fail with
