@@ -28,7 +28,7 @@ from pathlib import Path
 
 from t4.errors import LocalPathError
 
-__all__ = ["PART_MARK", "RESERVED", "LocalFile", "walk", "wanted"]
+__all__ = ["PART_MARK", "RESERVED", "LocalFile", "is_part_file", "walk", "wanted"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 RESERVED = ".t4"
 #: Marks a partial download's temporary name.
 PART_MARK = ".t4part-"
+
+
+def is_part_file(name: str) -> bool:
+    """Whether a file name is a partial download's (``t4.parts``): never an object of a
+    folder bucket, nor a file to upload; what every listing of a local folder leaves out.
+
+    Example:
+        >>> is_part_file(".a.csv.t4part-123-0"), is_part_file("a.csv")
+        (True, False)
+    """
+    return PART_MARK in name
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,7 @@ class _Walker:
                 continue  # a dangling link, or gone since it was listed
             if stat.S_ISDIR(st.st_mode):
                 self._descend(path, child, entry.name, (st.st_dev, st.st_ino), ancestors, found)
-            elif stat.S_ISREG(st.st_mode) and PART_MARK not in entry.name:
+            elif stat.S_ISREG(st.st_mode) and not is_part_file(entry.name):
                 found.append(LocalFile(path, child, st.st_size, st.st_mtime_ns))
 
     def _descend(

@@ -3,12 +3,15 @@ written through the independent path), and ``Bucket.download_url``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from servers import Raw
 
 import t4
 from t4.backends.base import FolderPage
+from t4.parts import PART_MARK, atomic_write_target
 
 KEYS = ["a.txt", "b/1.txt", "b/c/2.txt", "d/3.txt", "e.txt", "é.txt", "z/4.txt"]
 
@@ -70,3 +73,24 @@ def test_a_folder_bucket_lists_no_links_out_and_not_its_metadata(tmp_path) -> No
         assert page.folders == [] and [o.key for o in page.objects] == ["in.txt"]
         with pytest.raises(t4.InvalidKeyError):
             bucket.ls_folder("out/")
+
+
+def test_part_files_of_a_download_in_progress_are_no_objects(tmp_path: Path) -> None:
+    """A download into a folder bucket writes a part file beside its target (t4.parts): no
+    listing shows it (keys, ls, ls_folder), search never finds it, and no key may take its
+    name (it would be written and then never listed)."""
+    lake = tmp_path / "lake"
+    with t4.Bucket(lake) as bucket:
+        bucket.put("data/a.txt", "alpha")
+        with atomic_write_target(lake / "data" / "incoming.txt") as part:
+            part.write_text("half of a download")
+            assert part.name.startswith(".incoming.txt" + PART_MARK)
+            assert bucket.keys() == ["data/a.txt"]
+            assert [o.key for o in bucket.ls("data/")] == ["data/a.txt"]
+            page = bucket.ls_folder("data/")
+            assert page.folders == [] and [o.key for o in page.objects] == ["data/a.txt"]
+            bucket.index()
+            assert bucket.search("incoming") == [] and bucket.search("half") == []
+            with pytest.raises(t4.InvalidKeyError, match="reserved"):
+                bucket.put(f"data/{part.name}", "x")
+        assert bucket.keys() == ["data/a.txt", "data/incoming.txt"]

@@ -31,7 +31,7 @@ from t4.backends.local_folder import list_folder
 from t4.backends.local_store import LocalStore, copy_with_md5, record_of
 from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
-from t4.walk import RESERVED
+from t4.walk import PART_MARK, RESERVED, is_part_file
 
 __all__ = ["RESERVED", "LocalBackend"]
 
@@ -58,10 +58,11 @@ class LocalBackend(LocalStore):
         """The file that holds ``key``. Keys that are not safe file paths, and keys that a
         link would lead out of the bucket folder or into ``.t4/``, are refused."""
         parts = relative_parts(key, bucket=self.uri, key=key, in_bucket_folder=True)
-        if parts[0] == RESERVED:
+        if parts[0] == RESERVED or is_part_file(parts[-1]):
+            what = f"{RESERVED}/ is" if parts[0] == RESERVED else f"a name with {PART_MARK} is"
             raise InvalidKeyError(
-                f"key {key!r}: {RESERVED}/ is reserved for t4's metadata in {self.uri}; "
-                "choose another name",
+                f"key {key!r}: {what} reserved for t4's own files in {self.uri} (metadata, "
+                "partial downloads, never listed); choose another name",
                 bucket=self.uri,
                 key=key,
             )
@@ -148,7 +149,7 @@ class LocalBackend(LocalStore):
             base = "" if rel_dir == "." else rel_dir + "/"
             for name in filenames:
                 key = base + name
-                if key.startswith(prefix):
+                if key.startswith(prefix) and not is_part_file(name):
                     st = self._listed_stat(os.path.join(dirpath, name))
                     if st is not None:
                         found.append((key, st))

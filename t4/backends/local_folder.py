@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from t4.backends.base import FolderPage, ObjectInfo
-from t4.walk import RESERVED
+from t4.walk import RESERVED, is_part_file
 
 __all__ = ["list_folder"]
 
@@ -40,7 +40,8 @@ def list_folder(
 
 def _entries(folder: os.PathLike[str] | str, at_root: bool) -> list[str]:
     """Names in ``folder``: files as they are, folders with a ``/`` (linked folders are
-    left out, as ``list`` never descends into them)."""
+    left out, as ``list`` never descends into them, and so are part files and the root's
+    ``.t4``, as ``list`` leaves them out)."""
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -48,7 +49,7 @@ def _entries(folder: os.PathLike[str] | str, at_root: bool) -> list[str]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 found.append(entry.name + "/")
-            elif not entry.is_dir():
+            elif not entry.is_dir() and not is_part_file(entry.name):
                 found.append(entry.name)
     return found
 

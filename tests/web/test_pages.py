@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from t4.parts import atomic_write_target
 from web import seed
 from web.conftest import Site
 
@@ -44,6 +45,18 @@ def test_a_folder_shows_its_folders_and_objects_with_size_and_time(site: Site) -
     assert "f0001.txt" not in root and ".quilt" in root  # one level; the registry is a folder
     crumbs = get(site, "/b/lake/tree/hostile/").text
     assert '<a href="/b/lake/">lake</a>' in crumbs
+
+
+def test_a_download_in_progress_into_the_folder_never_shows(site: Site) -> None:
+    """The part file a download writes beside its target (t4.parts) is in no listing page
+    and no search hit, even after a refresh reads the folder again."""
+    with atomic_write_target(site.folder / "data" / "incoming.csv") as part:
+        part.write_text("halfwritten,rows\n")
+        listing = get(site, "/b/lake/tree/data/").text
+        assert "cities.csv" in listing and "incoming" not in listing, part.name
+        assert httpx.post(site.url + "/_refresh", timeout=60).status_code == 200
+        found = get(site, "/search", params={"index": "lake", "q": "incoming OR halfwritten"})
+        assert "0 hits" in text_of(found.text) and part.name not in found.text
 
 
 def test_a_big_folder_is_listed_1000_at_a_time(site: Site) -> None:
