@@ -99,3 +99,19 @@ def test_small_objects_show_as_before(lake: Path) -> None:
     pd.DataFrame({"a": [1, 2, 3]}).to_csv(lake / "t.csv", index=False)
     out = t4("cat", "-b", str(lake), "t.csv", "--rows", "2").stdout
     assert "[3 rows x 1 columns]" in out
+
+
+def test_cat_asks_what_the_object_is_once(counted, s3_env, s3_bucket_uri) -> None:  # type: ignore[no-untyped-def]
+    """One HEAD, then only the reads: the object's size and format are known from it (issue
+    21 item 7: the preview of bytes, a large table and --raw each made a second HEAD)."""
+    client, name = s3_env.client(), s3_bucket_uri[5:]
+    client.put_object(Bucket=name, Key="blob.bin", Body=bytes(range(256)) * 4096)
+    client.put_object(Bucket=name, Key="big.csv", Body=big_table().to_csv(index=False).encode())
+    client.put_object(Bucket=name, Key="small.json", Body=b'{"a": 1}')
+    for key, extra in (("blob.bin", []), ("blob.bin", ["--raw"]), ("big.csv", ["--rows", "2"]),
+                       ("small.json", [])):  # fmt: skip
+        counted.counts.clear()
+        args = [T4, "cat", "--endpoint-url", counted.url, f"{s3_bucket_uri}/{key}", *extra]
+        result = subprocess.run(args, capture_output=True, timeout=120)  # --raw: bytes
+        assert result.returncode == 0, result.stderr
+        assert counted.counts["HEAD"] == 1 and counted.counts["GET"] >= 1, (key, counted.counts)

@@ -120,7 +120,7 @@ def cat(args: argparse.Namespace) -> int:
     with open_bucket(args, where.bucket) as bucket:
         info, found = _object_or_directory(bucket, where.key)
         if args.raw:
-            with bucket.open(info.key, read_ahead=RAW_CHUNK) as src:
+            with bucket.open(info, read_ahead=RAW_CHUNK) as src:
                 sys.stdout.flush()
                 shutil.copyfileobj(src, sys.stdout.buffer, RAW_CHUNK)
             sys.stdout.buffer.flush()
@@ -162,10 +162,10 @@ def _what_to_show(bucket: Bucket, info: ObjectInfo, meta: dict[str, Any], rows: 
     fmt = meta.get("format") if isinstance(meta.get("format"), dict) else None
     name = formats.format_of(info.key, fmt, b"")
     if name in (None, "bytes"):
-        with bucket.open(info.key, read_ahead=render.HEX_BYTES) as src:
+        with bucket.open(info, read_ahead=render.HEX_BYTES) as src:
             return render.BytesHead(info.size, src.read(render.HEX_BYTES))
     if info.size > READ_WHOLE_UP_TO:
-        with bucket.open(info.key) as src:
+        with bucket.open(info) as src:
             head = formats.read_head(src, info.key, fmt, rows)
         if head is not None:
             return render.TableHead(head[0], head[1], info.size)
