@@ -2,9 +2,10 @@
 
 With a token set, a request carries it as ``Authorization: Bearer <token>`` or as the cookie
 ``t4_catalog_token`` (set by the web pages' ``/login``). Exempt: ``/login``, ``/static/...``,
-``/healthz`` and CORS preflights. Without it: a 401 with an Elasticsearch-shaped error, or,
-for a browser's GET of a page (``Accept`` prefers ``text/html``), a 303 to
-``/login?next=<path>``. The comparison takes constant time; the token is never logged.
+``/favicon.ico``, ``/healthz`` and CORS preflights. Without it: a 401 with an
+Elasticsearch-shaped error, or, for a browser's GET of a page (``Accept`` prefers
+``text/html``), a 303 to ``/login?next=<path>``. The comparison takes constant time; the
+token is never logged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ __all__ = ["COOKIE", "EXEMPT_PATHS", "TokenAuth", "prefers_html"]
 #: The cookie the web pages' ``/login`` sets.
 COOKIE = "t4_catalog_token"
 #: Paths answered without a token (exactly, or as a prefix when they end with ``/``).
-EXEMPT_PATHS = ("/login", "/static/", "/healthz")
+EXEMPT_PATHS = ("/login", "/static/", "/healthz", "/favicon.ico")
 
 
 def prefers_html(headers: Headers) -> bool:

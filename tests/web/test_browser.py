@@ -15,18 +15,49 @@ from web import seed
 from web.conftest import Site
 
 
-@pytest.fixture
-def tab(browser: Any) -> Any:
-    """A fresh page that records every dialog (an ``alert`` that ran) and page error."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
+def watched(context: Any) -> Any:
+    """A new page of ``context`` that records every dialog (an ``alert`` that ran), page
+    error, console error, failed request and answer of 400 or more (``page.problems``; a
+    test expecting one removes it from ``page.expected``)."""
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.dialogs = []
-    page.errors = []
+    page.dialogs, page.errors, page.problems = [], [], []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     page.on("pageerror", lambda err: page.errors.append(str(err)))
+    page.on("console", lambda m: _console(page, m))
+    page.on("requestfailed", lambda req: _failed(page, req))
+    page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
+    return page
+
+
+def _console(page: Any, message: Any) -> None:
+    if message.type == "error":
+        page.problems.append(f"{message.text} {message.location}")
+
+
+def _failed(page: Any, request: Any) -> None:
+    # ERR_ABORTED: the browser itself dropped a request when the page navigated on (a click
+    # while the icon loads); a server that fails answers otherwise (reset, empty, refused).
+    if request.failure != "net::ERR_ABORTED":
+        page.problems.append(f"{request.url}: {request.failure}")
+
+
+def assert_clean(page: Any, expected: tuple[str, ...] = ()) -> None:
+    """No console error, failed request or error answer on any page visited, but the
+    ``expected`` ones (each a substring of one problem)."""
+    left = [p for p in page.problems if not any(e in p for e in expected)]
+    assert left == [] and page.errors == [], (left, page.errors)
+
+
+@pytest.fixture
+def tab(browser: Any) -> Any:
+    """A fresh watched page (see ``watched``); the test fails on any problem it recorded."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = watched(context)
+    page.expected = ()
     yield page
     context.close()
+    assert_clean(page, page.expected)
 
 
 def test_browse_to_an_object_preview_search_and_a_package(
@@ -128,6 +159,8 @@ def test_log_in_with_the_token_and_land_where_you_were_going(
     tab.fill("#token", "not the token")
     tab.click("form.login button")
     assert "That token is wrong" in tab.inner_text("main")
+    wrong = f"401 {locked_site.url}/login", f"(Unauthorized) {{'url': '{locked_site.url}/login'"
+    tab.expected = wrong  # that answer, and the browser's console line on it
     assert tab.context.cookies() == []
     tab.fill("#token", locked_site.token)
     tab.screenshot(path=shots / "login.png")

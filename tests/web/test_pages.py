@@ -189,6 +189,19 @@ def test_pages_forbid_inline_script_and_framing(site: Site) -> None:
     assert raw["x-content-type-options"] == "nosniff"
 
 
+def test_every_page_links_the_icon_the_app_serves_token_or_not(
+    site: Site, locked_site: Site
+) -> None:
+    for path in ("/", "/b/lake/tree/data/", "/b/lake/object/data/cities.csv", "/search?q=x"):
+        assert '<link rel="icon" href="/static/favicon.svg"' in get(site, path).text, path
+    assert '<link rel="icon" href="/static/favicon.svg"' in get(locked_site, "/login").text
+    for served in (site, locked_site):  # the login page shows it before any token
+        for path in ("/static/favicon.svg", "/favicon.ico"):
+            icon = get(served, path)
+            assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+            assert icon.content.startswith(b"<svg") and b"</svg>" in icon.content
+
+
 def test_login_keeps_the_token_in_a_strict_cookie_and_goes_back_only_here(
     locked_site: Site,
 ) -> None:

@@ -3,11 +3,13 @@ service's buckets, working with JavaScript off; one small script adds search-as-
 
 Paths: ``/`` (the buckets), ``/b/<index>/`` and ``/b/<index>/tree/<prefix>`` (a folder),
 ``/b/<index>/object/<key>`` (an object), ``/b/<index>/download/<key>``, ``/search``,
-``/packages/<index>/...``, ``/login`` and ``/static/...``.
+``/packages/<index>/...``, ``/login``, ``/favicon.ico`` and ``/static/...``.
 """
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -15,6 +17,11 @@ from t4.catalog.web import browse, login, packages
 from t4.catalog.web.render import HERE
 
 __all__ = ["routes"]
+
+
+def favicon(request: Request) -> Response:
+    """The icon every page links to, also where browsers look for one unasked."""
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
 
 def routes() -> list[BaseRoute]:
@@ -33,5 +40,6 @@ def routes() -> list[BaseRoute]:
         Route(pkg + "/{top_hash}/diff", packages.version_diff),
         Route("/login", login.login_form, methods=["GET"]),
         Route("/login", login.login, methods=["POST"]),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
