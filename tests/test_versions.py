@@ -80,18 +80,46 @@ def test_a_missing_version_is_key_not_found(versioned):
         b.deserialize("a.txt", version_id="nosuchversion")
 
 
+def test_a_missing_version_is_named_with_its_key_bucket_and_how_to_list(versioned, tmp_path):
+    """Issue 21 item 7: the error said only 'no object 'a.txt'', as if the key were gone."""
+    b, _, _ = versioned
+    real = b.put("a.txt", "x").version_id
+    assert real
+    bad = real[:-4] + "0000"
+    for call in (
+        lambda: b.head("a.txt", bad),
+        lambda: b.get_meta("a.txt", bad),
+        lambda: b.get_bytes("a.txt", bad),
+        lambda: b.deserialize("a.txt", bad),
+        lambda: b("a.txt", bad),
+        lambda: b.fetch("a.txt", tmp_path / "out.txt", version_id=bad),
+        lambda: b.get_bytes("gone.txt", bad),
+    ):
+        with pytest.raises(t4.KeyNotFoundError) as err:
+            call()
+        message = str(err.value)
+        assert repr(bad) in message and repr(err.value.key) in message, message
+        assert b.uri in message and "versions(" in message, message
+    assert not (tmp_path / "out.txt").exists()
+
+
 def test_local_folder_has_no_versions(tmp_path):
     b = t4.Bucket(tmp_path)
     b.put("a.txt", "x")
     assert b.put("b.txt", "y").version_id is None
+    with pytest.raises(t4.VersionsUnsupportedError, match="keeps no object versions"):
+        list(b.versions())
     for call in (
-        lambda: list(b.versions()),
         lambda: b.deserialize("a.txt", version_id="v1"),
         lambda: b.get_meta("a.txt", version_id="v1"),
+        lambda: b.get_bytes("a.txt", version_id="v1"),
         lambda: b.fetch("a.txt", tmp_path / "out.txt", version_id="v1"),
     ):
-        with pytest.raises(t4.VersionsUnsupportedError, match="keeps no object versions"):
+        with pytest.raises(t4.VersionsUnsupportedError, match="keeps no object versions") as err:
             call()
+        message = str(err.value)  # the version asked for, the key, the bucket, what lists them
+        assert "version 'v1' of 'a.txt'" in message and b.uri in message, message
+        assert "versions(key) lists a key's versions" in message, message
 
 
 def test_unversioned_s3_bucket_reports_no_version(s3_bucket_uri):

@@ -115,6 +115,16 @@ class SmallObjects(Protocol):
         ...
 
 
+def no_such_version(uri: str, key: str, version_id: str) -> KeyNotFoundError:
+    """The error for a version id that names no version of ``key`` (or no ``key``)."""
+    return KeyNotFoundError(
+        f"no version {version_id!r} of {key!r} in {uri}: list the key's versions with "
+        f"versions({key!r}), or read the current object without version_id",
+        bucket=uri,
+        key=key,
+    )
+
+
 def precondition_failed(uri: str, key: str, etag: str | None) -> PreconditionFailedError:
     """The error for a conditional write (``Backend.put_if``) whose condition failed."""
     state = "exists already" if etag is None else f"no longer has ETag {etag}"
@@ -302,17 +312,17 @@ class Backend(abc.ABC):
 
     def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
         """``head`` of one version of ``key``."""
-        raise self.no_versions(key)
+        raise self.no_versions(key, version_id)
 
     def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
         """``get`` of one version of ``key``."""
-        raise self.no_versions(key)
+        raise self.no_versions(key, version_id)
 
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
     ) -> dict[str, str]:
         """``download`` of one version of ``key``."""
-        raise self.no_versions(key)
+        raise self.no_versions(key, version_id)
 
     def missing(self, key: str) -> KeyNotFoundError:
         """The error for a key that names no object."""
@@ -322,11 +332,13 @@ class Backend(abc.ABC):
             key=key,
         )
 
-    def no_versions(self, key: str) -> VersionsUnsupportedError:
+    def no_versions(self, key: str, version_id: str | None = None) -> VersionsUnsupportedError:
         """The error for asking a store without object versions about one."""
+        asked = f"version {version_id!r} of {key!r}" if version_id is not None else repr(key)
         return VersionsUnsupportedError(
-            f"{self.uri} keeps no object versions (asked about {key!r}): read the current "
-            "object without version_id, or use a versioned S3 bucket",
+            f"{self.uri} keeps no object versions (asked about {asked}): read the current "
+            "object without version_id, or use a versioned S3 bucket, where versions(key) "
+            "lists a key's versions",
             bucket=self.uri,
             key=key,
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from t4.backends.base import ByteCallback, ObjectInfo, ObjectVersion
+from t4.backends.base import ByteCallback, ObjectInfo, ObjectVersion, no_such_version
 from t4.backends.s3_connection import S3Connection, read_all
 from t4.backends.s3_fast import write_body
+from t4.errors import KeyNotFoundError
 
 __all__ = ["S3Versions"]
 
@@ -34,23 +36,34 @@ class S3Versions(S3Connection):
                 )
 
     def head_version(self, key: str, version_id: str) -> tuple[ObjectInfo, dict[str, str]]:
-        resp = self._call(
-            self.client.head_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
+        with self._that_version(key, version_id):
+            resp = self._call(
+                self.client.head_object, key, Bucket=self.name, Key=key, VersionId=version_id
+            )
         return self._info(key, resp), dict(resp.get("Metadata", {}))
 
     def get_version(self, key: str, version_id: str) -> tuple[bytes, dict[str, str]]:
-        resp = self._call(
-            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
+        with self._that_version(key, version_id):
+            resp = self._call(
+                self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
+            )
         return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
 
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
     ) -> dict[str, str]:
-        resp = self._call(
-            self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
-        )
+        with self._that_version(key, version_id):
+            resp = self._call(
+                self.client.get_object, key, Bucket=self.name, Key=key, VersionId=version_id
+            )
         chunks = resp["Body"].iter_chunks(1 << 20)
         metadata = dict(resp.get("Metadata", {}))
         return write_body(path, read_all(self, key, chunks), metadata, callback)
+
+    @contextlib.contextmanager
+    def _that_version(self, key: str, version_id: str) -> Iterator[None]:
+        """A miss asking for a version names the version, and how to list them."""
+        try:
+            yield
+        except KeyNotFoundError as err:
+            raise no_such_version(self.uri, key, version_id) from err
