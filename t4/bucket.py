@@ -223,22 +223,21 @@ class Bucket(FileMethods, BrowsingMethods):
             check_key(prefix, self.uri)
         return self._backend.versions(prefix)
 
-    def open(self, key: str | ObjectInfo, read_ahead: int = READ_AHEAD) -> io.BufferedReader:
+    def open(
+        self, key: str | ObjectInfo, read_ahead: int = READ_AHEAD, version_id: str | None = None
+    ) -> io.BufferedReader:
         """The object as a read-only, seekable binary file that fetches only the byte ranges
         read (at least ``read_ahead`` bytes a request), for reading the start of a large
         object: ``pandas.read_csv(f, nrows=5)``, a Parquet footer. ``key`` may be the
         ``ObjectInfo`` that ``head`` or ``ls`` gave: then nothing is asked before the reads
-        (a key costs a HEAD first, for the object's size).
+        (a key costs a HEAD first, for the object's size). ``version_id``: that version.
 
         Example:
             >>> with b.open("big.csv") as f:  # doctest: +SKIP
             ...     header = f.readline()
         """
-        if isinstance(key, ObjectInfo):
-            info = key
-        else:
-            info, _ = self._backend.head(check_file_key(key, self.uri, hint="fetch"))
-        return io.BufferedReader(RangeReader(self._backend, info), buffer_size=read_ahead)
+        reader = RangeReader.of(self._backend, key, version_id)
+        return io.BufferedReader(reader, buffer_size=read_ahead)
 
     def deserialize(self, key: str, version_id: str | None = None) -> Any:
         """The object as a Python value: the format in its metadata wins, else the extension.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 from t4.backends.base import Backend, ObjectInfo
+from t4.keys import check_file_key
 
 __all__ = ["READ_AHEAD", "RangeReader"]
 
@@ -19,12 +20,25 @@ READ_AHEAD = 256 * 1024
 
 class RangeReader(io.RawIOBase):
     """Reads ``info``'s bytes from ``backend`` one range at a time (wrap it in
-    ``io.BufferedReader`` to read ahead); seekable, so Parquet can read its footer first."""
+    ``io.BufferedReader`` to read ahead); seekable, so Parquet can read its footer first.
+    ``version_id``: the ranges of that version (a versioned S3 bucket), not the latest."""
 
-    def __init__(self, backend: Backend, info: ObjectInfo):
+    def __init__(self, backend: Backend, info: ObjectInfo, version_id: str | None = None):
         self._backend = backend
         self._info = info
+        self._version_id = version_id
         self._pos = 0
+
+    @classmethod
+    def of(cls, backend: Backend, key: str | ObjectInfo, version_id: str | None) -> RangeReader:
+        """A reader of ``key`` (its HEAD first, for the size) or of the object ``key``
+        describes (nothing asked first)."""
+        if isinstance(key, ObjectInfo):
+            return cls(backend, key, version_id)
+        key = check_file_key(key, backend.uri, hint="fetch")
+        if version_id is None:
+            return cls(backend, backend.head(key)[0])
+        return cls(backend, backend.head_version(key, version_id)[0], version_id)
 
     def readable(self) -> bool:
         return True
@@ -44,7 +58,11 @@ class RangeReader(io.RawIOBase):
         want = min(len(buffer), self._info.size - self._pos)
         if want <= 0:
             return 0
-        data, _ = self._backend.get_range(self._info.key, self._pos, want)
+        if self._version_id is None:
+            data, _ = self._backend.get_range(self._info.key, self._pos, want)
+        else:
+            key, version = self._info.key, self._version_id
+            data, _ = self._backend.get_version_range(key, version, self._pos, want)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)

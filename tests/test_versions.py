@@ -73,6 +73,21 @@ def test_versions_lists_versions_and_delete_markers(versioned):
     )
 
 
+def test_open_reads_an_old_version_by_ranges(versioned):
+    b, client, name = versioned
+    first = b.put("big.txt", b"0123456789" * 100)
+    b.put("big.txt", b"abcdefghij" * 100)
+    with b.open("big.txt", 64, version_id=first.version_id) as f:
+        assert f.read(5) == b"01234"
+        f.seek(-3, 2)
+        assert f.read() == b"789"
+    info, _ = b.head("big.txt", first.version_id)
+    with b.open(info, version_id=first.version_id) as f:  # nothing asked before the reads
+        assert f.read() == raw_bytes(client, name, first)
+    with b.open("big.txt") as f:
+        assert f.read(3) == b"abc"
+
+
 def test_a_missing_version_is_key_not_found(versioned):
     b, _, _ = versioned
     b.put("a.txt", "x")
@@ -114,6 +129,7 @@ def test_local_folder_has_no_versions(tmp_path):
         lambda: b.get_meta("a.txt", version_id="v1"),
         lambda: b.get_bytes("a.txt", version_id="v1"),
         lambda: b.fetch("a.txt", tmp_path / "out.txt", version_id="v1"),
+        lambda: b.open("a.txt", version_id="v1"),
     ):
         with pytest.raises(t4.VersionsUnsupportedError, match="keeps no object versions") as err:
             call()

@@ -318,6 +318,12 @@ class Backend(abc.ABC):
         """``get`` of one version of ``key``."""
         raise self.no_versions(key, version_id)
 
+    def get_version_range(
+        self, key: str, version_id: str, start: int, length: int
+    ) -> tuple[bytes, dict[str, str]]:
+        """``get_range`` of one version of ``key``."""
+        raise self.no_versions(key)
+
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
     ) -> dict[str, str]:

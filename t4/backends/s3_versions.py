@@ -49,6 +49,14 @@ class S3Versions(S3Connection):
             )
         return self._call(resp["Body"].read, key), dict(resp.get("Metadata", {}))
 
+    def get_version_range(
+        self, key: str, version_id: str, start: int, length: int
+    ) -> tuple[bytes, dict[str, str]]:
+        if length <= 0:
+            return b"", self.head_version(key, version_id)[1]
+        span = f"bytes={start}-{start + length - 1}"
+        return self._get_object(key, VersionId=version_id, Range=span)
+
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
     ) -> dict[str, str]:

@@ -95,6 +95,9 @@ def test_a_download_never_leaves_the_bucket_folder(site: Site, tmp_path: Path) -
             assert "not yours" not in answer.text
         answer = get(site, "/b/lake/download/.t4/meta")
         assert answer.status_code in (400, 404)
+        for path in ("/b/lake/download/data/cities.csv", "/b/lake/object/data/cities.csv"):
+            answer = get(site, path + "?version=v1")  # a folder keeps no versions
+            assert answer.status_code == 400 and "keeps no object versions" in answer.text
     finally:
         (root / "leak.txt").unlink()
 

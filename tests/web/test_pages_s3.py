@@ -15,6 +15,7 @@ from proxy import FaultProxy
 from servers import S3Server
 
 import t4
+from web import seed
 from web.conftest import make_app, serve
 
 
@@ -35,14 +36,41 @@ def test_object_page_lists_versions_and_downloads_by_presigned_url(
         link = re.search(r'href="([^"]+)" id="download"', page)
         assert link is not None and "X-Amz-Signature" in link.group(1)
         assert httpx.get(html.unescape(link.group(1)), timeout=60).content == b"two"
+        assert f'href="?version={old}"' in page  # each version links to its own page
         older = httpx.get(f"{url}/b/{name}/object/v.txt?version={old}", timeout=60).text
         assert '"n": 1' in html.unescape(older), re.sub(r"<[^>]+>", " ", older)[-600:]
+        assert '<pre class="text">one</pre>' in older  # that version's preview
         link = re.search(r'href="([^"]+)" id="download"', older)
         assert link is not None and old in html.unescape(link.group(1))
         assert httpx.get(html.unescape(link.group(1)), timeout=60).content == b"one"
         # our own download route sends S3 objects to the presigned URL too
         answer = httpx.get(f"{url}/b/{name}/download/v.txt", timeout=60)
         assert answer.status_code == 303 and "X-Amz-Signature" in answer.headers["location"]
+
+
+def test_an_older_version_previews_its_own_table_and_image(
+    s3_env: S3Server, s3_bucket_uri: str
+) -> None:
+    name = s3_bucket_uri.removeprefix("s3://")
+    client = s3_env.client()
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    with t4.Bucket(s3_bucket_uri) as bucket:
+        bucket.put("t.csv", b"city,people\nold-town,1\n")
+        bucket.put("t.csv", b"city,people\nnew-town,2\n")
+        bucket.put("p.png", seed.png())
+        bucket.put("p.png", b"not the first picture")
+        old = {v.key: v.version_id for v in bucket.versions() if not v.is_latest}
+    with serve(make_app([s3_bucket_uri], None)) as url:
+        table = httpx.get(f"{url}/b/{name}/object/t.csv?version={old['t.csv']}", timeout=60)
+        assert "<td>old-town</td>" in table.text and "new-town" not in table.text
+        latest = httpx.get(f"{url}/b/{name}/object/t.csv", timeout=60).text
+        assert "<td>new-town</td>" in latest and "old-town" not in latest
+        image = httpx.get(f"{url}/b/{name}/object/p.png?version={old['p.png']}", timeout=60)
+        src = re.search(r'<img class="preview" src="([^"]+)"', image.text)
+        assert src is not None and old["p.png"] in html.unescape(src.group(1))
+        raw = httpx.get(url + html.unescape(src.group(1)), timeout=60)
+        assert raw.status_code == 200 and raw.content == seed.png()
+        assert raw.headers["content-type"] == "image/png"
 
 
 @pytest.fixture

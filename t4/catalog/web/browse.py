@@ -6,16 +6,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from t4.backends.base import ObjectVersion
+from t4.backends.base import ObjectInfo, ObjectVersion
 from t4.bucket import Bucket
 from t4.catalog.web.previews import IMAGES, preview
 from t4.catalog.web.render import bucket_of, catalog_of, page, safe_page, secure_headers
-from t4.errors import InvalidKeyError, T4Error, VersionsUnsupportedError
+from t4.errors import T4Error, VersionsUnsupportedError
 
 __all__ = ["browse", "download", "home", "object_page", "search"]
 
@@ -72,14 +72,12 @@ def object_page(request: Request) -> Response:
     version = request.query_params.get("version") or None
     info, meta = bucket.head(key, version)
     versions = _versions(bucket, key)
-    latest = version is None or any(v.version_id == version and v.is_latest for v in versions)
     shown = None
     preview_error = ""
-    if latest:
-        try:
-            shown = preview(bucket, key, info.size)
-        except T4Error as err:
-            preview_error = str(err)
+    try:
+        shown = preview(bucket, key, info.size, version)
+    except T4Error as err:
+        preview_error = str(err)
     user_meta = meta.get("user_meta") if isinstance(meta, dict) else None
     return page(
         request,
@@ -96,13 +94,16 @@ def object_page(request: Request) -> Response:
         download=bucket.download_url(key, version) or _own_download(index, key, version),
         preview=shown,
         preview_error=preview_error,
-        image_src=_own_download(index, key, None) + "?inline=1",
+        image_src=_own_download(index, key, version, inline=True),
     )
 
 
-def _own_download(index: str, key: str, version: str | None) -> str:
+def _own_download(index: str, key: str, version: str | None, inline: bool = False) -> str:
     link = f"/b/{quote(index, safe='')}/download/{quote(key, safe='/')}"
-    return link + (f"?version={quote(version, safe='')}" if version else "")
+    params = {"version": version} if version else {}
+    if inline:
+        params["inline"] = "1"
+    return link + ("?" + urlencode(params, quote_via=quote) if params else "")
 
 
 def _versions(bucket: Bucket, key: str) -> list[ObjectVersion]:
@@ -131,9 +132,7 @@ def download(request: Request) -> Response:
         presigned = bucket.download_url(key, version)
         if presigned is not None:
             return RedirectResponse(presigned, status_code=303)
-    if version is not None:
-        raise InvalidKeyError(f"{bucket.uri} keeps no versions: drop ?version=", key=key)
-    info, _ = bucket.head(key)
+    info, _ = bucket.head(key, version)  # a folder bucket: VersionsUnsupportedError, a 400
     name = key.rpartition("/")[2] or "download"
     kind = IMAGES.get("." + name.lower().rpartition(".")[2]) if inline else None
     headers = {
@@ -144,12 +143,13 @@ def download(request: Request) -> Response:
     }
     headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return StreamingResponse(
-        _chunks(bucket, key), media_type=kind or "application/octet-stream", headers=headers
-    )
+        _chunks(bucket, info, version), media_type=kind or "application/octet-stream",
+        headers=headers,
+    )  # fmt: skip
 
 
-def _chunks(bucket: Bucket, key: str) -> Iterator[bytes]:
-    with bucket.open(key, read_ahead=_CHUNK) as src:
+def _chunks(bucket: Bucket, info: ObjectInfo, version: str | None) -> Iterator[bytes]:
+    with bucket.open(info, _CHUNK, version) as src:
         while chunk := src.read(_CHUNK):
             yield chunk
 

@@ -55,8 +55,9 @@ def markdown(text: str) -> str:
     return MarkdownIt("js-default", {"html": False, "linkify": False}).enable("table").render(text)
 
 
-def preview(bucket: Bucket, key: str, size: int) -> Preview:
-    """The preview of ``key`` (``size`` bytes), by its extension."""
+def preview(bucket: Bucket, key: str, size: int, version_id: str | None = None) -> Preview:
+    """The preview of ``key`` (``size`` bytes; ``version_id``: of that version), by its
+    extension."""
     name = key.lower()
     packed = name.endswith(".gz")
     ext = "." + name.removesuffix(".gz").rpartition(".")[2] if "." in name else ""
@@ -65,20 +66,20 @@ def preview(bucket: Bucket, key: str, size: int) -> Preview:
     if ext in IMAGES and not packed:
         return Preview("image")
     if ext == ".parquet" and not packed:
-        return _parquet(bucket, key)
+        return _parquet(bucket, key, version_id)
     if ext in (".csv", ".tsv"):
-        text, cut = _head(bucket, key, packed)
+        text, cut = _head(bucket, key, packed, version_id)
         return _table(text, "\t" if ext == ".tsv" else ",", cut)
     if ext in (".md", ".markdown", ".json", ".jsonl", ".txt") or ext in _TEXT or packed:
-        text, cut = _head(bucket, key, packed)
+        text, cut = _head(bucket, key, packed, version_id)
         return _text(text, ext, cut)
     return Preview("none", note="no preview for this type; download it instead")
 
 
-def _head(bucket: Bucket, key: str, packed: bool) -> tuple[str, bool]:
+def _head(bucket: Bucket, key: str, packed: bool, version_id: str | None) -> tuple[str, bool]:
     """The first ``TEXT_BYTES`` (unpacked) as text, and whether there was more."""
     with ExitStack() as stack:
-        raw: IO[bytes] = stack.enter_context(bucket.open(key, read_ahead=TEXT_BYTES))
+        raw: IO[bytes] = stack.enter_context(bucket.open(key, TEXT_BYTES, version_id))
         if packed:
             raw = stack.enter_context(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]  # a GzipFile is an IO[bytes]
         try:
@@ -121,13 +122,13 @@ def _table(text: str, delimiter: str, cut: bool) -> Preview:
     return Preview("table", header=rows[0], rows=rows[1 : ROWS + 1], note=note)
 
 
-def _parquet(bucket: Bucket, key: str) -> Preview:
+def _parquet(bucket: Bucket, key: str, version_id: str | None) -> Preview:
     """Rows of the first row group only: pyarrow seeks to the footer, then reads that group's
     column chunks, through ranged reads."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with bucket.open(key, read_ahead=TEXT_BYTES) as raw:
+    with bucket.open(key, TEXT_BYTES, version_id) as raw:
         try:
             parquet = pq.ParquetFile(raw)
             total = parquet.metadata.num_rows

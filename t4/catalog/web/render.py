@@ -24,6 +24,7 @@ from t4.errors import (
     PackageNotFoundError,
     QuerySyntaxError,
     T4Error,
+    VersionsUnsupportedError,
 )
 
 __all__ = ["Catalog", "bucket_of", "catalog_of", "page", "safe_page"]
@@ -140,6 +141,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (AccessDeniedError, 403),
     (InvalidKeyError, 400),
     (QuerySyntaxError, 400),
+    (VersionsUnsupportedError, 400),
 ]
 
 
