@@ -322,7 +322,7 @@ class Backend(abc.ABC):
         self, key: str, version_id: str, start: int, length: int
     ) -> tuple[bytes, dict[str, str]]:
         """``get_range`` of one version of ``key``."""
-        raise self.no_versions(key)
+        raise self.no_versions(key, version_id)
 
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None

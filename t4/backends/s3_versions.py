@@ -55,7 +55,8 @@ class S3Versions(S3Connection):
         if length <= 0:
             return b"", self.head_version(key, version_id)[1]
         span = f"bytes={start}-{start + length - 1}"
-        return self._get_object(key, VersionId=version_id, Range=span)
+        with self._that_version(key, version_id):
+            return self._get_object(key, VersionId=version_id, Range=span)
 
     def download_version(
         self, key: str, version_id: str, path: Path, callback: ByteCallback | None = None
