@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from servers import S3Server
 
+import t4
 from web import seed
-from web.conftest import Site
+from web.conftest import Site, make_app, serve
 
 
 def watched(context: Any) -> Any:
@@ -175,3 +177,42 @@ def test_log_in_with_the_token_and_land_where_you_were_going(
     image = tab.locator("#preview img.preview")
     assert image.evaluate("img => img.complete && img.naturalWidth") == 4
     assert not tab.dialogs and not tab.errors
+
+
+def test_an_s3_bucket_browse_preview_an_older_version_and_search(
+    s3_env: S3Server, s3_bucket_uri: str, tab: Any, shots: Path
+) -> None:
+    """The same clicks over a versioned S3 bucket on moto: previews read through ranged GETs,
+    downloads presigned, and an older version's own page with its own preview."""
+    name = s3_bucket_uri.removeprefix("s3://")
+    client = s3_env.client()
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    with t4.Bucket(s3_bucket_uri) as bucket:
+        seed.seed_objects(bucket)
+        bucket.put("data/cities.csv", b"city,population\nnew-town,1\n", meta={"source": "v2"})
+    with serve(make_app([s3_bucket_uri], None)) as url:
+        tab.goto(url + "/")
+        tab.click(f"text={name}")
+        tab.click("a.folder >> text=data/")
+        assert "rows.parquet" in tab.inner_text("table.files")
+        tab.click("a.file >> text=cities.csv")
+        assert tab.inner_text("#preview table.grid tbody").split() == ["new-town", "1"]
+        download = tab.get_attribute("#download", "href")
+        assert download.startswith(s3_env.endpoint) and "X-Amz-Signature" in download
+        assert "latest" in tab.inner_text("table.list tbody tr >> nth=0")
+        tab.click("table.list tbody tr >> nth=1 >> a")  # the older version (newest first)
+        tab.wait_for_url(re.compile(r"\?version="))
+        assert '"source": "census"' in tab.inner_text("#user-meta")
+        assert tab.locator("#preview table.grid tbody tr").count() == 50
+        assert "versionId=" in tab.get_attribute("#download", "href")
+        tab.screenshot(path=shots / "s3-older-version.png", full_page=True)
+        tab.goto(url + f"/b/{name}/object/images/red.png")
+        image = tab.locator("#preview img.preview")
+        assert image.evaluate("img => img.complete && img.naturalWidth") == 4
+        tab.goto(url + f"/b/{name}/object/data/rows.parquet")
+        assert "row-49" in tab.inner_text("#preview table.grid")
+        tab.fill("header input[name=q]", "user_meta.source:v2")
+        tab.press("header input[name=q]", "Enter")
+        tab.wait_for_url(re.compile(r"/search\?"))
+        assert tab.inner_text("a.hit") == "data/cities.csv"
+    assert not tab.dialogs
