@@ -62,6 +62,13 @@ def test_an_index_that_cannot_be_read_is_a_500_logged_naming_the_file(
         assert logged and isinstance(logged[0], t4.CacheError), logged
         said = str(logged[0])
         assert f"cannot search the index {bucket.index_path}" in said and "t4 index" in said
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):  # the web search page alike
+            shown = requests.get(f"{server.url}/search", params={"index": "beta", "q": "thor"},
+                                 timeout=10)  # fmt: skip
+        assert shown.status_code == 500 and "CacheError" in shown.text, shown.text[-400:]
+        assert str(bucket.index_path) not in shown.text
+        assert any(isinstance(r.exc_info[1], t4.CacheError) for r in caplog.records if r.exc_info)
         answers_good_query(server.url)
 
 

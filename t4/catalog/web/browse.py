@@ -15,7 +15,7 @@ from t4.backends.base import ObjectInfo, ObjectVersion
 from t4.bucket import Bucket
 from t4.catalog.web.previews import IMAGES, preview
 from t4.catalog.web.render import bucket_of, catalog_of, page, safe_page, secure_headers
-from t4.errors import T4Error, VersionsUnsupportedError
+from t4.errors import QuerySyntaxError, T4Error, VersionsUnsupportedError
 
 __all__ = ["browse", "download", "home", "object_page", "search"]
 
@@ -168,7 +168,7 @@ def search(request: Request) -> Response:
     if q:
         try:
             answer = catalog.search(index, q, size=HITS, from_=start)
-        except T4Error as err:
+        except QuerySyntaxError as err:  # the query's fault; others are the server's
             error = str(err)
         else:
             found = answer.get("hits", {})

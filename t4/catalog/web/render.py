@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -19,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from t4.bucket import Bucket
 from t4.errors import (
     AccessDeniedError,
+    CacheError,
     InvalidKeyError,
     KeyNotFoundError,
     PackageNotFoundError,
@@ -28,6 +30,8 @@ from t4.errors import (
 )
 
 __all__ = ["Catalog", "bucket_of", "catalog_of", "page", "safe_page"]
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 
@@ -142,13 +146,18 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidKeyError, 400),
     (QuerySyntaxError, 400),
     (VersionsUnsupportedError, 400),
+    (CacheError, 500),  # the server's own index or cache: logged, not shown
 ]
 
 
 def error_page(request: Request, err: T4Error) -> HTMLResponse:
     """A ``T4Error`` as a page that says what failed and how to fix it."""
     status = next((code for kind, code in _STATUS if isinstance(err, kind)), 502)
-    return page(request, "error.html", status, message=str(err), code=status)
+    message = str(err)
+    if status == 500:
+        log.error("catalog page %s failed", request.url.path, exc_info=err)
+        message = f"internal error ({type(err).__name__}); the server log has the details"
+    return page(request, "error.html", status, message=message, code=status)
 
 
 def safe_page(fn: Callable[..., Response]) -> Callable[..., Response]:
