@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import limit, mirror_bench, package_bench, scaling, search_cold, startup
+from bench import limit, memory, mirror_bench, package_bench, scaling, search_cold, startup
 from bench.processes import Run, median
 
 __all__ = ["render", "target_rows"]
@@ -122,6 +122,19 @@ def target_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
     add(f"peak RSS of a {sizes[-1]:,}-file `t4 fetch`", "257 MB",
         f"<= {scaling.RSS_TARGET:.0f} MB", scale is not None, fetch_rss)  # fmt: skip
+
+    mem: Any = r.get("memory")
+    for backend in memory.BACKENDS:
+
+        def rss(backend: str = backend) -> tuple[str, bool]:
+            got = mem["runs"][backend]
+            text = ", ".join(f"{op} {run.rss_mb:.0f}" for op, run in got.items())
+            return f"{text} MB", all(run.rss_mb <= memory.RSS_TARGET for run in got.values())
+
+        files = mem["files"] if mem else memory.FILES
+        add(f"peak RSS of `t4 put-dir` / `t4 fetch` of {files:,} files, {backend} (issue 22)",
+            "put-dir 298 MB on S3" if backend == "S3" else "-",
+            f"<= {memory.RSS_TARGET:.0f} MB", mem is not None, rss)  # fmt: skip
 
     def rerun() -> tuple[str, bool]:
         rows = r["rerun"]
@@ -256,6 +269,8 @@ def render(r: dict[str, Any], extra_sections: list[str]) -> str:
         lines += scaling.report_lines(r["scaling"])
     if "search" in r:
         lines += search_cold.report_lines(r["search"])
+    if "memory" in r:
+        lines += memory.report_lines(r["memory"])
     lines += extra_sections
     if "mirror" in r:
         lines += mirror_bench.report_lines(r["mirror"], meta["reps"], meta["command"])

@@ -11,6 +11,8 @@ table in one run, writing ``bench/RESULTS.md`` with a target column and met / no
   (``bench.startup``);
 - ``scaling``: time per file and peak RSS for N = 1,000 to 50,000 (``bench.scaling``);
 - ``search``: the first ``t4 search`` of 20,000 objects written by s5cmd (``bench.search_cold``);
+- ``memory``: peak RSS of ``t4 put-dir`` and ``t4 fetch`` of 100,000 files, on S3 and a
+  folder bucket (``bench.memory``);
 - ``inprocess``: the in-process comparison of W1 and W2 this benchmark always had;
 - ``rerun``: the no-change re-run of W1, every request counted by a proxy;
 - ``mirror``: the mirror flow against the core (``bench.mirror_bench``);
@@ -33,7 +35,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import limit, mirror_bench, package_bench, report, scaling, search_cold, startup
+from bench import (
+    limit,
+    memory,
+    mirror_bench,
+    package_bench,
+    report,
+    scaling,
+    search_cold,
+    startup,
+)
 from bench.processes import Commands, one_object
 from bench.processes import compare as compare_processes
 from bench.seaweed import Seaweed
@@ -165,7 +176,8 @@ def inprocess_lines(results: dict[str, Any], extra: dict[str, Any], reps: int) -
 
 
 PARTS = (
-    "w1", "w2", "one", "startup", "scaling", "search", "inprocess", "rerun", "mirror", "packages"
+    "w1", "w2", "one", "startup", "scaling", "search", "memory", "inprocess", "rerun", "mirror",
+    "packages",
 )  # fmt: skip
 
 
@@ -204,9 +216,11 @@ def measure(args: argparse.Namespace, parts: list[str]) -> tuple[dict[str, Any],
             r["startup"] = startup.measure(cmds, work, w1, reps)
         sizes = scaling.QUICK_SIZES if quick else scaling.SIZES
         objects = search_cold.QUICK_OBJECTS if quick else search_cold.OBJECTS
-        if {"scaling", "search"} & set(parts):
-            print(f"generating {max(*sizes, objects):,} files of 4 KiB", flush=True)
-            pool = scaling.make_pool(work / "pool", max(*sizes, objects))
+        files = memory.QUICK_FILES if quick else memory.FILES
+        if {"scaling", "search", "memory"} & set(parts):
+            most = max(*sizes, objects, files if "memory" in parts else 0)
+            print(f"generating {most:,} files of 4 KiB", flush=True)
+            pool = scaling.make_pool(work / "pool", most)
             if "scaling" in parts:
                 print(f"scaling N = {', '.join(f'{n:,}' for n in sizes)}", flush=True)
                 r["scaling"] = scaling.measure(cmds, work, pool, sizes, quick)
@@ -214,6 +228,12 @@ def measure(args: argparse.Namespace, parts: list[str]) -> tuple[dict[str, Any],
                 print(f"first search of {objects:,} objects written by s5cmd", flush=True)
                 src = scaling.subset(pool, objects, work / "search-src")
                 r["search"] = search_cold.measure(cmds, work, src, objects, 1 if quick else 2)
+                shutil.rmtree(src)
+            if "memory" in parts:
+                print(f"memory: peak RSS at {files:,} files", flush=True)
+                src = scaling.subset(pool, files, work / "memory-src")
+                r["memory"] = memory.measure(cmds, work, src, files)
+                shutil.rmtree(src)
             shutil.rmtree(work / "pool")
         in_reps = 1 if quick else IN_PROCESS_REPS
         if "inprocess" in parts and w2 is not None:
