@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -311,7 +311,7 @@ class BulkMethods:
             return
         self._search.written(
             (info, wanted.get("user_meta") or {}, IndexKeeper.head_of_file(info.key, path))
-            for info, wanted, path in written.items
+            for info, wanted, path in written.drain()
         )
 
 
@@ -329,3 +329,11 @@ class Written:
     def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
         with self._lock:
             self.items.append((info, wanted, path))
+
+    def drain(self) -> Iterator[tuple[ObjectInfo, dict[str, Any], Path]]:
+        """Each item, let go of as it is taken (the index reads them a batch at a time)."""
+        with self._lock:
+            items, self.items = self.items, []
+        items.reverse()
+        while items:
+            yield items.pop()

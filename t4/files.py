@@ -119,7 +119,6 @@ class FileMethods(BulkMethods):
         try:
             self._run(summary, steps, single=True)
         finally:
-            self._index_written(written)
-        if written.items:
-            return written.items[0][0]
-        return remote[key]
+            stored = written.items[0][0] if written.items else None
+            self._index_written(written)  # takes the items
+        return stored or remote[key]

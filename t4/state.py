@@ -99,19 +99,23 @@ class TransferState:
         return self.file_etags([path], kind, compute)[0]
 
     def file_etags(self, paths: list[Path], kind: str, compute: Callable[[Path], str]) -> list[str]:
-        """``file_etag`` for many files: one query per 500, new hashes stored in one commit."""
-        stats = [(os.path.abspath(p), os.stat(p)) for p in paths]
-        cached = self._cached_hashes([name for name, _ in stats], kind)
-        out, fresh = [], []
-        for path, (name, st) in zip(paths, stats, strict=True):
-            hit = cached.get(name)
-            if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns):
-                out.append(hit[2])
-                continue
-            etag = compute(path)
-            if _settled(st.st_mtime_ns):
-                fresh.append((name, st.st_size, st.st_mtime_ns, kind, etag))
-            out.append(etag)
+        """``file_etag`` for many files: one query per 500 (only 500 files' stats held at
+        once), new hashes stored in one commit."""
+        out: list[str] = []
+        fresh: list[HashRow] = []
+        for chunk in _chunks(paths):
+            names = [os.path.abspath(p) for p in chunk]
+            cached = self._cached_hashes(names, kind)
+            for path, name in zip(chunk, names, strict=True):
+                st = os.stat(path)
+                hit = cached.get(name)
+                if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns):
+                    out.append(hit[2])
+                    continue
+                etag = compute(path)
+                if _settled(st.st_mtime_ns):
+                    fresh.append((name, st.st_size, st.st_mtime_ns, kind, etag))
+                out.append(etag)
         if fresh:
             with self._lock:
                 self._hashes.extend(fresh)

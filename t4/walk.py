@@ -49,7 +49,7 @@ def is_part_file(name: str) -> bool:
     return PART_MARK in name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per walked file: no __dict__
 class LocalFile:
     """A regular file found by ``walk``: its path, its ``/``-separated path relative to the
     walked folder, and its size and mtime when listed."""

@@ -26,7 +26,7 @@ from t4.errors import (
 ByteCallback = Callable[[int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per listed key: no __dict__ (about 100 bytes)
 class ObjectInfo:
     """What a listing or a head tells about one object.
 

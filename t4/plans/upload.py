@@ -22,7 +22,7 @@ from t4.state import TransferState, meta_digest
 Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of the plan: no __dict__
 class Upload:
     """A local file to upload: where it is, its key, and its size and mtime when listed."""
 

@@ -46,7 +46,7 @@ TEXT_EXTENSIONS = frozenset(_PLAIN)
 TABLE_EXTENSIONS = frozenset(_DELIMITED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Document:
     """One object as the search index stores it.
 

@@ -13,6 +13,7 @@ index to read, search raises a ``CacheError`` that says why.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import sqlite3
@@ -28,7 +29,10 @@ from t4.search.crawl import crawl, document_for
 from t4.search.documents import TEXT_BYTES, index_path_for, is_text_like
 from t4.search.sqlite_index import EmbeddedIndex
 
-__all__ = ["IndexKeeper", "check_folder"]
+__all__ = ["BATCH", "IndexKeeper", "check_folder"]
+
+#: Documents indexed per transaction after a bulk write.
+BATCH = 2000
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +112,13 @@ class IndexKeeper:
     # -- upkeep -----------------------------------------------------------------------------
     def written(self, items: Iterable[tuple[ObjectInfo, dict[str, Any], bytes | None]]) -> None:
         """Index what was just written: each object's info, its ``user_meta`` and its first
-        bytes (``None`` when it is not text-like)."""
-        docs = [document_for(info, user_meta, head) for info, user_meta, head in items]
-        if docs:
-            self._safely(lambda index: index.upsert(docs))
+        bytes (``None`` when it is not text-like). ``items`` is read ``BATCH`` at a time,
+        each batch one transaction: a bulk write of 100,000 files never holds 100,000
+        documents at once."""
+        rest = iter(items)
+        while docs := [document_for(*item) for item in itertools.islice(rest, BATCH)]:
+            if not self._safely(lambda index, docs=docs: index.upsert(docs)):
+                return  # logged once: the next crawl catches up
 
     def removed(self, keys: list[str]) -> None:
         """Forget deleted keys."""
@@ -166,7 +173,7 @@ class IndexKeeper:
         """Beside the index: present once a crawl has caught up with objects others wrote."""
         return self.path.with_name(self.path.name + ".crawled")
 
-    def _safely(self, change: Any) -> None:
+    def _safely(self, change: Any) -> bool:
         # The write itself succeeded; a stale index is repaired by the next crawl.
         try:
             change(self.open())
@@ -176,6 +183,8 @@ class IndexKeeper:
                 self.backend.uri,
                 err,
             )
+            return False
+        return True
 
 
 def check_folder(backend: Backend) -> None:
