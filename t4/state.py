@@ -101,6 +101,8 @@ class TransferState:
     def file_etags(self, paths: list[Path], kind: str, compute: Callable[[Path], str]) -> list[str]:
         """``file_etag`` for many files: one query per 500 (only 500 files' stats held at
         once), new hashes stored in one commit."""
+        with self._lock:
+            self._conn()  # opened even for no file: an unwritable cache is told before any transfer
         out: list[str] = []
         fresh: list[HashRow] = []
         for chunk in _chunks(paths):
