@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from t4.backends.base import Backend, FolderPage
 from t4.keys import as_prefix, check_file_key, check_key
+from t4.surface import named
 
 __all__ = ["BrowsingMethods"]
 
@@ -42,5 +43,5 @@ class BrowsingMethods:
             >>> b.download_url("data/a.csv")  # doctest: +SKIP
             'https://b.s3.amazonaws.com/data/a.csv?X-Amz-Signature=...'
         """
-        key = check_file_key(key, self._backend.uri, hint="keys(prefix)")
+        key = check_file_key(key, self._backend.uri, hint=named("keys(prefix)"))
         return self._backend.presign(key, version_id, expires)

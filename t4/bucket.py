@@ -29,6 +29,7 @@ from t4.plans.upload import Meta
 from t4.reader import READ_AHEAD, RangeReader
 from t4.search.upkeep import IndexKeeper
 from t4.state import TransferState
+from t4.surface import named
 from t4.transfer import ProgressCallback, TransferSummary
 
 __all__ = ["Bucket"]
@@ -178,7 +179,7 @@ class Bucket(FileMethods, BrowsingMethods):
             >>> info.size, meta["user_meta"]  # doctest: +SKIP
             (1234, {'foo': 'bar'})
         """
-        key = check_file_key(key, self.uri, hint="keys(prefix)")
+        key = check_file_key(key, self.uri, hint=named("keys(prefix)"))
         if version_id is None:
             info, raw = self._backend.head(key)
         else:
@@ -203,7 +204,7 @@ class Bucket(FileMethods, BrowsingMethods):
             >>> b.get_bytes("notes/readme.md")[:7]  # doctest: +SKIP
             b'# Notes'
         """
-        return self._get(check_file_key(key, self.uri, hint="fetch"), version_id)[0]
+        return self._get(check_file_key(key, self.uri, hint=named("fetch")), version_id)[0]
 
     def _get(self, key: str, version_id: str | None) -> tuple[bytes, dict[str, str]]:
         if version_id is None:
@@ -247,7 +248,7 @@ class Bucket(FileMethods, BrowsingMethods):
         Example:
             >>> df = b.deserialize("tables/x.parquet")  # doctest: +SKIP
         """
-        key = check_file_key(key, self.uri, hint="fetch")
+        key = check_file_key(key, self.uri, hint=named("fetch"))
         data, raw = self._get(key, version_id)
         fmt = helium.decode(raw, bucket=self.uri, key=key).get("format")
         from t4 import formats  # its codecs load on first use, not with ``import t4``
@@ -309,7 +310,7 @@ class Bucket(FileMethods, BrowsingMethods):
         Example:
             >>> b.delete("foo.csv")  # doctest: +SKIP
         """
-        key = check_file_key(key, self.uri, hint="delete_dir")
+        key = check_file_key(key, self.uri, hint=named("delete_dir"))
         self._backend.check_writable(key)  # a key no safe path is refused before any change
         if not missing_ok:
             self._backend.head(key)
@@ -335,9 +336,10 @@ class Bucket(FileMethods, BrowsingMethods):
             check_key(prefix, self.uri)
         prefix = as_prefix(prefix)
         if prefix == "" and not allow_root:
+            everything = named("delete_dir('')")
             raise UnsafeOperationError(
-                f"delete_dir('') would delete everything in {self.uri}; "
-                "pass allow_root=True if that is really what you want",
+                f"{everything} would delete everything in {self.uri}; "
+                f"{named('pass allow_root=True')} if that is really what you want",
                 bucket=self.uri,
                 key="",
             )

@@ -20,6 +20,7 @@ next chunk (its partial file is removed).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -180,6 +181,19 @@ class _Shared:
 
 
 class _Runner(threading.Thread):
+    """A thread that runs ``work`` in a copy of its creator's context variables (threads
+    start with none: messages would not be worded for where the user is, ``t4.surface``)."""
+
+    def __init__(self, name: str):
+        super().__init__(name=name, daemon=True)
+        self._context = contextvars.copy_context()
+
+    def run(self) -> None:
+        self._context.run(self.work)
+
+    def work(self) -> None:
+        raise NotImplementedError
+
     def halt(self) -> None:
         """Stop soon: the shared stop event is set already."""
 
@@ -195,11 +209,11 @@ class _Worker(_Runner):
         stop: threading.Event,
         done: Callable[[], None],
     ):
-        super().__init__(name="t4-transfer", daemon=True)
+        super().__init__(name="t4-transfer")
         self._steps, self._on_bytes, self._record = steps, on_bytes, record
         self._halted, self._done = stop, done
 
-    def run(self) -> None:
+    def work(self) -> None:
         try:
             while not self._halted.is_set() and (step := self._steps.next()) is not None:
                 try:
@@ -230,7 +244,7 @@ class _Loop(_Runner):
         stop: threading.Event,
         done: Callable[[], None],
     ):
-        super().__init__(name="t4-small-objects", daemon=True)
+        super().__init__(name="t4-small-objects")
         self._steps, self._objects, self._limit = steps, objects, limit
         self._on_bytes, self._record, self._halted, self._done = on_bytes, record, stop, done
         import asyncio  # 10-20 ms to import: paid by a plan that moves small objects
@@ -238,7 +252,7 @@ class _Loop(_Runner):
         self._loop = asyncio.new_event_loop()
         self._main: asyncio.Task[None] | None = None
 
-    def run(self) -> None:
+    def work(self) -> None:
         import asyncio
 
         loop = self._loop

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from t4.surface import named
+
 __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
@@ -255,7 +257,7 @@ for _codes, _cls, _advice in (
     (
         ("NoSuchKey", "NoSuchVersion", "NotFound", "404"),
         KeyNotFoundError,
-        "list what is there with keys()",
+        "",  # worded in s3_error, as the user calls the listing (t4.surface)
     ),
     (
         ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -304,7 +306,7 @@ def s3_error(code: str, status: int, *, bucket: str, key: str | None, detail: st
     if cls is BucketNotFoundError:
         text = f"bucket {bucket} does not exist (or the endpoint is wrong): {advice}"
     elif cls is KeyNotFoundError:
-        text = f"no object {what}; {advice}"
+        text = f"no object {what}; list what is there with {named('keys()')}"
     elif cls is AccessDeniedError:
         text = f"access denied to {what} ({code or status}): {advice}"
     else:

@@ -16,6 +16,7 @@ from t4.keys import as_prefix, check_file_key, check_key
 from t4.parts import Folders, clean_stale_parts
 from t4.plans.fetch import FetchStep, fetch_steps
 from t4.plans.upload import Meta, Upload, upload_steps
+from t4.surface import named
 from t4.transfer import TransferSummary, note_skipped
 
 __all__ = ["FileMethods"]
@@ -41,7 +42,9 @@ class FileMethods(BulkMethods):
         key = check_key(key, self._backend.uri)
         dest_path = Path(dest).expanduser()
         if version_id is not None:
-            key = check_file_key(key, self._backend.uri, hint="fetch without version_id")
+            key = check_file_key(
+                key, self._backend.uri, hint=f"{named('fetch')} without version_id"
+            )
             info, _ = self._backend.head_version(key, version_id)
             if str(dest).endswith(("/", "\\")) or dest_path.is_dir():
                 dest_path = dest_path / info.key.rsplit("/", 1)[-1]
@@ -58,7 +61,7 @@ class FileMethods(BulkMethods):
         if not any(not o.key.endswith("/") for o in listing):
             raise KeyNotFoundError(
                 f"no object or directory {prefix.rstrip('/')!r} in {self._backend.uri}; "
-                "list what is there with keys()",
+                f"list what is there with {named('keys()')}",
                 bucket=self._backend.uri,
                 key=prefix,
             )

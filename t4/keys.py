@@ -7,6 +7,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from t4.errors import InvalidKeyError
+from t4.surface import named
 
 __all__ = [
     "MAX_KEY_BYTES",
@@ -54,13 +55,14 @@ def check_key(key: object, bucket: str) -> str:
     return key
 
 
-def check_file_key(key: object, bucket: str, *, hint: str = "put_dir") -> str:
-    """Like ``check_key``, and also refuse a directory-like key (ending in ``/``)."""
+def check_file_key(key: object, bucket: str, *, hint: str | None = None) -> str:
+    """Like ``check_key``, and also refuse a directory-like key (ending in ``/``); ``hint``
+    names what does a whole directory, as the user calls it (default: ``put_dir``'s name)."""
     key = check_key(key, bucket)
     if key.endswith("/"):
         raise InvalidKeyError(
             f"key {key!r} in {bucket} ends in '/', which names a directory, not a file: "
-            f"name a file, or use {hint} for a whole directory",
+            f"name a file, or use {hint or named('put_dir')} for a whole directory",
             bucket=bucket,
             key=key,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from t4.errors import MetadataError
+from t4.surface import named
 
 __all__ = ["HELIUM", "MAX_USER_METADATA_BYTES", "XATTR", "carried", "decode", "encode", "helium"]
 
@@ -104,7 +105,7 @@ def decode(raw: dict[str, str], *, bucket: str, key: str) -> dict[str, Any]:
     except ValueError as err:
         raise MetadataError(
             f"the helium metadata of {key!r} in {bucket} is not valid JSON ({err}); "
-            "rewrite it with put or set_meta",
+            f"rewrite it with {named('put or set_meta')}",
             bucket=bucket,
             key=key,
         ) from err

@@ -11,6 +11,7 @@ import io
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.keys import check_file_key
+from t4.surface import named
 
 __all__ = ["READ_AHEAD", "RangeReader"]
 
@@ -35,7 +36,7 @@ class RangeReader(io.RawIOBase):
         describes (nothing asked first)."""
         if isinstance(key, ObjectInfo):
             return cls(backend, key, version_id)
-        key = check_file_key(key, backend.uri, hint="fetch")
+        key = check_file_key(key, backend.uri, hint=named("fetch"))
         if version_id is None:
             return cls(backend, backend.head(key)[0])
         return cls(backend, backend.head_version(key, version_id)[0], version_id)

@@ -14,11 +14,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["command_line", "named"]
+__all__ = ["carried", "command_line", "named"]
 
 #: The Python names that messages use, and what the ``t4`` command calls each.
 _ON_THE_COMMAND_LINE = {
@@ -26,6 +26,17 @@ _ON_THE_COMMAND_LINE = {
     "profile=": "--profile",
     "region=": "--region",
     "list_packages(registry)": "t4 package ls",
+    "delete_dir('')": "t4 rm-dir with no prefix",
+    "pass allow_root=True": "add --whole-bucket",
+    "keys()": "t4 ls",
+    "keys(prefix)": "t4 ls",
+    "put_dir": "t4 put-dir",
+    "delete_dir": "t4 rm-dir",
+    "put_file": "t4 put",
+    "put or set_meta": "t4 put or t4 meta --set",
+    "fetch": "t4 fetch",
+    "index()": "t4 index",
+    "Bucket.index()": "t4 index",
 }
 _AT_THE_COMMAND_LINE: ContextVar[bool] = ContextVar("t4_at_the_command_line", default=False)
 
@@ -45,3 +56,15 @@ def command_line() -> Iterator[None]:
         yield
     finally:
         _AT_THE_COMMAND_LINE.reset(token)
+
+
+def carried() -> Callable[[], None]:
+    """A function that, called first in another thread (a ``ThreadPoolExecutor``'s
+    ``initializer``), words that thread's messages as this one's: threads do not inherit
+    context variables."""
+    here = _AT_THE_COMMAND_LINE.get()
+
+    def there() -> None:
+        _AT_THE_COMMAND_LINE.set(here)
+
+    return there

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from t4.errors import LocalPathError
+from t4.surface import named
 
 __all__ = ["PART_MARK", "RESERVED", "LocalFile", "is_part_file", "walk", "wanted"]
 
@@ -108,7 +109,8 @@ def walk(
         )
     if not source.is_dir():
         raise LocalPathError(
-            f"{source} is a file, not a folder: use put_file for one file", bucket=bucket
+            f"{source} is a file, not a folder: use {named('put_file')} for one file",
+            bucket=bucket,
         )
     root = source.resolve()
     walker = _Walker(root, follow_links, skip.resolve() if skip else None, bucket)

@@ -3,9 +3,11 @@ API's), the retry advice only where a retry can help, and the small confirmation
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -184,10 +186,88 @@ def test_settings_and_calls_are_named_as_flags_and_commands(
         assert python not in said(result), result.stderr
 
 
-def test_every_package_help_ends_with_examples() -> None:
-    for verb in ("ls", "versions", "browse", "install", "push", "diff"):
-        shown = t4("package", verb, "--help")
+def test_the_same_errors_in_python_name_arguments_and_calls(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the command words as flags and commands, Python words as its own arguments and
+    calls: one wording each, chosen where the message is built (t4.surface)."""
+    import t4
+
+    config = tmp_path / "aws-config"
+    config.write_text("[profile team]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    (lake / "d").mkdir()
+    (lake / "d" / "x.txt").write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    b = t4.Bucket(lake)
+    cases = [
+        (lambda: t4.Bucket("s3://some-bucket", endpoint_url="not-a-url").keys(),
+         "(from endpoint_url=)"),
+        (lambda: t4.Bucket("s3://some-bucket", profile="nope").keys(), "pass one as profile="),
+        (lambda: b.get_bytes("../a.txt"), "no object of the folder bucket"),
+        (lambda: t4.Package.browse("team/none", str(tmp_path / "registry")),
+         "list_packages(registry)"),
+        (lambda: b.delete_dir(""), "pass allow_root=True"),
+        (lambda: b.put_file("f.txt", folder), "use put_dir"),
+        (lambda: b.get_meta("missing.json"), "keys()"),
+        (lambda: b.fetch("nothing/", tmp_path / "out"), "keys()"),
+        (lambda: b.get_meta("d/"), "use keys(prefix)"),
+        (lambda: b.delete("d/"), "use delete_dir"),
+        (lambda: b.deserialize("d/"), "use fetch"),
+        (lambda: b.put_dir("p", lake / "d" / "x.txt"), "use put_file"),
+    ]  # fmt: skip
+    (tmp_path / "registry").mkdir()
+    for call, words in cases:
+        with pytest.raises(t4.T4Error) as err:
+            call()
+        assert words in str(err.value), str(err.value)
+        assert "t4 " not in str(err.value) and "--" not in str(err.value), str(err.value)
+    assert (lake / "d" / "x.txt").exists()
+
+
+def _every_command(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
+    """Every command path of the parser (``()``, ``("ls",)``, ``("package", "push")``...),
+    read from its subparsers: a command added later is walked too."""
+    yield path
+    for action in parser._actions:  # argparse has no public walk of its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _every_command(sub, (*path, name))
+
+
+def test_every_help_ends_with_examples_of_itself() -> None:
+    """Issue 21 item 3: each ``--help``, of every command and subcommand (t4 package *,
+    t4 catalog included), ends with its examples, each one a t4 command line."""
+    from t4.cli._parser import build_parser
+
+    paths = list(_every_command(build_parser()))
+    assert ("package", "push") in paths and ("catalog",) in paths
+    for path in paths:
+        shown = t4(*path, "--help")
         assert shown.returncode == 0, shown.stderr
-        tail = shown.stdout.rstrip().rpartition("example")[2].splitlines()
-        assert tail[0] in (":", "s:") and tail[1:], shown.stdout
-        assert all(line.strip().startswith(f"t4 package {verb} ") for line in tail[1:])
+        blocks = shown.stdout.rstrip().split("\n\n")
+        title, *lines = blocks[-1].splitlines()
+        assert title in ("example:", "examples:") and lines, (path, blocks[-1])
+        command = " ".join(("t4", *path))
+        for line in lines:
+            words = line.split()
+            while words and "=" in words[0]:  # an environment variable set for the command
+                words.pop(0)
+            assert words[:1] == ["t4"], (path, line)
+        assert any(command in line for line in lines), (path, lines)
+
+
+def test_messages_built_in_transfer_threads_speak_the_command_line(
+    s3_env: S3Server, s3_bucket_uri: str, tmp_path: Path
+) -> None:
+    """A file's own error is built in a transfer thread, not the command's: worded for the
+    command line all the same (threads start with no context of their own)."""
+    client, name = s3_env.client(), s3_bucket_uri.removeprefix("s3://")
+    client.put_object(Bucket=name, Key="d/bad.json", Body=b"{}", Metadata={"helium": "{oops"})
+    client.put_object(Bucket=name, Key="d/good.json", Body=b"{}")
+    result = t4("fetch", f"{s3_bucket_uri}/d", str(tmp_path / "out"))
+    assert_one_line_error(result, "d/bad.json", "t4 put or t4 meta --set")
+    said(result)

@@ -21,6 +21,7 @@ from t4.errors import (
     PreconditionFailedError,
     VersionsUnsupportedError,
 )
+from t4.surface import named
 
 #: Called with the number of bytes moved since the last call.
 ByteCallback = Callable[[int], None]
@@ -333,7 +334,7 @@ class Backend(abc.ABC):
     def missing(self, key: str) -> KeyNotFoundError:
         """The error for a key that names no object."""
         return KeyNotFoundError(
-            f"no object {key!r} in {self.uri}; list what is there with keys()",
+            f"no object {key!r} in {self.uri}; list what is there with {named('keys()')}",
             bucket=self.uri,
             key=key,
         )

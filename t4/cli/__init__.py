@@ -24,7 +24,6 @@ import traceback
 from collections.abc import Sequence
 
 from t4.cli._parser import build_parser
-from t4.cli._render import cli_words
 from t4.errors import T4Error
 from t4.surface import command_line
 
@@ -81,10 +80,10 @@ def console() -> None:
 
 
 def _one_line(err: BaseException) -> str:
-    """The error's own message, in the command line's words; OSErrors that carry no words get
-    their type's name."""
+    """The error's own message (worded for the command line where it was built, see
+    ``t4.surface``); OSErrors that carry no words get their type's name."""
     text = " ".join(str(err).split())
-    return cli_words(text) if text else type(err).__name__
+    return text or type(err).__name__
 
 
 def _configure_logging(*, debug: bool, quiet: bool) -> None:
@@ -92,14 +91,7 @@ def _configure_logging(*, debug: bool, quiet: bool) -> None:
     logger = logging.getLogger("t4")
     if not any(getattr(h, "t4_cli", False) for h in logger.handlers):  # main() may run twice
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_Formatter("t4: %(levelname)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("t4: %(levelname)s: %(message)s"))
         handler.t4_cli = True  # type: ignore[attr-defined]  # marks the handler as ours
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
-
-
-class _Formatter(logging.Formatter):
-    """Log lines in the command line's words, as errors are."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return cli_words(super().format(record))

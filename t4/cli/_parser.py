@@ -36,11 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     subs = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name, summary, example, add_args, run in _COMMANDS:
+        example, _, more = example.partition("\n\n")  # what else to know goes first
         sub = subs.add_parser(
             name,
             help=summary,
             description=summary[0].upper() + summary[1:] + ".",
-            epilog=f"{LOCATIONS}\nexample:\n{example}",
+            epilog=f"{LOCATIONS}\n"
+            + (f"{more.rstrip()}\n\n" if more else "")
+            + f"example:\n{example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_common(sub, argparse.SUPPRESS)

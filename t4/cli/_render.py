@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -14,34 +13,6 @@ from typing import Any
 from t4.backends import ObjectInfo
 
 HEX_BYTES = 32
-
-#: The core's hints name the Python API; a command-line user types commands and flags.
-_CLI_WORDS = [
-    (re.compile(r"delete_dir\(''\)"), "t4 rm-dir with no prefix"),
-    (re.compile(r"\bpass allow_root=True"), "add --whole-bucket"),
-    (re.compile(r"\ballow_root=True|\ballow_root\b"), "--whole-bucket"),
-    (re.compile(r"\bkeys\((prefix)?\)"), "t4 ls"),
-    (re.compile(r"\bput_dir\b"), "t4 put-dir"),
-    (re.compile(r"\bdelete_dir\b"), "t4 rm-dir"),
-    (re.compile(r"\bput_file\b"), "t4 put"),
-    (re.compile(r"\bwith put or set_meta\b"), "with t4 put or t4 meta --set"),
-    (re.compile(r"\bset_meta\b"), "t4 meta --set"),
-    (re.compile(r"\bindex\(\)"), "t4 index"),
-    (re.compile(r"\buse fetch\b"), "use t4 fetch"),
-]
-
-
-def cli_words(text: str) -> str:
-    """``text`` with the Python API's words (``allow_root=True``, ``put_dir``, ``keys()``)
-    replaced by the command and flag that do the same here.
-
-    Example:
-        >>> cli_words("pass allow_root=True if that is really what you want")
-        'add --whole-bucket if that is really what you want'
-    """
-    for pattern, words in _CLI_WORDS:
-        text = pattern.sub(words, text)
-    return text
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:

@@ -21,6 +21,7 @@ from t4.errors import LocalPathError, VersionsUnsupportedError
 from t4.packages import hashing
 from t4.packages.manifest import PhysicalKey
 from t4.parts import atomic_write_target
+from t4.surface import carried
 
 __all__ = ["Stores"]
 
@@ -149,7 +150,9 @@ def parallel(fn: Callable[[Any], object], items: Iterable[Any]) -> None:
         for item in items:
             fn(item)
         return
-    with ThreadPoolExecutor(max_workers=threads_for(concurrency_from_env(None))) as pool:
+    with ThreadPoolExecutor(
+        max_workers=threads_for(concurrency_from_env(None)), initializer=carried()
+    ) as pool:
         for _ in pool.map(fn, items):
             pass
 

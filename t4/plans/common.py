@@ -14,6 +14,7 @@ from t4.backends.base import Backend, ObjectInfo
 from t4.errors import InvalidKeyError, KeyNotFoundError
 from t4.keys import check_key
 from t4.state import TransferState
+from t4.surface import named
 from t4.transfer import TransferSummary
 
 #: Told of each key refused while planning (it fails alone; the rest are planned).
@@ -104,7 +105,7 @@ def resolve(
             found.append(known[obj])
         else:
             summary.failed[obj] = KeyNotFoundError(
-                f"no object {obj!r} in {backend.uri}; list what is there with keys()",
+                f"no object {obj!r} in {backend.uri}; list what is there with {named('keys()')}",
                 bucket=backend.uri,
                 key=obj,
             )

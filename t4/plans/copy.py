@@ -13,6 +13,7 @@ from t4.engine import Step
 from t4.errors import InvalidKeyError, T4Error
 from t4.keys import check_file_key
 from t4.plans.common import Refused, keys_under
+from t4.surface import carried
 from t4.transfer import ProgressCallback, TransferSummary
 
 
@@ -108,7 +109,7 @@ def delete_keys(
 
     from concurrent.futures import ThreadPoolExecutor  # not needed by ``import t4``
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), initializer=carried()) as pool:
         for batch, failed in zip(batches, pool.map(one, batches), strict=True):
             gone = [k for k in batch if k not in failed]
             summary.deleted.extend(gone)

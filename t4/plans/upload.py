@@ -17,6 +17,7 @@ from t4.engine import SKIPPED, Step
 from t4.errors import LocalPathError
 from t4.plans.common import identical_files, regular_stat
 from t4.state import TransferState, meta_digest
+from t4.surface import named
 
 #: Called after each upload with (key, info, helium dict, local path).
 Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
@@ -36,7 +37,7 @@ class Upload:
         """The upload of the file at ``path``; a missing file or a folder is refused."""
         st = regular_stat(path)
         if st is None:
-            what = "is a folder: use put_dir" if path.is_dir() else "does not exist"
+            what = f"is a folder: use {named('put_dir')}" if path.is_dir() else "does not exist"
             raise LocalPathError(f"{path} {what}; nothing was uploaded", bucket=bucket, key=key)
         return cls(path, key, st.st_size, st.st_mtime_ns)
 

@@ -16,6 +16,7 @@ from t4.backends.base import Backend, ObjectInfo
 from t4.errors import KeyNotFoundError, T4Error
 from t4.search.documents import TEXT_BYTES, Document, is_text_like, text_of
 from t4.search.sqlite_index import EmbeddedIndex
+from t4.surface import carried, named
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -113,7 +114,7 @@ def _read_all(backend: Backend, todo: list[ObjectInfo], workers: int) -> Iterato
     reads per worker wait in the pool, so memory does not grow with the bucket."""
     from concurrent.futures import ThreadPoolExecutor  # not needed by ``import t4``
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers, initializer=carried()) as pool:
         window: deque[Future[_Read]] = deque()
         for info in todo:
             if len(window) >= 4 * workers:
@@ -246,9 +247,9 @@ def _report(backend: Backend, failed: dict[str, T4Error], read: int) -> None:
     for key, err in list(failed.items())[:REPORTED]:
         log.warning("not indexed: %s in %s: %s", key, backend.uri, err)
     log.warning(
-        "%d objects of %s could not be read and are not indexed%s; the next index() "
-        "tries them again",
+        "%d objects of %s could not be read and are not indexed%s; the next %s tries them again",
         len(failed),
         backend.uri,
         f" (the first {REPORTED} named above)" if len(failed) > REPORTED else "",
+        named("index()"),
     )

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from t4.errors import CacheError, QuerySyntaxError, T4Error
+from t4.surface import named
 
 __all__ = ["SCHEMA_VERSION", "Transaction", "connect", "search_failure"]
 
@@ -76,11 +77,12 @@ def search_failure(err: sqlite3.Error, path: Path, query: object) -> T4Error:
         return QuerySyntaxError(f"cannot run search query {query!r}: {said}")
     if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         fix = (f"another process held it locked for over {BUSY_SECONDS} s: search again once "
-               "that process (an index() or crawl of this bucket) has finished")  # fmt: skip
+               f"that process (an {named('index()')} or crawl of this bucket) has "
+               "finished")  # fmt: skip
     else:
         fix = (f"it is damaged or unreadable. It is a cache of the bucket: delete {path} (and "
-               "its -wal and -shm files beside it) and rebuild it with Bucket.index() or "
-               "`t4 index`")  # fmt: skip
+               f"its -wal and -shm files beside it) and rebuild it with "
+               f"{named('Bucket.index()')}")  # fmt: skip
     return CacheError(f"cannot search the index {path} ({said}): {fix}")
 
 
@@ -115,7 +117,9 @@ def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
             return  # another process got there first
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
         if "docs" in tables:
-            log.warning("search index %s has an older format: rebuilt empty; run index()", path)
+            log.warning(
+                "search index %s has an older format: rebuilt empty; run %s", path, named("index()")
+            )
         for table in ("docs", "fts", "fields", "nums"):
             db.execute(f"DROP TABLE IF EXISTS {table}")  # fixed names, no user input
         for statement in _SCHEMA.split(";"):

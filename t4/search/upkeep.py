@@ -28,6 +28,7 @@ from t4.errors import BucketNotFoundError, CacheError, T4Error
 from t4.search.crawl import crawl, document_for
 from t4.search.documents import TEXT_BYTES, index_path_for, is_text_like
 from t4.search.sqlite_index import EmbeddedIndex
+from t4.surface import named
 
 __all__ = ["BATCH", "IndexKeeper", "check_folder"]
 
@@ -99,7 +100,7 @@ class IndexKeeper:
         return CacheError(
             f"cannot search {uri}: its search index {self.path} cannot be created ({why}), "
             "and there is none to read yet. Index the folder once where it can be written "
-            "(Bucket.index() or `t4 index`), or search a writable copy of it",
+            f"({named('Bucket.index()')}), or search a writable copy of it",
             bucket=uri,
         )
 
@@ -179,9 +180,10 @@ class IndexKeeper:
             change(self.open())
         except (sqlite3.Error, OSError, T4Error) as err:
             log.warning(
-                "search index of %s not updated (%s); run index() to catch up",
+                "search index of %s not updated (%s); run %s to catch up",
                 self.backend.uri,
                 err,
+                named("index()"),
             )
             return False
         return True
