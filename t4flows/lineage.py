@@ -49,6 +49,7 @@ __all__ = [
     "package_pushed",
     "read",
     "watched",
+    "watched_batch",
     "written",
     "written_many",
 ]
@@ -192,6 +193,16 @@ def watched(bucket_uri: str, change: str, info: Mapping[str, Any]) -> None:
     name = "t4.object.deleted" if change == "deleted" else "t4.object.written"
     facts = {"change": change, "size": info.get("size"), "etag": info.get("etag")}
     _event(name, bucket_uri, str(info["key"]), facts)
+
+
+def watched_batch(bucket_uri: str, prefix: str, change: str, keys: list[str]) -> None:
+    """Objects under ``prefix`` that another tool wrote or deleted (``change``, one kind),
+    as ``watch_prefix`` saw them past its per-object limit: one ``t4.objects.written`` (or
+    ``t4.objects.deleted``) for the prefix, whose payload names them all."""
+    name = "t4.objects.deleted" if change == "deleted" else "t4.objects.written"
+    facts = {"change": change, "count": len(keys), "first": keys[0], "last": keys[-1],
+             "keys": keys}  # fmt: skip
+    _event(name, bucket_uri, prefix, facts, label="t4.prefix")
 
 
 def _event(

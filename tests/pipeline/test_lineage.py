@@ -1,30 +1,21 @@
 """Events and assets, read back from the real Prefect API of the session's harness: what a
 write, a delete and a bulk task emit, what a flow that reads A and writes B shows as asset
-lineage, and the changes ``watch_prefix`` turns into events."""
+lineage. ``watch_prefix``'s events are tests/pipeline/test_watch_prefix.py's."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from api_events import by_resource, events_about
 from prefect import flow
-from prefect.client.orchestration import get_client
-from prefect.events.filters import (
-    EventFilter,
-    EventNameFilter,
-    EventOccurredFilter,
-    EventResourceFilter,
-)
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.types._datetime import now
 from servers import Raw
 
 import t4
 from flows.mirror_directory import mirror_directory
-from flows.watch_prefix import watch_prefix
 from t4flows import (
     delete_dir,
     delete_object,
@@ -36,29 +27,6 @@ from t4flows import (
     set_meta,
 )
 from t4flows.lineage import FEW, object_uri
-
-
-def events_about(
-    uri: str, names: list[str], until: Callable[[list[ReceivedEvent]], bool], since: Any
-) -> list[ReceivedEvent]:
-    """The events named ``names`` whose resource is under ``uri``, once ``until`` holds (the
-    API stores events a moment after they are sent: poll, for at most two minutes)."""
-    deadline = time.monotonic() + 120
-    with get_client(sync_client=True) as client:
-        while True:
-            query = EventFilter(  # built each time: its "until" defaults to the moment it is made
-                occurred=EventOccurredFilter(since=since),
-                event=EventNameFilter(name=names),
-                resource=EventResourceFilter(id_prefix=[uri]),
-            )
-            found = list(client.read_events(filter=query, limit=50).events)
-            if until(found) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.5)
-
-
-def by_resource(events: list[ReceivedEvent], name: str) -> dict[str, ReceivedEvent]:
-    return {e.resource.id: e for e in events if e.event == name}
 
 
 def test_writes_and_deletes_emit_events(bucket_uri: str, raw: Raw, tmp_path: Path) -> None:
@@ -209,38 +177,6 @@ def test_a_cached_read_keeps_its_upstream(bucket_uri: str, raw: Raw) -> None:
     made = by_resource(events_about(uri, [name], lambda found: len(found) >= 1, since), name)
     out = made[object_uri(uri, "out/z.json")]
     assert [r.id for r in out.related if r.role == "asset"] == [object_uri(uri, "raw/z.json")]
-
-
-def test_watch_prefix_turns_other_tools_changes_into_events(bucket_uri: str, raw: Raw) -> None:
-    raw.write("incoming/keep.csv", b"1")
-    raw.write("incoming/change.csv", b"1")
-    raw.write("incoming/gone.csv", b"1")
-    raw.write("elsewhere/x.csv", b"1")
-    first = watch_prefix(bucket_uri, "incoming/")
-    assert first == {"first_run": True, "new": [], "changed": [], "deleted": []}
-
-    since = now("UTC")
-    raw.write("incoming/new.csv", b"2")
-    raw.write("incoming/change.csv", b"22")
-    raw.delete("incoming/gone.csv")
-    raw.write("elsewhere/y.csv", b"2")
-    second = watch_prefix(bucket_uri, "incoming/")
-    assert second == {
-        "first_run": False,
-        "new": ["incoming/new.csv"],
-        "changed": ["incoming/change.csv"],
-        "deleted": ["incoming/gone.csv"],
-    }
-    uri = t4.Bucket(bucket_uri).uri
-    names = ["t4.object.written", "t4.object.deleted"]
-    events = events_about(object_uri(uri, ""), names, lambda found: len(found) >= 3, since)
-    seen = sorted((e.event, e.resource["t4.key"], e.payload.get("change")) for e in events)
-    assert seen == [
-        ("t4.object.deleted", "incoming/gone.csv", "deleted"),
-        ("t4.object.written", "incoming/change.csv", "changed"),
-        ("t4.object.written", "incoming/new.csv", "new"),
-    ]
-    assert watch_prefix(bucket_uri, "incoming/")["new"] == []  # the listing was recorded
 
 
 def test_mirror_chunks_report_what_they_wrote_and_deleted(
