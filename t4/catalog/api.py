@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from t4.catalog.inputs import BodyBudget, Rejected, parse_json, read_body, search_request
 from t4.catalog.state import Catalog, UnknownIndexError
 from t4.errors import QuerySyntaxError
+from t4.surface import command_line
 
 __all__ = ["AGE_HEADER", "HANDLERS", "InternalErrors", "error_response", "routes"]
 
@@ -167,7 +168,9 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 class InternalErrors:
     """ASGI middleware: an unexpected failure is a 500 with an Elasticsearch-shaped body (its
-    type only; the server log has its traceback, written before the answer goes out)."""
+    type only; the server log has its traceback, written before the answer goes out). The
+    catalog is served by ``t4 catalog serve``, so its log words each fix for the person who
+    runs that command: ``t4 index``, not ``Bucket.index()``."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -181,7 +184,8 @@ class InternalErrors:
             await send(message)
 
         try:
-            await self.app(scope, receive, sending)
+            with command_line():
+                await self.app(scope, receive, sending)
         except Exception as exc:
             if scope["type"] != "http":
                 raise
