@@ -279,7 +279,8 @@ class LocalBackend(LocalStore):
                     raise self.precondition_failed(key, etag)
                 self._write_record(key, record)
                 try:
-                    (os.link if etag is None else os.replace)(tmp_path, target)
+                    self._into_place(os.link if etag is None else os.replace, key,
+                                     tmp_path, target)  # fmt: skip
                 except FileExistsError:
                     raise self.precondition_failed(key, etag) from None
 
@@ -318,7 +319,7 @@ class LocalBackend(LocalStore):
                             path.unlink()
                         with contextlib.suppress(FileNotFoundError):
                             self._meta_path(key).unlink()
-                    self._prune(path.parent)
+                        self._prune(path.parent)  # under the lock: see _into_place
                 except OSError as err:
                     failed[key] = err
         return failed

@@ -12,7 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,7 +68,8 @@ class LocalStore(Backend):
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
                 except (FileExistsError, NotADirectoryError) as err:
-                    raise self._conflict(key) from err
+                    if self._file_in_the_way(target):  # else a delete removed it: see below
+                        raise self._conflict(key) from err
                 yield tmp, name
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -83,10 +84,36 @@ class LocalStore(Backend):
         with self._commit_lock():  # bytes and metadata of one write land together
             self._write_record(key, record)
             try:
-                os.replace(tmp_path, target)
+                self._into_place(os.replace, key, tmp_path, target)
             except IsADirectoryError as err:
                 raise self._conflict(key) from err
         return self._info(key, st, record)
+
+    def _file_in_the_way(self, target: Path) -> bool:
+        """Whether a file (not a folder) is where a folder of ``target``'s path must be."""
+        folder = target.parent
+        while folder != self.root and folder.is_relative_to(self.root):
+            if os.path.lexists(folder) and not folder.is_dir():
+                return True
+            folder = folder.parent
+        return False
+
+    def _into_place(
+        self, move: Callable[[str, Path], None], key: str, tmp_path: str, target: Path
+    ) -> None:
+        """``move`` the staged file to ``target``, under the commit lock. A delete of the
+        last key in its folder removes the folder (under the same lock) after this write
+        made it: made again here, where no delete can come between."""
+        try:
+            move(tmp_path, target)
+        except (FileNotFoundError, NotADirectoryError) as err:
+            if not os.path.exists(tmp_path):
+                raise
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise self._conflict(key) from err
+            move(tmp_path, target)
 
     @contextlib.contextmanager
     def _commit_lock(self) -> Iterator[None]:
