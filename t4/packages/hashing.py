@@ -77,6 +77,15 @@ class Hasher:
                 self._digests.update(self._part.digest())
                 self._part, self._in_part = hashlib.sha256(), 0
 
+    def update_chunk(self, data: bytes, digest: bytes | None) -> None:
+        """Add the next whole chunk of the content (``chunk_size``'s, or the last one),
+        with its ``sha256`` digest computed by the caller (another thread) for
+        ``sha2-256-chunked``; ``digest`` is unused (None) for ``SHA256``."""
+        if self.kind == SHA256 or digest is None or self._in_part:
+            self.update(data)
+            return
+        self._digests.update(digest)
+
     def value(self) -> str:
         """The hash value: hex for ``SHA256``, base64 for ``sha2-256-chunked``."""
         if self.kind == SHA256:

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
 from t4.config import concurrency_from_env
 from t4.engine import threads_for
@@ -28,6 +31,10 @@ __all__ = ["Stores"]
 #: Objects up to this size are hashed from one GET in memory; larger ones through a file.
 _IN_MEMORY = 8 * 1024 * 1024
 _READ = 1024 * 1024
+#: A larger object comes as ranged GETs of one hash chunk each (8 MiB; more for objects past
+#: 78 GiB), each hashed by the thread that read it: this many held at once for the whole
+#: ``Stores`` (in flight or waiting to be written), whatever the number of files.
+RANGES_HELD = 8
 
 
 class Stores:
@@ -37,6 +44,8 @@ class Stores:
         self._buckets: dict[str, Bucket] = {}
         self._owned: list[Bucket] = []
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._held = threading.BoundedSemaphore(RANGES_HELD)
         for bucket in given:
             if bucket.uri.startswith("s3://"):
                 self._buckets[bucket.uri[5:]] = bucket
@@ -50,6 +59,8 @@ class Stores:
             return self._buckets[name]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         for bucket in self._owned:
             bucket.close()
 
@@ -91,15 +102,15 @@ class Stores:
     ) -> dict[str, str] | None:
         """Write the content behind ``pk`` to the file ``dest`` (a part file the caller
         renames) and return its ``kind`` hash (None for no ``kind``), computed from the bytes
-        as they are written: a local file streamed 1 MiB at a time, an S3 object up to 8 MiB
-        from one GET. A larger object comes through its bucket's parallel ranged download,
-        whose ranges arrive out of order: that file is hashed once written, from disk."""
-        hasher = hashing.Hasher(kind, size) if kind else None
+        as they arrive, never read back: a local file streamed 1 MiB at a time, an S3 object
+        up to 8 MiB from one GET, a larger one as parallel ranged GETs of one hash chunk
+        each (``RANGES_HELD`` at a time), written in order."""
+        progress = progress or (lambda moved: None)
         if pk.bucket is not None and size > _IN_MEMORY:
             bucket = self.bucket(pk.bucket)
-            bucket.head(pk.path, pk.version_id)  # an object, not a prefix fetched as a folder
-            bucket.fetch(pk.path, dest, version_id=pk.version_id)
-            return hashing.hash_file(dest, kind) if kind else None
+            info, _ = bucket.head(pk.path, pk.version_id)  # an object, not a prefix
+            return self._copy_ranges(bucket, info, pk.version_id, dest, kind, progress)
+        hasher = hashing.Hasher(kind, size) if kind else None
         if pk.bucket is not None:
             chunks: Iterable[bytes] = [self.read(pk)]
         else:
@@ -109,9 +120,69 @@ class Stores:
                 out.write(chunk)
                 if hasher is not None:
                     hasher.update(chunk)
-                if progress is not None:
-                    progress(len(chunk))
+                progress(len(chunk))
         return None if hasher is None or kind is None else {"type": kind, "value": hasher.value()}
+
+    def _copy_ranges(
+        self,
+        bucket: Bucket,
+        info: ObjectInfo,
+        version_id: str | None,
+        dest: Path,
+        kind: str | None,
+        progress: Callable[[int], None],
+    ) -> dict[str, str] | None:
+        """``copy_hashed`` of a large S3 object: each hash chunk read (and, for
+        ``sha2-256-chunked``, hashed) on the pool, appended to ``dest`` in order. A range
+        is held from its GET until it is written; a file waits for a free one only when it
+        holds none, so files sharing the ``Stores`` never wait on each other forever."""
+        hasher = hashing.Hasher(kind, info.size) if kind else None
+        step = hashing.chunk_size(info.size)
+        starts = iter(range(0, info.size, step))
+        pending: deque[Future[tuple[bytes, bytes | None]]] = deque()
+
+        def read(start: int) -> tuple[bytes, bytes | None]:
+            with bucket.open(info, read_ahead=_READ, version_id=version_id) as src:
+                src.seek(start)
+                data = src.read(min(step, info.size - start))
+            return data, hashlib.sha256(data).digest() if kind == hashing.CHUNKED else None
+
+        def ask() -> None:
+            while len(pending) < RANGES_HELD and self._held.acquire(blocking=not pending):
+                start = next(starts, None)
+                if start is None:
+                    self._held.release()
+                    return
+                pending.append(self._ranges().submit(read, start))
+
+        try:
+            with dest.open("wb") as out:
+                ask()
+                while pending:
+                    future = pending.popleft()
+                    try:
+                        data, digest = future.result()
+                    finally:
+                        self._held.release()
+                    out.write(data)
+                    if hasher is not None:
+                        hasher.update_chunk(data, digest)
+                    progress(len(data))
+                    ask()
+        finally:
+            for future in pending:  # a failure or an interrupt: the rest are not wanted
+                future.cancel()
+                self._held.release()
+        return None if hasher is None or kind is None else {"type": kind, "value": hasher.value()}
+
+    def _ranges(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=RANGES_HELD, thread_name_prefix="t4-pkg-ranges",
+                    initializer=carried(),
+                )  # fmt: skip
+            return self._pool
 
     @contextmanager
     def local_copy(self, pk: PhysicalKey) -> Iterator[Path]:

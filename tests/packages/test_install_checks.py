@@ -190,3 +190,39 @@ def test_a_tampered_large_object_fails_install(registry_store, store_raw, tmp_pa
     with pytest.raises(t4.HashMismatchError, match=re.escape("big.bin")):
         t4.Package.install("team/big", registry_store, dest=dest)
     assert not (dest / "big.bin").exists() and _no_part_files(dest)
+
+
+_READ_COUNTED = """
+import sys, t4
+def rchar():
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+before = rchar()
+t4.Package.install("team/big", sys.argv[1], dest=sys.argv[2])
+print(rchar() - before)
+"""
+
+
+def test_a_large_object_is_hashed_as_it_arrives_not_read_back(registry_store, store_kind,
+                                                              tmp_path):  # fmt: skip
+    """Install hashes a large object's bytes as they come (one ranged GET per hash chunk,
+    hashed by the thread that read it) and never reads the written file again. Counted by
+    the installing process's ``rchar`` (bytes passed to read(2) and the like; the S3
+    client's socket reads are recv(2), not counted): from S3, a small part of the object's
+    size (hashing the file from disk afterwards read 1.09x); from a folder registry, the
+    source file once."""
+    size = 40 * 1024 * 1024 + 3  # five hash chunks, the last one a few bytes
+    big = os.urandom(size)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(big)
+    t4.Package().set_dir("/", src).push("team/big", registry=registry_store)
+    dest = tmp_path / "installed"
+    child = subprocess.run(
+        [sys.executable, "-c", _READ_COUNTED, registry_store, str(dest)],
+        env=os.environ.copy(), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    read = int(child.stdout.split()[-1])
+    assert (dest / "big.bin").read_bytes() == big
+    limit = 1.5 if store_kind == "folder" else 0.5
+    assert read < limit * size, f"{read / size:.2f}x the object's size was read"
