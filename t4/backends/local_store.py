@@ -67,7 +67,7 @@ class LocalStore(Backend):
             with os.fdopen(fd, "wb") as tmp:
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                except (FileExistsError, NotADirectoryError) as err:
+                except (FileExistsError, NotADirectoryError, FileNotFoundError) as err:
                     if self._file_in_the_way(target):  # else a delete removed it: see below
                         raise self._conflict(key) from err
                 yield tmp, name
