@@ -28,7 +28,8 @@ from t4.surface import carried
 
 __all__ = ["Stores"]
 
-#: Objects up to this size are hashed from one GET in memory; larger ones through a file.
+#: Objects up to this size are read by one GET, in memory; larger ones are copied by ranges
+#: (``RANGES_HELD``), and hashed alone (``hash``) through a file.
 _IN_MEMORY = 8 * 1024 * 1024
 _READ = 1024 * 1024
 #: A larger object comes as ranged GETs of one hash chunk each (8 MiB; more for objects past
