@@ -7,8 +7,10 @@ goes to a temporary file first and is renamed into place, so readers see the old
 the new one, never half of one.
 
 Every key resolves inside the folder, links included: a key that would lead out of it (or
-into ``.t4``) through a symlink is refused before anything changes, and listings leave such
-links out. Objects and records are created as any file is, so the umask decides who may
+into ``.t4``, or round a loop) through a symlink is refused before anything changes, and
+listings leave such links out. Reads, writes and deletes walk each key from the folder by
+descriptor (``local_paths``), so a link swapped in while t4 works is refused as well, never
+gone through. Objects and records are created as any file is, so the umask decides who may
 read them. A record describes the file as t4 wrote it (size and mtime): once another tool
 replaces the file, its old metadata no longer applies, as on S3.
 """
@@ -21,14 +23,14 @@ import hashlib
 import logging
 import os
 import stat
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from t4.backends.base import ByteCallback, FolderPage, ObjectInfo
 from t4.backends.local_folder import list_folder
-from t4.backends.local_store import LocalStore, copy_with_md5, record_of
+from t4.backends.local_paths import Place, Walker
+from t4.backends.local_store import LocalStore, copy_with_md5, record_of, rename_into
 from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
 from t4.walk import PART_MARK, RESERVED, is_part_file
@@ -49,14 +51,12 @@ class LocalBackend(LocalStore):
         self._meta_dir = root / RESERVED / "meta"
         self._tmp_dir = root / RESERVED / "tmp"
         self._tmp_checked = False
-        #: folder -> whether it resolves inside the root, while a ``bulk()`` block runs.
-        self._resolved: dict[Path, bool] | None = None
-        self._resolving = threading.Lock()
+        self._walker = Walker(root)
 
     # -- paths --------------------------------------------------------------------------
-    def path(self, key: str) -> Path:
-        """The file that holds ``key``. Keys that are not safe file paths, and keys that a
-        link would lead out of the bucket folder or into ``.t4/``, are refused."""
+    def _parts(self, key: str) -> Sequence[str]:
+        """The path parts of ``key``'s file. Keys that are not safe file paths, and keys of
+        t4's own files, are refused."""
         parts = relative_parts(key, bucket=self.uri, key=key, in_bucket_folder=True)
         if parts[0] == RESERVED or is_part_file(parts[-1]):
             what = f"{RESERVED}/ is" if parts[0] == RESERVED else f"a name with {PART_MARK} is"
@@ -66,37 +66,16 @@ class LocalBackend(LocalStore):
                 bucket=self.uri,
                 key=key,
             )
-        path = self.root.joinpath(*parts)
-        if not self._folder_inside(path.parent) or (
-            os.path.islink(path) and not self._inside(os.path.realpath(path))
-        ):
-            raise self._escapes(key, path)
-        return path
+        return parts
 
-    @contextlib.contextmanager
-    def bulk(self) -> Iterator[None]:
-        """Within the block, each folder's links are resolved once, however many keys it holds.
-        Nothing outlives the block: a link made afterwards is seen by the next operation."""
-        if self._resolved is not None:  # already inside one (another thread's, maybe)
-            yield
-            return
-        self._resolved = {}
+    def _check(self, key: str, parts: Sequence[str]) -> None:
+        """Refuse ``key`` if a link (of a folder, or the file itself) leads it out, before a
+        write or delete changes anything; what does not exist yet leads nowhere."""
         try:
-            yield
-        finally:
-            self._resolved = None
-
-    def _folder_inside(self, folder: Path) -> bool:
-        if folder == self.root:
-            return True
-        cache = self._resolved
-        if cache is None:
-            return self._inside(os.path.realpath(folder))
-        with self._resolving:  # transfer threads asking for one folder wait for one answer
-            inside = cache.get(folder)
-            if inside is None:
-                inside = cache[folder] = self._inside(os.path.realpath(folder))
-        return inside
+            with self._place(key, parts) as place:
+                self._walker.check(place)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
 
     def _inside(self, real: str) -> bool:
         """Whether a resolved path is the root or under it, and not under ``.t4``."""
@@ -105,33 +84,8 @@ class LocalBackend(LocalStore):
             return False
         return rel == self.root or rel.relative_to(self.root).parts[0] != RESERVED
 
-    def _escapes(self, key: str, path: Path) -> InvalidKeyError:
-        """Name the link that leads ``key`` out of the bucket folder."""
-        link, here = path, self.root
-        for part in path.relative_to(self.root).parts:
-            here = here / part
-            if os.path.islink(here) and not self._inside(os.path.realpath(here)):
-                link = here
-                break
-        where = (
-            "into t4's reserved .t4/ folder"
-            if self._inside_reserved(link)
-            else "outside the bucket folder"
-        )
-        return InvalidKeyError(
-            f"key {key!r} in {self.uri} leads {where} through the link {link} -> "
-            f"{os.path.realpath(link)}; nothing was changed. A folder bucket only reads and "
-            "writes inside its folder: remove the link, or open the folder it points to as a "
-            "bucket of its own",
-            bucket=self.uri,
-            key=key,
-        )
-
-    def _inside_reserved(self, path: Path) -> bool:
-        return Path(os.path.realpath(path)).is_relative_to(self.root / RESERVED)
-
     def check_writable(self, key: str) -> None:
-        self.path(key)
+        self._check(key, self._parts(key))
 
     # -- reading ------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -177,9 +131,12 @@ class LocalBackend(LocalStore):
             return None  # '..', '//' and the like: never the path of a file in this folder
         if parts[0] == RESERVED:
             return None
-        start = self.root.joinpath(*parts)
-        if not self._folder_inside(start):
-            raise self._escapes(prefix, start)
+        try:
+            with self._place(prefix, [*parts, "-"]):
+                pass  # its folders are walked: no link leads out
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        start = self.root.joinpath(*parts)  # by name: keys are named as the prefix is
         return start if start.is_dir() else None
 
     def _listed_stat(self, path: str) -> os.stat_result | None:
@@ -233,8 +190,9 @@ class LocalBackend(LocalStore):
 
     def _stat(self, key: str) -> os.stat_result:
         try:
-            st = self.path(key).stat()
-        except (FileNotFoundError, NotADirectoryError):
+            with self._place(key, self._parts(key)) as place:
+                st = self._walker.lstat(place)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise self._missing(key) from None
         if not stat.S_ISREG(st.st_mode):
             raise self._missing(key)
@@ -242,17 +200,26 @@ class LocalBackend(LocalStore):
 
     def _open(self, key: str) -> BinaryIO:
         try:
-            return self.path(key).open("rb")
+            with self._place(key, self._parts(key)) as place:
+                return os.fdopen(self._walker.open(place), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise self._missing(key) from None
 
+    def _md5_of(self, key: str) -> str:
+        try:
+            self._parts(key)
+        except InvalidKeyError:  # a name a listing found that no key can have (a\\b.txt)
+            return self.etag_of_file(self.root / key)  # hashed as listed: by name
+        with self._open(key) as src:
+            return copy_with_md5(src, None, None)
+
     # -- writing ------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
-        target = self.path(key)
-        with self._staged(key, target) as (tmp, tmp_path):
+        parts = self._parts(key)
+        with self._staged(key, parts) as (tmp, tmp_path, place):
             tmp.write(data)
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            return self._commit(key, tmp, tmp_path, target, md5, metadata)
+            return self._commit(key, parts, (tmp, tmp_path, place), md5, metadata)
 
     def get_tagged(self, key: str) -> tuple[bytes, str]:
         with self._open(key) as handle:
@@ -262,8 +229,8 @@ class LocalBackend(LocalStore):
     def put_if(self, key: str, data: bytes, metadata: dict[str, str], etag: str | None) -> None:
         """Under the commit lock every t4 writer takes: create with ``link`` (which fails if
         anything is there, whoever wrote it), or compare the current bytes' MD5 and rename."""
-        target = self.path(key)
-        with self._staged(key, target) as (tmp, tmp_path):
+        parts = self._parts(key)
+        with self._staged(key, parts) as (tmp, tmp_path, place):
             tmp.write(data)
             tmp.flush()
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -275,12 +242,12 @@ class LocalBackend(LocalStore):
                             raise self.precondition_failed(key, etag)
                     except KeyNotFoundError:
                         raise self.precondition_failed(key, etag) from None
-                elif os.path.lexists(target):
+                elif _lexists(place):
                     raise self.precondition_failed(key, etag)
                 self._write_record(key, record)
+                move = _link_into if etag is None else rename_into
                 try:
-                    self._into_place(os.link if etag is None else os.replace, key,
-                                     tmp_path, target)  # fmt: skip
+                    self._into_place(move, key, parts, tmp_path, place)
                 except FileExistsError:
                     raise self.precondition_failed(key, etag) from None
 
@@ -291,10 +258,10 @@ class LocalBackend(LocalStore):
         metadata: dict[str, str],
         callback: ByteCallback | None = None,
     ) -> ObjectInfo:
-        target = self.path(key)
-        with self._staged(key, target) as (tmp, tmp_path), path.open("rb") as src:
-            md5 = copy_with_md5(src, tmp, callback)
-            return self._commit(key, tmp, tmp_path, target, md5, metadata)
+        parts = self._parts(key)
+        with self._staged(key, parts) as staged, path.open("rb") as src:
+            md5 = copy_with_md5(src, staged[0], callback)
+            return self._commit(key, parts, staged, md5, metadata)
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
         with self._commit_lock():
@@ -305,43 +272,43 @@ class LocalBackend(LocalStore):
 
     def delete_many(self, keys: Sequence[str]) -> dict[str, Exception]:
         failed: dict[str, Exception] = {}
-        with self.bulk():
-            paths = []  # all checked before any change; a key that is no safe path fails alone
-            for key in keys:
-                try:
-                    paths.append((key, self.path(key)))
-                except InvalidKeyError as err:
-                    failed[key] = err
-            for key, path in paths:
-                try:
-                    with self._commit_lock():
-                        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                            path.unlink()
-                        with contextlib.suppress(FileNotFoundError):
-                            self._meta_path(key).unlink()
-                        self._prune(path.parent)  # under the lock: see _into_place
-                except OSError as err:
-                    failed[key] = err
+        checked: dict[str, Sequence[str]] = {}  # all checked before any change; a key
+        # that is no safe path fails alone
+        for key in keys:
+            try:
+                parts = self._parts(key)
+                self._check(key, parts)
+                checked[key] = parts
+            except InvalidKeyError as err:
+                failed[key] = err
+        for key, parts in checked.items():
+            try:
+                with self._commit_lock():
+                    self._delete(key, parts)
+            except (InvalidKeyError, OSError) as err:
+                failed[key] = err
         return failed
+
+    def _delete(self, key: str, parts: Sequence[str]) -> None:
+        """Unlink ``key``'s file (a link itself, never what it leads to) by its name in its
+        folder's descriptor, then its record, then the folders it leaves empty."""
+        try:
+            with self._place(key, parts) as place:
+                self._walker.check(place)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(place.name, dir_fd=place.fd)
+                with contextlib.suppress(FileNotFoundError):
+                    self._meta_path(key).unlink()
+                _prune(place)  # under the lock: see _into_place
+        except (FileNotFoundError, NotADirectoryError):  # no folder: no file either
+            with contextlib.suppress(FileNotFoundError):
+                self._meta_path(key).unlink()
 
     def prepare_write(self) -> None:
         """The first write into a folder that does not exist yet creates it."""
         self.root.mkdir(parents=True, exist_ok=True)
 
     # -- helpers ------------------------------------------------------------------------
-    def _prune(self, folder: Path) -> None:
-        """Remove ``folder`` and its parents while empty, up to the root; never through a link."""
-        while folder != self.root and folder.is_relative_to(self.root):
-            if folder.is_symlink():
-                return
-            try:
-                folder.rmdir()
-            except OSError as err:
-                if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
-                    return
-                raise
-            folder = folder.parent
-
     def _missing(self, key: str) -> T4Error:
         return self.missing(key) if self.root.is_dir() else self._no_root(key)
 
@@ -353,3 +320,28 @@ class LocalBackend(LocalStore):
             bucket=self.uri,
             key=key,
         )
+
+
+def _prune(place: Place) -> None:
+    """Remove the folders ``place`` walked while empty, deepest first, by name in their
+    parent's descriptor; never the root, a folder a link leads to, nor a link."""
+    folders = place.folders
+    for at in range(len(folders) - 1, place.linked - 1, -1):
+        try:
+            os.rmdir(folders[at][0], dir_fd=folders[at - 1][1])
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
+                return
+            raise
+
+
+def _lexists(place: Place) -> bool:
+    try:
+        os.stat(place.name, dir_fd=place.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _link_into(tmp_path: str, place: Place) -> None:
+    os.link(tmp_path, place.name, dst_dir_fd=place.fd, follow_symlinks=False)

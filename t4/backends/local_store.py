@@ -12,19 +12,25 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
+from t4.backends.local_paths import Escape, Place, Walker
 from t4.errors import InvalidKeyError, T4Error
 from t4.parts import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
 
-__all__ = ["LocalStore", "copy_with_md5", "record_of"]
+__all__ = ["LocalStore", "copy_with_md5", "record_of", "rename_into"]
 
 _CHUNK = 1 << 20
+
+#: A write in flight: its temporary file, that file's path, and the folder it goes to.
+Staged = tuple[BinaryIO, str, Place]
+#: How a staged file goes into place: a rename, or a link that fails if a file is there.
+Move = Callable[[str, Place], None]
 
 
 class LocalStore(Backend):
@@ -35,6 +41,9 @@ class LocalStore(Backend):
     _meta_dir: Path
     _tmp_dir: Path
     _tmp_checked: bool
+    _walker: Walker
+    #: The MD5 of ``key``'s bytes, read by descriptor (``LocalBackend._open``).
+    _md5_of: Callable[[str], str]
 
     def _meta_path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -61,59 +70,86 @@ class LocalStore(Backend):
                 continue
 
     @contextlib.contextmanager
-    def _staged(self, key: str, target: Path) -> Iterator[tuple[BinaryIO, str]]:
-        fd, name = self._new_temp("put")
+    def _place(self, key: str, parts: Sequence[str], *, create: bool = False) -> Iterator[Place]:
+        """``key``'s folder, open, walked by descriptor (``local_paths``); a link that leads
+        out of the folder, or into ``.t4``, is refused with the key and the link named."""
         try:
-            with os.fdopen(fd, "wb") as tmp:
+            place = self._walker.place(parts, create=create)
+        except Escape as err:
+            raise self._escapes(key, err) from None
+        with place:
+            try:
+                yield place
+            except Escape as err:
+                raise self._escapes(key, err) from None
+
+    def _escapes(self, key: str, err: Escape) -> InvalidKeyError:
+        """Name the link that leads ``key`` out of the bucket folder (or round in a loop)."""
+        if err.why == "loop":
+            return InvalidKeyError(
+                f"key {key!r} in {self.uri} goes round a loop of links (through the link "
+                f"{err.link} -> {err.target}); nothing was changed: remove or fix the link",
+                bucket=self.uri,
+                key=key,
+            )
+        where = {"out": "outside the bucket folder", "reserved": "into t4's reserved .t4/ folder"}
+        return InvalidKeyError(
+            f"key {key!r} in {self.uri} leads {where[err.why]} through the link {err.link} -> "
+            f"{os.path.realpath(err.target)}; nothing was changed. A folder bucket only reads "
+            "and writes inside its folder: remove the link, or open the folder it points to "
+            "as a bucket of its own",
+            bucket=self.uri,
+            key=key,
+        )
+
+    @contextlib.contextmanager
+    def _staged(self, key: str, parts: Sequence[str]) -> Iterator[Staged]:
+        """A temporary file for a write of ``key``, and the folder it goes to, made and open
+        (``_place``): a link out or a file in the way is refused before anything is written."""
+        try:
+            with self._place(key, parts, create=True) as place:
+                self._walker.check(place)
+                fd, name = self._new_temp("put")
                 try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                except (FileExistsError, NotADirectoryError, FileNotFoundError) as err:
-                    if self._file_in_the_way(target):  # else a delete removed it: see below
-                        raise self._conflict(key) from err
-                yield tmp, name
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+                    with os.fdopen(fd, "wb") as tmp:
+                        yield tmp, name, place
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name)
+        except NotADirectoryError as err:
+            raise self._conflict(key) from err
 
     def _commit(
-        self, key: str, tmp: BinaryIO, tmp_path: str, target: Path, md5: str, meta: dict[str, str]
+        self, key: str, parts: Sequence[str], staged: Staged, md5: str, meta: dict[str, str]
     ) -> ObjectInfo:
+        tmp, tmp_path, place = staged
         tmp.flush()
         st = os.fstat(tmp.fileno())  # a rename keeps size and mtime: the record's tie
         record = record_of(key, meta, md5, st)
         with self._commit_lock():  # bytes and metadata of one write land together
             self._write_record(key, record)
             try:
-                self._into_place(os.replace, key, tmp_path, target)
+                self._into_place(rename_into, key, parts, tmp_path, place)
             except IsADirectoryError as err:
                 raise self._conflict(key) from err
         return self._info(key, st, record)
 
-    def _file_in_the_way(self, target: Path) -> bool:
-        """Whether a file (not a folder) is where a folder of ``target``'s path must be."""
-        folder = target.parent
-        while folder != self.root and folder.is_relative_to(self.root):
-            if os.path.lexists(folder) and not folder.is_dir():
-                return True
-            folder = folder.parent
-        return False
-
     def _into_place(
-        self, move: Callable[[str, Path], None], key: str, tmp_path: str, target: Path
+        self, move: Move, key: str, parts: Sequence[str], tmp_path: str, place: Place
     ) -> None:
-        """``move`` the staged file to ``target``, under the commit lock. A delete of the
+        """``move`` the staged file into ``place``, under the commit lock. A delete of the
         last key in its folder removes the folder (under the same lock) after this write
-        made it: made again here, where no delete can come between."""
+        made it: walked and made again here, where no delete can come between."""
         try:
-            move(tmp_path, target)
-        except (FileNotFoundError, NotADirectoryError) as err:
+            move(tmp_path, place)
+        except FileNotFoundError:
             if not os.path.exists(tmp_path):
                 raise
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
+                with self._place(key, parts, create=True) as again:
+                    move(tmp_path, again)
+            except NotADirectoryError as err:
                 raise self._conflict(key) from err
-            move(tmp_path, target)
 
     @contextlib.contextmanager
     def _commit_lock(self) -> Iterator[None]:
@@ -153,7 +189,7 @@ class LocalStore(Backend):
         if record is None:
             record = self._record(key, st)
         # No record for this very file (written by another tool, or changed since): hash it.
-        etag = record.get("md5") or self.etag_of_file(self.root / key)
+        etag = record.get("md5") or self._md5_of(key)
         modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)
         return ObjectInfo(key=key, size=st.st_size, etag=etag, last_modified=modified)
 
@@ -174,11 +210,16 @@ def record_of(
             "mtime_ns": st.st_mtime_ns}  # fmt: skip
 
 
-def copy_with_md5(src: BinaryIO, dst: BinaryIO, callback: ByteCallback | None) -> str:
+def copy_with_md5(src: BinaryIO, dst: BinaryIO | None, callback: ByteCallback | None) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     while chunk := src.read(_CHUNK):
-        dst.write(chunk)
+        if dst is not None:
+            dst.write(chunk)
         digest.update(chunk)
         if callback:
             callback(len(chunk))
     return digest.hexdigest()
+
+
+def rename_into(tmp_path: str, place: Place) -> None:
+    os.rename(tmp_path, place.name, dst_dir_fd=place.fd)
