@@ -78,8 +78,7 @@ class BulkMethods:
                 ) from err
         steps, unchanged = fetch_steps(self._backend, targets, self._state)
         note_skipped(summary, unchanged, self.callback)
-        with self._backend.bulk():
-            self._run(summary, steps)
+        self._run(summary, steps)
         return summary
 
     def put_files(
@@ -158,20 +157,17 @@ class BulkMethods:
     ) -> TransferSummary:
         summary = TransferSummary(operation, self._backend.uri)
         written = Written()
-        with self._backend.bulk():
-            items = self._storable(items, summary)
-            # bad metadata is refused before anything is written
-            metas = upload_metas(items, meta, from_xattr=from_xattr, bucket=self._backend.uri)
-            wanted = {item.key for item in items}
-            remote = {o.key: o for o in listing if o.key in wanted}
-            steps, unchanged = upload_steps(
-                self._backend, remote, items, metas, self._state, written
-            )
-            note_skipped(summary, unchanged, self.callback)
-            try:
-                self._run(summary, steps)
-            finally:
-                self._index_written(written)
+        items = self._storable(items, summary)
+        # bad metadata is refused before anything is written
+        metas = upload_metas(items, meta, from_xattr=from_xattr, bucket=self._backend.uri)
+        wanted = {item.key for item in items}
+        remote = {o.key: o for o in listing if o.key in wanted}
+        steps, unchanged = upload_steps(self._backend, remote, items, metas, self._state, written)
+        note_skipped(summary, unchanged, self.callback)
+        try:
+            self._run(summary, steps)
+        finally:
+            self._index_written(written)
         return summary
 
     def _storable(self, items: list[Upload], summary: TransferSummary) -> list[Upload]:
@@ -222,8 +218,7 @@ class BulkMethods:
         """
         summary = TransferSummary("copy", f"{self._backend.uri} -> {other._backend.uri}")
         found = resolve(self._backend, objects, None, summary)
-        with other._backend.bulk(), self._backend.bulk():
-            return self._copy(other, found, prefix, to_prefix, listing, summary)
+        return self._copy(other, found, prefix, to_prefix, listing, summary)
 
     def _copy(
         self,

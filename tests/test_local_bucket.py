@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from files import read_tree, write_tree
+from files import write_tree
 
 import t4
 
@@ -154,36 +154,6 @@ def test_keys_that_are_no_path_in_the_folder_list_nothing(tmp_path: Path) -> Non
     lake = write_tree(tmp_path / "lake", {"a.txt": "a"})
     with t4.Bucket(lake) as b:
         assert b.keys("../") == [] and b.keys("../sibling/") == [] and b.keys("a//") == []
-
-
-def test_bulk_work_resolves_each_folder_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """put_dir, fetch and delete_dir of 60 files in 3 folders resolve links per folder, not
-    per key (counted at os.path.realpath, where the resolving happens)."""
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    src = write_tree(tmp_path / "src", {f"{d}/f{i}.txt": "x" for d in "abc" for i in range(20)})
-    calls: list[str] = []
-    real = os.path.realpath
-
-    def counting(path: Any, *args: Any, **kw: Any) -> str:
-        if str(path).startswith(str(lake)):
-            calls.append(str(path))
-        return real(path, *args, **kw)
-
-    monkeypatch.setattr(os.path, "realpath", counting)
-    with t4.Bucket(lake) as b:
-        for run in (
-            lambda: b.put_dir("up", src),
-            lambda: b.fetch("up/", tmp_path / "copy"),
-            lambda: b.delete_dir("up/"),
-        ):
-            calls.clear()
-            run()
-            assert len(calls) <= 8, calls  # three folders (and the walk's start), never 60
-    assert read_tree(tmp_path / "copy") == read_tree(src)
-    assert not (lake / "up").exists()
 
 
 # --- file modes ----------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Every method raises the ``t4.errors`` tree, never a library's own error.
 from __future__ import annotations
 
 import abc
-import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -297,11 +296,6 @@ class Backend(abc.ABC):
         """Async whole-object requests for small objects, where this backend has them (S3);
         ``None``: every step runs on threads."""
         return None
-
-    @contextlib.contextmanager
-    def bulk(self) -> Iterator[None]:
-        """Wrap work over many keys: a backend may reuse per-folder checks inside the block."""
-        yield
 
     def prepare_write(self) -> None:  # noqa: B027  # optional hook: a bucket exists or not
         """Called before a write lists the bucket to plan: a folder bucket makes its folder."""
