@@ -90,6 +90,7 @@ def _operations(b: t4.Bucket, src: Path, dest: Path) -> list[Callable[[str], obj
         lambda key: b.set_meta(key, {"m": 1}),
         lambda key: b.put(key.replace(".txt", "/new.txt"), b"a new folder, inside"),
         lambda key: b.delete(key.replace(".txt", "/new.txt"), missing_ok=True),
+        lambda key: [info.key for info in b.ls("d/")],
     ]
 
 
@@ -97,9 +98,9 @@ def _operations(b: t4.Bucket, src: Path, dest: Path) -> list[Callable[[str], obj
 def test_a_folder_swapped_for_an_outside_link_is_never_gone_through(
     tmp_path: Path, swapping: tuple[Path, Path, Callable[[], bool], Callable[[], int]]
 ) -> None:
-    """Thousands of reads, writes and deletes under ``d/`` while ``d`` flips between a
-    folder and a link out: each succeeds on in-root data or raises a T4Error; the outside
-    folder is never changed and its bytes are never returned."""
+    """Thousands of reads, writes, deletes and listings under ``d/`` while ``d`` flips
+    between a folder and a link out: each succeeds on in-root data or raises a T4Error; the
+    outside folder is never changed, its bytes are never returned, its files never listed."""
     lake, outside, running, finish = swapping
     before = tree(outside)
     src = write_tree(tmp_path / "src", {"up.txt": b"inside, uploaded by t4"}) / "up.txt"
@@ -120,6 +121,7 @@ def test_a_folder_swapped_for_an_outside_link_is_never_gone_through(
                 outcomes[type(err).__name__] = outcomes.get(type(err).__name__, 0) + 1
             else:
                 outcomes["ok"] = outcomes.get("ok", 0) + 1
+                assert not (isinstance(got, list) and "d/only-out.txt" in got), (i, got)
                 assert OUTSIDE.decode() not in (
                     got.decode() if isinstance(got, bytes) else str(got)
                 ), (i, key)

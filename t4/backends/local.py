@@ -8,7 +8,7 @@ the new one, never half of one.
 
 Every key resolves inside the folder, links included: a key that would lead out of it (or
 into ``.t4``, or round a loop) through a symlink is refused before anything changes, and
-listings leave such links out. Reads, writes and deletes walk each key from the folder by
+listings leave such links out. Reads, writes, deletes and ``list`` walk each key from the folder by
 descriptor (``local_paths``), so a link swapped in while t4 works is refused as well, never
 gone through. Objects and records are created as any file is, so the umask decides who may
 read them. A record describes the file as t4 wrote it (size and mtime): once another tool
@@ -95,18 +95,22 @@ class LocalBackend(LocalStore):
         if start is None:
             return
         found: list[tuple[str, os.stat_result]] = []
-        # os.walk never descends into a linked folder, so only ``start`` needed checking.
-        for dirpath, dirnames, filenames in os.walk(start):
-            if Path(dirpath) == self.root:
-                dirnames[:] = [d for d in dirnames if d != RESERVED]
-            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            base = "" if rel_dir == "." else rel_dir + "/"
-            for name in filenames:
-                key = base + name
-                if key.startswith(prefix) and not is_part_file(name):
-                    st = self._listed_stat(os.path.join(dirpath, name))
-                    if st is not None:
-                        found.append((key, st))
+        folder = start.relative_to(self.root).parts
+        try:
+            with self._place(prefix, [*folder, "-"]) as place:  # by descriptor, as keys are
+                # fwalk never follows a link: a linked folder below ``start`` is left out.
+                for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=place.fd):
+                    if dirpath == "." and not folder:
+                        dirnames[:] = [d for d in dirnames if d != RESERVED]
+                    base = "".join(f"{part}/" for part in (*folder, *Path(dirpath).parts))
+                    for name in filenames:
+                        key = base + name
+                        if key.startswith(prefix) and not is_part_file(name):
+                            st = self._fwalk_stat(key, name, dir_fd)
+                            if st is not None:
+                                found.append((key, st))
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone since _walk_start looked: nothing to list
         # S3 lists in UTF-8 byte order; do the same so both backends page alike.
         found.sort(key=lambda item: item[0].encode("utf-8"))
         for key, st in found:
@@ -152,6 +156,23 @@ class LocalBackend(LocalStore):
             except OSError:
                 return None
         return st if stat.S_ISREG(st.st_mode) else None
+
+    def _fwalk_stat(self, key: str, name: str, dir_fd: int) -> os.stat_result | None:
+        """``_listed_stat`` of a file ``list`` found in the folder ``dir_fd``: a link is
+        followed by the descriptor walk, so one that leads out is left out."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None  # gone since it was listed
+        if not stat.S_ISLNK(st.st_mode):
+            return st if stat.S_ISREG(st.st_mode) else None
+        try:
+            return self._stat(key)
+        except InvalidKeyError:
+            log.warning("not listing %s: it links outside %s", key, self.root)
+        except T4Error:
+            pass  # a dangling link, a link to a folder
+        return None
 
     def head(self, key: str) -> tuple[ObjectInfo, dict[str, str]]:
         st = self._stat(key)

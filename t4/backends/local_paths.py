@@ -193,6 +193,14 @@ class Walker:
                 if err.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 target = self._link(place, name)
+                if target is None:  # a folder again (swapped back): open it again
+                    if made > _MAX_LINKS:
+                        raise FileNotFoundError(
+                            errno.ENOENT, "a folder that keeps changing", name
+                        ) from None
+                    made += 1
+                    pending.append(name)
+                    continue
                 links = self._resolve(place, name, target, pending, links)
                 continue
             place.folders.append((name, fd))
@@ -200,14 +208,17 @@ class Walker:
             raise IsADirectoryError(errno.EISDIR, "the bucket folder itself", self._real)
         place.name = pending[0]
 
-    def _link(self, place: Place, name: str) -> str:
-        """What the link ``name`` holds; NotADirectoryError when it is a file, no link."""
+    def _link(self, place: Place, name: str) -> str | None:
+        """What the link ``name`` holds; None when it is a folder now (it was swapped back),
+        NotADirectoryError when it is a file."""
         try:
             return os.readlink(name, dir_fd=place.fd)
         except OSError as err:
-            if err.errno == errno.EINVAL:
-                raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", name) from None
-            raise
+            if err.errno != errno.EINVAL:
+                raise
+        if stat.S_ISDIR(os.stat(name, dir_fd=place.fd, follow_symlinks=False).st_mode):
+            return None
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", name)
 
     def _resolve(self, place: Place, name: str, target: str, pending: list[str], links: int) -> int:
         """Put where the link ``name`` (in ``place``'s folder) leads before ``pending``,
