@@ -4,7 +4,6 @@ helium metadata, a backend, the transfer engine and the search index."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from t4 import meta as helium
 from t4.backends import Backend, ObjectInfo, S3Settings, open_backend
 from t4.backends.base import ObjectVersion
 from t4.browsing import BrowsingMethods
+from t4.bulk import Caches
 from t4.config import concurrency_from_env
 from t4.engine import threads_for
 from t4.errors import (
@@ -27,8 +27,6 @@ from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans.common import identical_files
 from t4.plans.upload import Meta
 from t4.reader import READ_AHEAD, RangeReader
-from t4.search.upkeep import IndexKeeper
-from t4.state import TransferState
 from t4.surface import named
 from t4.transfer import ProgressCallback, TransferSummary
 
@@ -87,8 +85,7 @@ class Bucket(FileMethods, BrowsingMethods):
         self._backend: Backend = open_backend(uri, settings)
         self.progress = progress
         self.callback = callback
-        self._state = TransferState()
-        self._search = IndexKeeper(self._backend, concurrency=self.concurrency, progress=progress)
+        self._caches = Caches(self._backend, self.concurrency, progress)
 
     @property
     def uri(self) -> str:
@@ -124,8 +121,7 @@ class Bucket(FileMethods, BrowsingMethods):
             ...     b.keys()  # closed when the block ends
         """
         self._backend.close()
-        self._state.close()
-        self._search.close()
+        self._caches.close()
 
     # -- reading ------------------------------------------------------------------------
     def keys(self, prefix: str = "") -> list[str]:
@@ -297,7 +293,7 @@ class Bucket(FileMethods, BrowsingMethods):
         user_meta = helium.helium(meta, None, bucket=self.uri, key=key)["user_meta"]
         wanted = Meta.of({**current, "user_meta": user_meta}, bucket=self.uri, key=key)
         info = self._backend.set_metadata(key, wanted.encoded)
-        info = dataclasses.replace(info, size=current_info.size)
+        info = info._replace(size=current_info.size)
         self._state.record_written(self._backend.identity, [(key, info.etag, wanted.digest)])
         head = self._search.head_of_object(info)
         self._search.written([(info, user_meta, head)])

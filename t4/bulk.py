@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.engine import Step
@@ -21,26 +21,73 @@ from t4.plans.common import Refused, resolve, shared_prefix
 from t4.plans.copy import copy_steps, copy_targets, delete_keys
 from t4.plans.fetch import fetch_steps, fetch_targets, unwritable_destination
 from t4.plans.upload import Upload, upload_metas, upload_steps
-from t4.search.crawl import user_meta_of
-from t4.search.upkeep import IndexKeeper
-from t4.state import TransferState
 from t4.transfer import ProgressCallback, TransferSummary, note_refused, note_skipped, run_plan
 from t4.walk import walk
 
-__all__ = ["BulkMethods", "Written"]
+if TYPE_CHECKING:
+    from t4.search.upkeep import IndexKeeper
+    from t4.state import TransferState
+
+__all__ = ["BulkMethods", "Caches", "Written"]
 
 log = logging.getLogger(__name__)
+
+
+class Caches:
+    """A bucket's two SQLite files, the transfer state and the search index, each opened by
+    the first call that needs it: ``import t4`` and ``Bucket(...)`` import neither sqlite3
+    nor the search code (``t4 ls`` and ``t4 cat`` never do)."""
+
+    def __init__(self, backend: Backend, concurrency: int, progress: bool | None):
+        self._backend, self._concurrency, self._progress = backend, concurrency, progress
+        self._lock = threading.Lock()
+        self._state: TransferState | None = None
+        self._search: IndexKeeper | None = None
+
+    @property
+    def state(self) -> TransferState:
+        with self._lock:
+            if self._state is None:
+                from t4.state import TransferState
+
+                self._state = TransferState()
+            return self._state
+
+    @property
+    def search(self) -> IndexKeeper:
+        with self._lock:
+            if self._search is None:
+                from t4.search.upkeep import IndexKeeper
+
+                self._search = IndexKeeper(
+                    self._backend, concurrency=self._concurrency, progress=self._progress
+                )
+            return self._search
+
+    def close(self) -> None:
+        """Close what was opened (nothing is opened to be closed)."""
+        with self._lock:
+            for opened in (self._state, self._search):
+                if opened is not None:
+                    opened.close()
 
 
 class BulkMethods:
     """Mixed into ``Bucket``, which sets these attributes."""
 
     _backend: Backend
-    _state: TransferState
-    _search: IndexKeeper
+    _caches: Caches
     concurrency: int
     progress: bool | None
     callback: ProgressCallback | None
+
+    @property
+    def _state(self) -> TransferState:
+        return self._caches.state
+
+    @property
+    def _search(self) -> IndexKeeper:
+        return self._caches.search
 
     def fetch_keys(
         self,
@@ -243,6 +290,8 @@ class BulkMethods:
             if metadata is None:  # copied by the server: the metadata never came by here
                 other._search.stale()
             else:
+                from t4.search.crawl import user_meta_of
+
                 other._search.written([(info, user_meta_of(metadata), head)])
 
         steps, unchanged = copy_steps(self._backend, other._backend, pairs, listing, copied)
@@ -304,6 +353,8 @@ class BulkMethods:
     def _index_written(self, written: Written) -> None:
         if not written.items:  # nothing written: the index is not even opened
             return
+        from t4.search.upkeep import IndexKeeper
+
         self._search.written(
             (info, wanted.get("user_meta") or {}, IndexKeeper.head_of_file(info.key, path))
             for info, wanted, path in written.drain()

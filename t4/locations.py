@@ -16,8 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlparse
 
 from t4.errors import BucketURIError
@@ -30,8 +30,7 @@ BLOCK_PREFIX = "t4-bucket/"
 FORMS = "'s3://bucket-name', 'file:///absolute/folder' or a local folder path"
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """A parsed location.
 
     Attributes:
@@ -87,7 +86,7 @@ class Location:
         """
         if self.folder is None:
             return self
-        return replace(self, bucket=self.folder.resolve().as_uri(), folder=None)
+        return self._replace(bucket=self.folder.resolve().as_uri(), folder=None)
 
 
 def parse(text: str | Path) -> Location:

@@ -8,6 +8,7 @@ buckets interchangeable with the original T4.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -17,7 +18,16 @@ from typing import Any
 from t4.errors import MetadataError
 from t4.surface import named
 
-__all__ = ["HELIUM", "MAX_USER_METADATA_BYTES", "XATTR", "carried", "decode", "encode", "helium"]
+__all__ = [
+    "HELIUM",
+    "MAX_USER_METADATA_BYTES",
+    "XATTR",
+    "carried",
+    "decode",
+    "encode",
+    "helium",
+    "meta_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +164,9 @@ def write_xattr(path: Path | int, meta: dict[str, Any]) -> bool:
     except (OSError, AttributeError):
         return False
     return True
+
+
+def meta_digest(meta: dict[str, Any]) -> str:
+    """A short, stable digest of a helium dict."""
+    text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

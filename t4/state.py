@@ -16,8 +16,6 @@ those only cost a re-check on the next run).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sqlite3
@@ -30,7 +28,7 @@ from typing import Any
 from t4.config import cache_dir, unwritable_cache
 from t4.errors import T4Error
 
-__all__ = ["TransferState", "meta_digest"]
+__all__ = ["TransferState"]
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +46,6 @@ _SETTLE_NS = 3_000_000_000  # files changed more recently than this: hash, do no
 
 #: (absolute path, size, mtime_ns, kind, etag): one row of ``hashes``.
 HashRow = tuple[str, int, int, str, str]
-
-
-def meta_digest(meta: dict[str, Any]) -> str:
-    """A short, stable digest of a helium dict."""
-    text = json.dumps(meta, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _settled(mtime_ns: int) -> bool:

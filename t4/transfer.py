@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from t4.engine import SKIPPED, Step, Stopped, run_steps
@@ -32,7 +31,6 @@ ProgressCallback = Callable[[str, "Outcome", int], None]
 Outcome = str  # "transferred" | "skipped" | "deleted" | "failed"
 
 
-@dataclass
 class TransferSummary:
     """What a bulk operation did: the one summary type, from the core to the Prefect layer.
 
@@ -46,14 +44,51 @@ class TransferSummary:
         (['stuff/a.txt'], ['stuff/b.txt'], [], {})
     """
 
-    operation: str
-    bucket: str
-    transferred: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failed: dict[str, BaseException] = field(default_factory=dict)
-    bytes: int = 0
-    seconds: float = 0.0
+    def __init__(
+        self,
+        operation: str,
+        bucket: str,
+        transferred: list[str] | None = None,
+        skipped: list[str] | None = None,
+        deleted: list[str] | None = None,
+        failed: dict[str, BaseException] | None = None,
+        bytes: int = 0,
+        seconds: float = 0.0,
+    ):
+        self.operation = operation
+        self.bucket = bucket
+        self.transferred: list[str] = [] if transferred is None else transferred
+        self.skipped: list[str] = [] if skipped is None else skipped
+        self.deleted: list[str] = [] if deleted is None else deleted
+        self.failed: dict[str, BaseException] = {} if failed is None else failed
+        self.bytes = bytes
+        self.seconds = seconds
+
+    #: What equality compares and ``repr`` shows, in the constructor's order.
+    _FIELDS = (
+        "operation",
+        "bucket",
+        "transferred",
+        "skipped",
+        "deleted",
+        "failed",
+        "bytes",
+        "seconds",
+    )
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransferSummary):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list is
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"TransferSummary({shown})"
 
     def merge(self, *others: TransferSummary) -> TransferSummary:
         """Add ``others`` into this summary (lists joined, counts and seconds summed); returns

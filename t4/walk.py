@@ -23,8 +23,8 @@ import logging
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from t4.errors import LocalPathError
 from t4.surface import named
@@ -50,8 +50,7 @@ def is_part_file(name: str) -> bool:
     return PART_MARK in name
 
 
-@dataclass(frozen=True, slots=True)  # one per walked file: no __dict__
-class LocalFile:
+class LocalFile(NamedTuple):  # one per walked file: a tuple, no __dict__
     """A regular file found by ``walk``: its path, its ``/``-separated path relative to the
     walked folder, and its size and mtime when listed."""
 

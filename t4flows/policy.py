@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.tasks import exponential_backoff
 
 from t4.errors import T4Error, TransferError, TransientError
-from t4.state import meta_digest
+from t4.meta import meta_digest
 
 if TYPE_CHECKING:
     from prefect import Task

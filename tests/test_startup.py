@@ -1,5 +1,5 @@
 """What a command pays before and after its work: ``import t4`` loads no AWS SDK, progress
-bar or HTTP library; a bucket opened with keys given outright reads and writes small
+bar or HTTP library, and neither it nor a first listing opens SQLite or the search code; a bucket opened with keys given outright reads and writes small
 objects without boto3; and the ``t4`` command, which leaves without tearing the interpreter
 down, has committed what it wrote by then (a second process sees it)."""
 
@@ -42,6 +42,21 @@ def test_import_t4_loads_no_sdk_bar_or_http_library() -> None:
         f"import sys, t4; print('loaded:', *[m for m in {HEAVY!r} if m in sys.modules])"
     )
     assert loaded == []
+
+
+#: What ``import t4``, ``Bucket(...)`` and a first listing leave unloaded: the SQLite caches
+#: (transfer state, search index) open on the first call that needs them, and no record type
+#: is a dataclass (dataclasses imports inspect and ast: about a third of ``import t4``).
+FIRST_CALL_SKIPS = ("sqlite3", "t4.state", "t4.search", "csv", "dataclasses", "inspect")
+
+
+def test_import_t4_and_a_first_listing_load_no_cache_nor_search_code(tmp_path: Path) -> None:
+    write_tree(tmp_path / "lake", {"a.txt": "alpha"})
+    loaded = _python(
+        f"import sys, t4; b = t4.Bucket({str(tmp_path / 'lake')!r}); keys = b.keys()\n"
+        f"print('loaded:', *[m for m in {FIRST_CALL_SKIPS!r} if m in sys.modules], keys)"
+    )
+    assert loaded == ["['a.txt']"]
 
 
 def test_small_reads_and_writes_with_keys_given_need_no_boto3_nor_a_bar(

@@ -9,10 +9,9 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from t4.errors import (
     ConditionalWritesUnsupportedError,
@@ -26,8 +25,7 @@ from t4.surface import named
 ByteCallback = Callable[[int], None]
 
 
-@dataclass(frozen=True, slots=True)  # one per listed key: no __dict__ (about 100 bytes)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):  # one per listed key: a tuple, no __dict__ (about 100 bytes)
     """What a listing or a head tells about one object.
 
     ``etag`` is S3's ETag without quotes (an MD5 hex for single-part uploads, ``md5-N`` for
@@ -51,8 +49,7 @@ class ObjectInfo:
         }
 
 
-@dataclass(frozen=True)
-class ObjectVersion:
+class ObjectVersion(NamedTuple):
     """One version of an object, or a delete marker, in a versioned bucket."""
 
     key: str
@@ -76,8 +73,7 @@ class ObjectVersion:
         }
 
 
-@dataclass(frozen=True)
-class FolderPage:
+class FolderPage(NamedTuple):
     """One page of what is directly under a prefix, as a file browser shows it: the
     sub-folders (prefixes ending in ``/``), the objects (a folder bucket leaves ``etag``
     ``None``: it does not hash files to list them), and the token of the next page
@@ -88,8 +84,7 @@ class FolderPage:
     next_token: str | None
 
 
-@dataclass(frozen=True)
-class PendingDownload:
+class PendingDownload(NamedTuple):
     """An object being read: its info and raw user metadata are known (the request was
     answered), its bytes not read yet. ``write(path, callback)`` writes them to ``path`` (a
     temporary file the caller renames) and returns the metadata."""

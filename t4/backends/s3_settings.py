@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from t4.backends.aws_config import check_endpoint, region_error, settings_files
 from t4.errors import ConfigError
@@ -85,8 +85,7 @@ def _setting(explicit: float | None, env: str, default: float) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class Keys:
+class Keys(NamedTuple):
     """Access keys given outright. ``repr`` shows none of them."""
 
     access_key_id: str
@@ -97,8 +96,7 @@ class Keys:
         return "Keys(...)"
 
 
-@dataclass(frozen=True)
-class Reach:
+class Reach(NamedTuple):
     """Where the bucket is and with what keys: ``endpoint`` ``None`` means AWS itself;
     ``keys`` ``None`` means boto3's credential chain decides (and its settings files may
     name another endpoint or region: the backend then asks its client)."""

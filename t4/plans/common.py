@@ -9,13 +9,16 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.errors import InvalidKeyError, KeyNotFoundError
 from t4.keys import check_key
-from t4.state import TransferState
 from t4.surface import named
 from t4.transfer import TransferSummary
+
+if TYPE_CHECKING:
+    from t4.state import TransferState
 
 #: Told of each key refused while planning (it fails alone; the rest are planned).
 Refused = Callable[[str, InvalidKeyError], None]

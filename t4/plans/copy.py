@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.engine import Step
@@ -72,7 +71,7 @@ def _copy_step(
     def run(progress: Callable[[int], None]) -> int:
         info = target.copy_from(source, obj.key, key)
         if info is not None:
-            on_copied(key, replace(info, size=obj.size), None, None)
+            on_copied(key, info._replace(size=obj.size), None, None)
             return obj.size
         # another endpoint, or a folder: the bytes pass through memory, never a temp file
         data, metadata = source.get(obj.key)

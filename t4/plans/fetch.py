@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo, PendingDownload, SmallObjects
@@ -17,7 +17,9 @@ from t4.errors import DestinationError, InvalidKeyError, T4Error
 from t4.keys import Destination
 from t4.parts import Folders, atomic_write_target, clean_stale_parts, write_whole
 from t4.plans.common import Refused, identical_files, keys_under, regular_stat
-from t4.state import TransferState
+
+if TYPE_CHECKING:
+    from t4.state import TransferState
 
 
 def fetch_targets(

@@ -7,24 +7,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from t4 import meta as helium
 from t4.backends.base import Backend, ObjectInfo, SmallObjects
 from t4.engine import SKIPPED, Step
 from t4.errors import LocalPathError
 from t4.plans.common import identical_files, regular_stat
-from t4.state import TransferState, meta_digest
 from t4.surface import named
+
+if TYPE_CHECKING:
+    from t4.state import TransferState
 
 #: Called after each upload with (key, info, helium dict, local path).
 Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
 
 
-@dataclass(frozen=True, slots=True)  # one per file of the plan: no __dict__
-class Upload:
+class Upload(NamedTuple):  # one per file of the plan: a tuple, no __dict__
     """A local file to upload: where it is, its key, and its size and mtime when listed."""
 
     path: Path
@@ -42,8 +42,7 @@ class Upload:
         return cls(path, key, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True)
-class Meta:
+class Meta(NamedTuple):
     """The helium metadata an upload carries: the dict, its S3 user metadata and its digest
     (what the state cache compares), computed once per distinct value, not once per file."""
 
@@ -55,7 +54,9 @@ class Meta:
     def of(cls, wanted: dict[str, Any], *, bucket: str, key: str) -> Meta:
         """``wanted`` encoded; refused (``MetadataError`` naming ``key``) if S3 could not
         store it."""
-        return cls(wanted, helium.encode(wanted, bucket=bucket, key=key), meta_digest(wanted))
+        return cls(
+            wanted, helium.encode(wanted, bucket=bucket, key=key), helium.meta_digest(wanted)
+        )
 
     @classmethod
     def given(cls, meta: Any, fmt: dict[str, Any] | None = None, *, bucket: str, key: str) -> Meta:
@@ -189,7 +190,7 @@ def _meta_step(
         info, raw = backend.head(item.key)
         same = helium.decode(raw, bucket=backend.uri, key=item.key) == wanted.wanted
         if not same:
-            info = replace(backend.set_metadata(item.key, wanted.encoded), size=info.size)
+            info = backend.set_metadata(item.key, wanted.encoded)._replace(size=info.size)
             on_written(item.key, info, wanted.wanted, item.path)
         state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
         return SKIPPED if same else 0
