@@ -1,7 +1,8 @@
 """What a command pays before and after its work: ``import t4`` loads no AWS SDK, progress
-bar or HTTP library, and neither it nor a first listing opens SQLite or the search code; a bucket opened with keys given outright reads and writes small
-objects without boto3; and the ``t4`` command, which leaves without tearing the interpreter
-down, has committed what it wrote by then (a second process sees it)."""
+bar or HTTP library, and neither it nor a first listing opens SQLite or the search code; a
+bucket opened with keys given outright reads and writes small objects without boto3; and
+the ``t4`` command, which leaves without tearing the interpreter down, has committed what
+it wrote by then (a second process sees it)."""
 
 from __future__ import annotations
 
