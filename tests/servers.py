@@ -34,6 +34,7 @@ __all__ = [
 
 TEST_KEY_ID = "AKIATESTT4FLOWS00001"
 TEST_SECRET = "t4flows-test-secret-do-not-leak-0123456789"
+_MOTO_SERIAL = Path(__file__).with_name("moto_serial.py")
 
 
 def free_port() -> int:
@@ -70,11 +71,12 @@ class S3Server:
 
 
 def start_moto(log_dir: Path, env: dict[str, str] | None = None) -> S3Server:
-    """moto's S3 server in its own process, on a free port of 127.0.0.1, once it answers."""
+    """moto's S3 server in its own process, on a free port of 127.0.0.1, once it answers;
+    one request at a time, so its conditional writes are atomic as S3's (moto_serial.py)."""
     port = free_port()
     log = (log_dir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(_MOTO_SERIAL), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

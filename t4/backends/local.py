@@ -114,7 +114,11 @@ class LocalBackend(LocalStore):
         # S3 lists in UTF-8 byte order; do the same so both backends page alike.
         found.sort(key=lambda item: item[0].encode("utf-8"))
         for key, st in found:
-            yield self._info(key, st)
+            try:
+                info = self._info(key, st)
+            except KeyNotFoundError:
+                continue  # deleted since it was listed (its MD5 was to be read): not there
+            yield info
 
     def list_folder(self, prefix: str, token: str | None = None, limit: int = 1000) -> FolderPage:
         if not self.root.is_dir():

@@ -143,12 +143,17 @@ class Registry:
                 yield name
 
     def versions(self, name: str) -> list[tuple[str, str]]:
-        """``(pointer, top hash)`` for every pointer of ``name``: timestamps, then ``latest``."""
+        """``(pointer, top hash)`` for every pointer of ``name``: timestamps, then ``latest``.
+        A pointer deleted between the listing and its read (a push refused as a conflict
+        takes back its own) is left out."""
         prefix = _pointer(validate_name(name), "")
-        return [
-            (key[len(prefix) :], self.bucket.get_bytes(key).decode().strip())
-            for key in self.bucket.iter_keys(prefix)
-        ]
+        found = []
+        for key in self.bucket.iter_keys(prefix):
+            try:
+                found.append((key[len(prefix) :], self.bucket.get_bytes(key).decode().strip()))
+            except KeyNotFoundError:
+                continue
+        return found
 
     def resolve(self, top_hash: str) -> str:
         """The full top hash for a full one or a unique prefix of 6 or more characters."""

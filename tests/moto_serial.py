@@ -1,0 +1,28 @@
+"""moto's S3 server answering one request at a time: ``python tests/moto_serial.py -H ...``.
+
+moto 5 checks ``If-None-Match``/``If-Match`` by reading the object and then writing it, with
+no lock, on a threaded server: two conditional PUTs of one key can both succeed. S3 and
+SeaweedFS apply the condition atomically, and t4's package pointers rely on that; so the
+tests' moto serves requests one after another (connections still each get a thread)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+_LOCK = threading.Lock()
+_CALL = DomainDispatcherApplication.__call__
+
+
+def _serial_call(self: DomainDispatcherApplication, environ: dict[str, Any], start: Any) -> Any:
+    with _LOCK:
+        return _CALL(self, environ, start)
+
+
+DomainDispatcherApplication.__call__ = _serial_call  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    server.main()
