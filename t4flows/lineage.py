@@ -33,6 +33,7 @@ from uuid import uuid5
 from prefect.assets import Asset, AssetProperties
 from prefect.context import AssetContext, FlowRunContext
 from prefect.events import emit_event
+from prefect.states import Completed
 from prefect.types.names import validate_valid_asset_key
 
 import t4
@@ -68,13 +69,20 @@ def object_uri(bucket_uri: str, key: str) -> str:
 
 
 def written(
-    b: t4.Bucket, info: ObjectInfo | Mapping[str, Any], user_meta: Mapping[str, Any] | None
+    b: t4.Bucket,
+    info: ObjectInfo | Mapping[str, Any],
+    user_meta: Mapping[str, Any] | None,
+    upstream: set[Asset] | None = None,
 ) -> None:
-    """One object was written: its event, and its materialized asset inside a task run."""
+    """One object was written: its event, and its materialized asset inside a task run;
+    ``upstream``, when given, is what it was made from alone (not all its task read)."""
     found = info.as_dict() if isinstance(info, ObjectInfo) else dict(info)
     facts = {"size": found["size"], "etag": found["etag"], "user_meta": dict(user_meta or {})}
     _event("t4.object.written", b.uri, found["key"], facts)
-    _materialized(b.uri, [found["key"]], facts)
+    if upstream is None:
+        _materialized(b.uri, [found["key"]], facts)
+    else:
+        _materialized_from(b.uri, found["key"], facts, upstream)
 
 
 def deleted(b: t4.Bucket, key: str) -> None:
@@ -90,13 +98,15 @@ def written_many(
     *,
     removed: bool = False,
     user_meta: Mapping[str, Any] | None = None,
+    upstream: Mapping[str, set[Asset]] | None = None,
 ) -> None:
     """A bulk task wrote ``summary["transferred"]`` (or, ``removed``, deleted ``"deleted"``) under
     ``prefix``: one ``t4.bulk.completed``; per-object events and assets up to ``FEW``, else
     one asset for the prefix.
 
     ``user_meta`` is what the task applied to every object; without it, each of the few
-    objects' metadata is read back (at most ``FEW`` listings and heads).
+    objects' metadata is read back (at most ``FEW`` listings and heads). ``upstream`` maps
+    each of the few keys to what it was made from (a mirror's source of each file).
     """
     keys = list(summary["deleted"] if removed else summary["transferred"])
     counts = {
@@ -124,7 +134,7 @@ def written_many(
             log.warning("no event for %s: %s", object_uri(b.uri, key), err)
             continue
         if info is not None:
-            written(b, info, meta)
+            written(b, info, meta, None if upstream is None else upstream.get(key, set()))
 
 
 def read(b: t4.Bucket, keys: Iterable[str], prefix: str) -> None:
@@ -155,7 +165,20 @@ def mirrored(
 ) -> None:
     """A mirror chunk copied (or, ``removed``, deleted) ``summary``'s relative paths from
     ``source`` to ``destination``, each a (bucket, key prefix) or ``None`` for a folder: the
-    destination's events and assets as ``written_many``, the source's upstream assets."""
+    destination's events and assets as ``written_many``, the source's upstream assets.
+
+    Bucket to bucket, up to ``FEW`` files, each copy's upstream is its own source (and what
+    the flow run read before), not every file of the chunk: ``m/a.txt <- src/a.txt``. Past
+    ``FEW``, the destination prefix's upstream is the source prefix."""
+    before = set(_flow_run_reads() or ())
+    pairs: dict[str, Asset | None] = {}
+    if source is not None:
+        ref, prefix = source
+        rels = list(summary["transferred"]) + list(summary["skipped"])
+        with open_bucket(ref) as b:
+            read(b, [prefix + r for r in rels], prefix)
+            if destination is not None and len(summary["transferred"]) <= FEW:
+                pairs = {r: _asset(b.uri, prefix + r) for r in summary["transferred"]}
     if destination is not None:
         ref, prefix = destination
         keyed = {
@@ -163,13 +186,9 @@ def mirrored(
             "transferred": [prefix + r for r in summary["transferred"]],
             "deleted": [prefix + r for r in summary["deleted"]],
         }
+        made_from = {prefix + r: before | ({a} if a else set()) for r, a in pairs.items()}
         with open_bucket(ref) as b:
-            written_many(b, keyed, prefix, removed=removed)
-    if source is not None:
-        ref, prefix = source
-        rels = list(summary["transferred"]) + list(summary["skipped"])
-        with open_bucket(ref) as b:
-            read(b, [prefix + r for r in rels], prefix)
+            written_many(b, keyed, prefix, removed=removed, upstream=made_from or None)
 
 
 def package_pushed(b: t4.Bucket, name: str, summary: Mapping[str, Any]) -> None:
@@ -232,6 +251,30 @@ def _materialized(bucket_uri: str, keys: list[str], metadata: dict[str, Any]) ->
         ctx.add_asset_metadata(asset.key, metadata)
     ctx.upstream_assets.update((_flow_run_reads() or set()) - ctx.downstream_assets)
     ctx.update_tracked_assets()
+
+
+def _materialized_from(
+    bucket_uri: str, key: str, metadata: dict[str, Any], upstream: set[Asset]
+) -> None:
+    """``key`` materialized from ``upstream`` alone: its own events now, as Prefect emits
+    them (Prefect gives every asset of a task run all of the run's upstream), and it is
+    what the task run passes on to the tasks that take its result."""
+    ctx, flow_ctx = AssetContext.get(), FlowRunContext.get()
+    asset = _asset(bucket_uri, key)
+    if ctx is None or asset is None:
+        return
+    own = AssetContext(
+        downstream_assets={asset},
+        upstream_assets=upstream - {asset},
+        materialized_by=ctx.materialized_by,
+        task_run_id=ctx.task_run_id,
+        materialization_metadata={asset.key: metadata},
+    )
+    own.emit_events(Completed())
+    if flow_ctx is not None and ctx.task_run_id is not None:  # its outputs, not its inputs
+        inputs = ctx.upstream_assets | ctx.direct_asset_dependencies
+        passed = flow_ctx.task_run_assets.get(ctx.task_run_id, set()) - inputs
+        flow_ctx.task_run_assets[ctx.task_run_id] = passed | {asset}
 
 
 def _flow_run_reads() -> set[Asset] | None:

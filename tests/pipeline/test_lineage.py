@@ -26,7 +26,9 @@ from t4flows import (
     put_object,
     set_meta,
 )
+from t4flows.bulk import copy_chunk
 from t4flows.lineage import FEW, object_uri
+from t4flows.plan import Side, plan_mirror
 
 
 def test_writes_and_deletes_emit_events(bucket_uri: str, raw: Raw, tmp_path: Path) -> None:
@@ -201,6 +203,48 @@ def test_mirror_chunks_report_what_they_wrote_and_deleted(
         ("t4.object.written", "m/b.txt"),
         ("t4.object.written", "m/c.txt"),
     ]
+
+
+def test_a_bucket_mirror_pairs_each_file_with_its_source(s3_bucket_uri: str) -> None:
+    """Up to FEW files, each copy's upstream is its own source, not every file of its chunk
+    (Prefect gives all of a task run's assets all of its inputs); past FEW, the prefixes."""
+    b = t4.Bucket(s3_bucket_uri)
+    for name in ("a.txt", "b.txt"):
+        b.put(f"src/{name}", name)
+    for i in range(FEW + 2):
+        b.put(f"many/{i}.txt", str(i))
+    since = now("UTC")
+    mirror_directory(f"{s3_bucket_uri}/src/", f"{s3_bucket_uri}/m/")
+    mirror_directory(f"{s3_bucket_uri}/many/", f"{s3_bucket_uri}/m2/")
+    name = "prefect.asset.materialization.succeeded"
+    made = by_resource(events_about(b.uri, [name], lambda found: len(found) >= 3, since), name)
+    for key in ("a.txt", "b.txt"):
+        ups = [r.id for r in made[object_uri(b.uri, "m/" + key)].related if r.role == "asset"]
+        assert ups == [object_uri(b.uri, "src/" + key)]
+    prefix = made[object_uri(b.uri, "m2/")]
+    assert [r.id for r in prefix.related if r.role == "asset"] == [object_uri(b.uri, "many/")]
+
+
+def test_a_task_after_a_mirror_chunk_lists_its_copies_upstream(s3_bucket_uri: str) -> None:
+    """What a chunk task copied is what it passes on: a write that waits for it lists the
+    copies (and, as every write, what the flow run read: the sources)."""
+    b = t4.Bucket(s3_bucket_uri)
+    for name in ("a.txt", "b.txt"):
+        b.put(f"src/{name}", name)
+
+    @flow
+    def copy_then_note() -> None:
+        src, dst = Side.of(f"{s3_bucket_uri}/src/"), Side.of(f"{s3_bucket_uri}/m/")
+        done = copy_chunk(src, dst, plan_mirror(src, dst).copy, return_state=True)
+        put_object(s3_bucket_uri, "notes/done.json", {"copied": 2}, wait_for=[done])
+
+    since = now("UTC")
+    copy_then_note()
+    name = "prefect.asset.materialization.succeeded"
+    made = by_resource(events_about(b.uri, [name], lambda found: len(found) >= 3, since), name)
+    note = made[object_uri(b.uri, "notes/done.json")]
+    ups = {r.id for r in note.related if r.role == "asset"}
+    assert ups == {object_uri(b.uri, k) for k in ("src/a.txt", "src/b.txt", "m/a.txt", "m/b.txt")}
 
 
 def test_a_package_push_reports_its_manifest_once(tmp_path: Path) -> None:
