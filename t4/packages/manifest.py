@@ -184,10 +184,16 @@ def load(
                 continue
             if key in entries:
                 raise ValueError(f"duplicate logical key {key!r}")
+            if not _is_hash(obj["hash"]):  # nothing to check the bytes against: refused
+                raise ValueError(f"entry {key!r} has no hash")
             entries[key] = Record(obj["physical_keys"][0], obj["size"], obj["hash"], obj["meta"])
     except (ValueError, KeyError, IndexError, TypeError) as err:
         raise T4Error(f"{where} is not a valid package manifest ({err})") from err
     return header, dir_meta, entries
+
+
+def _is_hash(found: Any) -> bool:
+    return isinstance(found, dict) and all(isinstance(found.get(k), str) for k in ("type", "value"))
 
 
 @dataclass
@@ -195,12 +201,15 @@ class Manifest:
     """A package version as plain data, what ``t4.packages.ops`` works on and returns and
     ``Package`` wraps: the header (``version``, ``message``, ``user_meta``, ``workflow``),
     the entries by logical key, each directory's metadata, and the ``(registry URI, name,
-    top hash)`` it was browsed or pushed as."""
+    top hash)`` it was browsed or pushed as; ``read``, each entry's physical key as the
+    registry's manifest named it (browsed), so that fetch checks what the registry said, not
+    what the user set since."""
 
     header: dict[str, Any] = field(default_factory=lambda: {"version": "v0"})
     entries: dict[str, Record] = field(default_factory=dict)
     dir_meta: dict[str, Any] = field(default_factory=dict)
     origin: tuple[str, str, str] | None = None
+    read: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def records(self) -> Iterator[tuple[str, Record]]:
         """Every ``(logical key, record)`` in quilt3's walk order."""

@@ -71,7 +71,8 @@ def browse(name: str, registry: RegistryLike = None, top_hash: str | None = None
     with Registry(registry) as reg:
         wanted = reg.resolve(top_hash) if top_hash else reg.require_latest(validate_name(name))
         header, dir_meta, entries = load(reg.manifest(wanted), where=f"{reg.uri} {wanted}")
-        return Manifest(header, entries, dir_meta, (reg.uri, name, wanted))
+        read = {lk: r.physical_key for lk, r in entries.items()}
+        return Manifest(header, entries, dir_meta, (reg.uri, name, wanted), read)
 
 
 def build(
@@ -248,13 +249,19 @@ class _Staging:
 
 
 def fetch(
-    pkg: Manifest, dest: str | Path, stores: Stores | None = None
+    pkg: Manifest, dest: str | Path, stores: Stores | None = None, allow_external: bool = False
 ) -> tuple[Manifest, TransferSummary]:
     """Copy every entry to ``dest/<logical key>``, each checked against its hash (files
     already there with that size and hash are skipped); returns the package pointing there,
-    and the summary of what was transferred and skipped."""
+    and the summary of what was transferred and skipped. Of a browsed package, entries whose
+    registry manifest names bytes outside that registry raise ``ExternalKeyError`` before
+    anything is written, unless ``allow_external`` (as install); entries set since are the
+    user's own."""
     root = Path(dest).expanduser()
     targets = targets_under(root, pkg.records())
+    if pkg.origin is not None and pkg.read and not allow_external:
+        named = [t for t in targets if pkg.read.get(t.logical_key) == t.record.physical_key]
+        check_sources(pkg.origin[0], named, f"{pkg.origin[1]}@{pkg.origin[2][:7]}")
     root.mkdir(parents=True, exist_ok=True)
     own = stores is None
     stores = stores or Stores()

@@ -289,15 +289,17 @@ class Package:
         """
         return cls._wrap(*ops.install(name, registry, dest, top_hash, allow_external))
 
-    def fetch(self, dest: str | Path = ".") -> Package:
+    def fetch(self, dest: str | Path = ".", *, allow_external: bool = False) -> Package:
         """Copy every entry to ``dest/<logical key>``, each checked against its hash as it
         is written (files already there with that size and hash are skipped); returns the
-        package pointing there.
+        package pointing there. Of a browsed package, an entry whose bytes the registry's
+        manifest names outside the registry raises ``ExternalKeyError`` before anything is
+        written, unless ``allow_external=True``, as ``install`` does.
 
         Example:
             >>> local = pkg.fetch("./copy")  # doctest: +SKIP
         """
-        return self._wrap(*ops.fetch(self._m, dest))
+        return self._wrap(*ops.fetch(self._m, dest, allow_external=allow_external))
 
     @classmethod
     def _wrap(cls, manifest: Manifest, summary: TransferSummary | None = None) -> Package:

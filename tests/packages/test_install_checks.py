@@ -1,10 +1,12 @@
 """Install checks what it copies, on a folder registry, moto and SeaweedFS: entries outside
 the registry (a file of the installer, another bucket) are refused before anything is
-written unless allowed, and bytes changed in the registry after the push (tampered through
-the raw path) fail install, fetch and reads by name, leaving no tampered file."""
+written unless allowed (by install, and by fetch of a browsed package), and bytes changed in
+the registry after the push (tampered through the raw path) fail install, fetch and reads by
+name, leaving no tampered file."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -70,6 +72,40 @@ def test_install_refuses_a_manifest_naming_a_local_file_of_the_installer(
     pkg = t4.Package.install("team/evil", registry_store, dest=dest, allow_external=True)
     assert (dest / "notes.txt").read_bytes() == secret.read_bytes()
     assert pkg.summary is not None and len(pkg.summary.transferred) == len(FILES) + 1
+
+
+def test_fetch_of_a_browsed_package_refuses_what_its_manifest_names_outside(
+    registry_store, source, secret, tmp_path
+):
+    _hostile(registry_store, source, secret)
+    browsed = t4.Package.browse("team/evil", registry_store)
+    dest = tmp_path / "fetched"
+    with pytest.raises(t4.ExternalKeyError, match=re.escape(secret.as_uri())):
+        browsed.fetch(dest)
+    assert not dest.exists()  # refused before anything was written
+    # An entry the user sets after browsing is theirs: fetched as given.
+    mine = tmp_path / "mine.txt"
+    mine.write_bytes(b"my own")
+    browsed.delete("notes.txt").set("mine.txt", mine).fetch(dest)
+    assert (dest / "mine.txt").read_bytes() == b"my own"
+    browsed = t4.Package.browse("team/evil", registry_store)
+    browsed.fetch(tmp_path / "allowed", allow_external=True)
+    assert (tmp_path / "allowed" / "notes.txt").read_bytes() == secret.read_bytes()
+
+
+def test_a_registry_manifest_entry_without_a_hash_is_refused(tmp_path, source, secret):
+    """An entry with no hash could name any file and be copied unchecked: a manifest read
+    from a registry must give every entry one (quilt3's pushes always do)."""
+    registry = tmp_path / "reg"
+    pushed = t4.Package().set_dir("/", source).push("team/data", registry=str(registry))
+    manifest = registry / ".quilt/packages" / pushed.top_hash
+    lines = manifest.read_text().splitlines()
+    entry = json.loads(lines[1])
+    entry.update(physical_keys=[secret.as_uri()], hash=None)
+    manifest.write_text("\n".join([lines[0], json.dumps(entry), *lines[2:]]) + "\n")
+    with pytest.raises(t4.T4Error, match=f"entry {entry['logical_key']!r} has no hash"):
+        t4.Package.install("team/data", str(registry), dest=tmp_path / "no", allow_external=True)
+    assert not (tmp_path / "no").exists()
 
 
 def test_install_refuses_an_object_of_another_bucket(registry_store, store_kind, request,
