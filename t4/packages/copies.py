@@ -84,11 +84,12 @@ def inside(registry: str, pk: PhysicalKey) -> bool:
 
 
 def copy_entries(
-    targets: list[Target], stores: Stores, operation: str, where: str
+    targets: list[Target], stores: Stores, operation: str, where: str, package: str = ""
 ) -> TransferSummary:
     """Copy every target not already there (same size and hash), checked; files already
-    right are skipped. Returns the summary; the first hash mismatch, or else a
-    ``TransferError`` with every file's own error, is raised once the rest are done."""
+    right are skipped. Returns the summary; the first hash mismatch (its message opening
+    with ``package``, ``name@hash``, when given), or else a ``TransferError`` with every
+    file's own error, is raised once the rest are done."""
     summary = TransferSummary(operation, where)
     clean_stale_parts(t.path.parent for t in targets)
     state = TransferState()
@@ -104,6 +105,10 @@ def copy_entries(
         state.close()
     mismatch = next((e for e in summary.failed.values() if isinstance(e, HashMismatchError)), None)
     if mismatch is not None:
+        if package:
+            raise HashMismatchError(
+                f"package {package} in {where}: {mismatch}", bucket=where, key=mismatch.key
+            ) from mismatch
         raise mismatch
     error = summary.error()
     if error is not None:

@@ -267,7 +267,8 @@ def fetch(
     stores = stores or Stores()
     try:
         where = pkg.origin[0] if pkg.origin else str(PhysicalKey.from_path(root.absolute()))
-        summary = copy_entries(targets, stores, "fetch", where)
+        version = f"{pkg.origin[1]}@{pkg.origin[2][:7]}" if pkg.origin else ""
+        summary = copy_entries(targets, stores, "fetch", where, version)
     finally:
         if own:
             stores.close()
@@ -303,7 +304,7 @@ def install(
         if not allow_external:
             check_sources(reg.uri, targets, f"{name}@{wanted[:7]}")
         root.mkdir(parents=True, exist_ok=True)
-        summary = copy_entries(targets, stores, "install", reg.uri)
+        summary = copy_entries(targets, stores, "install", reg.uri, f"{name}@{wanted[:7]}")
         manifest = reg.manifest(wanted)
     log.info("%s", summary.line())
     local = Registry(default_local_registry())

@@ -171,6 +171,7 @@ def test_install_of_a_tampered_object_fails_and_writes_no_tampered_file(
     with pytest.raises(t4.HashMismatchError) as caught:
         t4.Package.install("team/data", registry_store, dest=dest)
     assert "'data.txt'" in str(caught.value) and pushed.get("data.txt") in str(caught.value)
+    assert f"package team/data@{pushed.top_hash[:7]} in " in str(caught.value)
     assert caught.value.key == "data.txt"
     assert not (dest / "data.txt").exists()  # never took the name
     assert _no_part_files(dest)
@@ -205,8 +206,9 @@ def test_reads_and_fetches_of_a_tampered_object_fail(registry_store, store_raw, 
     with pytest.raises(t4.HashMismatchError, match=re.escape("data/a.csv")):
         browsed["data/a.csv"].fetch(tmp_path / "one.csv")
     assert not (tmp_path / "one.csv").exists()
-    with pytest.raises(t4.HashMismatchError, match=re.escape("data/a.csv")):
+    with pytest.raises(t4.HashMismatchError, match=re.escape("data/a.csv")) as caught:
         pushed.fetch(tmp_path / "all")
+    assert str(caught.value).startswith(f"package team/data@{pushed.top_hash[:7]} in ")
     assert not (tmp_path / "all" / "data" / "a.csv").exists()
     assert (tmp_path / "all" / "data.txt").read_bytes() == FILES["data.txt"]
     assert _no_part_files(tmp_path)
