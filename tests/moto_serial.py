@@ -7,17 +7,24 @@ tests' moto serves requests one after another (connections still each get a thre
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
 from moto import server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from werkzeug.wsgi import get_input_stream
 
 _LOCK = threading.Lock()
 _CALL = DomainDispatcherApplication.__call__
 
 
 def _serial_call(self: DomainDispatcherApplication, environ: dict[str, Any], start: Any) -> Any:
+    # The body is read before the lock is taken: a client that sends it slowly (the fault
+    # proxy stalls some on purpose) holds up its own request only.
+    body = get_input_stream(environ).read()
+    environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+                    "wsgi.input_terminated": False})  # fmt: skip
     with _LOCK:
         return _CALL(self, environ, start)
 

@@ -36,7 +36,12 @@ def _run_count(state) -> int:  # type: ignore[no-untyped-def]
     task run's states reach the API as events, a moment after the call returns)."""
     run_id = state.state_details.task_run_id
     with get_client(sync_client=True) as client:
-        assert wait_until(lambda: client.read_task_run(run_id).state.is_final(), timeout=60)
+
+        def final() -> bool:  # the run may be read before its first state reached the API
+            found = client.read_task_run(run_id).state
+            return found is not None and found.is_final()
+
+        assert wait_until(final, timeout=60)
         return int(client.read_task_run(run_id).run_count)
 
 
