@@ -253,12 +253,13 @@ class BulkMethods:
         ``prefix`` lands under ``to_prefix``.
 
         Within one S3 endpoint (same credentials) the server copies (CopyObject: no bytes
-        through this process); otherwise each object streams from one to the other, with no
-        temporary file. ``objects`` are ``ObjectInfo`` (from ``ls()``) or keys (looked up in
-        one listing). Objects already at the destination with the same size and ETag are
-        skipped; a key ``other`` cannot store fails alone (``InvalidKeyError``). ``listing``
-        is the destination's listing, if the caller has it. Raises ``TransferError`` once the
-        rest are done.
+        through this process); otherwise each object streams from one to the other a part at
+        a time, so memory holds a few parts (part size x concurrency), never a whole object,
+        and a copy that fails leaves nothing on ``other``. ``objects`` are ``ObjectInfo``
+        (from ``ls()``) or keys (looked up in one listing). Objects already at the
+        destination with the same size and ETag are skipped; a key ``other`` cannot store
+        fails alone (``InvalidKeyError``). ``listing`` is the destination's listing, if the
+        caller has it. Raises ``TransferError`` once the rest are done.
 
         Example:
             >>> src.copy_to(dst, src.ls("raw/"), prefix="raw/", to_prefix="copy/")  # doctest: +SKIP

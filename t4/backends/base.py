@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -92,6 +92,17 @@ class PendingDownload(NamedTuple):
     info: ObjectInfo
     metadata: dict[str, str]
     write: Callable[[Path, ByteCallback | None], dict[str, str]]
+
+
+class ObjectStream(NamedTuple):
+    """An object being read front to back: its info and raw user metadata (the request was
+    answered), its bytes as ``chunks`` read as they are consumed; ``close()`` drops what is
+    left (the request, the open file)."""
+
+    info: ObjectInfo
+    metadata: dict[str, str]
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
 
 
 class SmallObjects(Protocol):
@@ -241,8 +252,28 @@ class Backend(abc.ABC):
         return PendingDownload(info, metadata, write)
 
     @abc.abstractmethod
+    def open_stream(self, key: str) -> ObjectStream:
+        """Start reading ``key`` front to back, in chunks of about a MiB, all of one version
+        of it (one GET on S3; the open file of a folder bucket). ``KeyNotFoundError`` when
+        there is no such object; a read that breaks off raises from ``chunks``."""
+
+    @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         """Store ``data`` under ``key`` with user metadata, replacing any object there."""
+
+    @abc.abstractmethod
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        size: int,
+        metadata: dict[str, str],
+        callback: ByteCallback | None = None,
+    ) -> ObjectInfo:
+        """Store the ``size`` bytes ``chunks`` yields under ``key`` with user metadata,
+        holding a bounded number of parts in memory whatever ``size`` is (S3: a multipart
+        upload above ``MULTIPART_THRESHOLD``; a folder: its staged file). If ``chunks``
+        raises, or the write fails, nothing is left: no object, no pending upload."""
 
     def get_tagged(self, key: str) -> tuple[bytes, str]:
         """The object's bytes and the ETag of exactly those bytes (for ``put_if``)."""

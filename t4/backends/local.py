@@ -18,19 +18,27 @@ replaces the file, its old metadata no longer applies, as on S3.
 from __future__ import annotations
 
 import contextlib
-import errno
+import functools
 import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from t4.backends.base import ByteCallback, FolderPage, ObjectInfo
+from t4.backends.base import ByteCallback, FolderPage, ObjectInfo, ObjectStream
 from t4.backends.local_folder import list_folder
 from t4.backends.local_paths import Place, Walker
-from t4.backends.local_store import LocalStore, copy_with_md5, record_of, rename_into
+from t4.backends.local_store import (
+    CHUNK,
+    LocalStore,
+    copy_with_md5,
+    record_of,
+    rename_into,
+    write_with_md5,
+)
 from t4.errors import BucketNotFoundError, InvalidKeyError, KeyNotFoundError, T4Error
 from t4.keys import relative_parts
 from t4.walk import PART_MARK, RESERVED, is_part_file
@@ -213,6 +221,20 @@ class LocalBackend(LocalStore):
             copy_with_md5(src, dst, callback)
         return dict(record.get("metadata", {}))
 
+    def open_stream(self, key: str) -> ObjectStream:
+        """The file, open by descriptor: what it holds once opened is what is read."""
+        src = self._open(key)
+        try:
+            st = os.fstat(src.fileno())
+            record = self._record(key, st)
+        except BaseException:
+            src.close()
+            raise
+        modified = datetime.fromtimestamp(st.st_mtime, tz=UTC)
+        info = ObjectInfo(key, st.st_size, record.get("md5"), modified)
+        chunks = iter(functools.partial(src.read, CHUNK), b"")
+        return ObjectStream(info, dict(record.get("metadata", {})), chunks, src.close)
+
     def _stat(self, key: str) -> os.stat_result:
         try:
             with self._place(key, self._parts(key)) as place:
@@ -283,9 +305,23 @@ class LocalBackend(LocalStore):
         metadata: dict[str, str],
         callback: ByteCallback | None = None,
     ) -> ObjectInfo:
+        with path.open("rb") as src:  # the caller names its errors
+            chunks = iter(functools.partial(src.read, CHUNK), b"")
+            return self.put_stream(key, chunks, os.fstat(src.fileno()).st_size, metadata, callback)
+
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        size: int,
+        metadata: dict[str, str],
+        callback: ByteCallback | None = None,
+    ) -> ObjectInfo:
+        """Written to a staged file a chunk at a time, renamed into place once all are in
+        (removed if ``chunks`` raises)."""
         parts = self._parts(key)
-        with self._staged(key, parts) as staged, path.open("rb") as src:
-            md5 = copy_with_md5(src, staged[0], callback)
+        with self._staged(key, parts) as staged:
+            md5 = write_with_md5(chunks, staged[0], callback)
             return self._commit(key, parts, staged, md5, metadata)
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
@@ -324,7 +360,7 @@ class LocalBackend(LocalStore):
                     os.unlink(place.name, dir_fd=place.fd)
                 with contextlib.suppress(FileNotFoundError):
                     self._meta_path(key).unlink()
-                _prune(place)  # under the lock: see _into_place
+                place.prune()  # under the lock: see _into_place
         except (FileNotFoundError, NotADirectoryError):  # no folder: no file either
             with contextlib.suppress(FileNotFoundError):
                 self._meta_path(key).unlink()
@@ -345,19 +381,6 @@ class LocalBackend(LocalStore):
             bucket=self.uri,
             key=key,
         )
-
-
-def _prune(place: Place) -> None:
-    """Remove the folders ``place`` walked while empty, deepest first, by name in their
-    parent's descriptor; never the root, a folder a link leads to, nor a link."""
-    folders = place.folders
-    for at in range(len(folders) - 1, place.linked - 1, -1):
-        try:
-            os.rmdir(folders[at][0], dir_fd=folders[at - 1][1])
-        except OSError as err:
-            if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
-                return
-            raise
 
 
 def _lexists(place: Place) -> bool:

@@ -66,6 +66,17 @@ class Place:
             os.close(fd)
         del self.folders[1:]
 
+    def prune(self) -> None:
+        """Remove the folders walked to the file while empty, deepest first, by name in
+        their parent's descriptor; never the root, a folder a link leads to, nor a link."""
+        for at in range(len(self.folders) - 1, self.linked - 1, -1):
+            try:
+                os.rmdir(self.folders[at][0], dir_fd=self.folders[at - 1][1])
+            except OSError as err:
+                if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
+                    return
+                raise
+
     def close(self) -> None:
         for _, fd in self.folders:
             os.close(fd)

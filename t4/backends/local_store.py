@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,9 +24,10 @@ from t4.errors import InvalidKeyError, T4Error
 from t4.parts import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
 
-__all__ = ["LocalStore", "copy_with_md5", "record_of", "rename_into"]
+__all__ = ["CHUNK", "LocalStore", "copy_with_md5", "record_of", "rename_into", "write_with_md5"]
 
-_CHUNK = 1 << 20
+#: Bytes read or written at a time.
+CHUNK = 1 << 20
 
 #: A write in flight: its temporary file, that file's path, and the folder it goes to.
 Staged = tuple[BinaryIO, str, Place]
@@ -211,8 +213,16 @@ def record_of(
 
 
 def copy_with_md5(src: BinaryIO, dst: BinaryIO | None, callback: ByteCallback | None) -> str:
+    """Copy ``src`` to ``dst`` (or only read it) ``CHUNK`` bytes at a time; their MD5."""
+    return write_with_md5(iter(functools.partial(src.read, CHUNK), b""), dst, callback)
+
+
+def write_with_md5(
+    chunks: Iterable[bytes], dst: BinaryIO | None, callback: ByteCallback | None
+) -> str:
+    """Write ``chunks`` to ``dst`` (if any), telling ``callback`` each; their MD5."""
     digest = hashlib.md5(usedforsecurity=False)
-    while chunk := src.read(_CHUNK):
+    for chunk in chunks:
         if dst is not None:
             dst.write(chunk)
         digest.update(chunk)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +20,7 @@ from t4.backends.base import (
     ByteCallback,
     FolderPage,
     ObjectInfo,
+    ObjectStream,
     PendingDownload,
 )
 from t4.backends.s3_connection import read_all, utc_now, version_or_none
@@ -38,25 +38,19 @@ from t4.backends.s3_parts import (
 )
 from t4.backends.s3_ranges import RANGE
 from t4.backends.s3_settings import S3Settings
+from t4.backends.s3_uploads import S3Uploads
 from t4.backends.s3_versions import S3Versions
-from t4.errors import (
-    AccessDeniedError,
-    KeyNotFoundError,
-    T4Error,
-    s3_error,
-)
+from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
     from t4.backends.s3_list import Lister
 
 __all__ = ["S3Backend", "S3Settings"]
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 
 
-class S3Backend(S3Versions, Backend):
+class S3Backend(S3Uploads, S3Versions, Backend):
     """Objects in the S3 bucket ``name``.
 
     Which client carries which bytes is decided here, in one place: objects up to
@@ -244,6 +238,35 @@ class S3Backend(S3Versions, Backend):
 
         return PendingDownload(info, metadata, write)
 
+    def open_stream(self, key: str) -> ObjectStream:
+        """One GET, its body read as it is consumed (obstore; boto3 for keys obstore cannot
+        say). A body that breaks off raises ``TransientError`` from ``chunks``."""
+        fast = self._fast_path()
+        if fast is not None:
+            try:
+                info, metadata, body = fast.open(key)
+            except Unsupported:
+                pass
+            except KeyNotFoundError as err:
+                raise self._missing_or_no_bucket(err, key) from err.__cause__
+            else:
+                chunks = self._unbroken(key, [body] if isinstance(body, bytes) else body)
+                return ObjectStream(info, metadata, chunks, functools.partial(_close, chunks))
+        resp = self._call(self.client.get_object, key, Bucket=self.name, Key=key)
+        info, metadata = self._info(key, resp), dict(resp.get("Metadata", {}))
+        pieces = read_all(self, key, resp["Body"].iter_chunks(1 << 20))
+        return ObjectStream(info, metadata, pieces, resp["Body"].close)
+
+    def _unbroken(self, key: str, body: Iterable[bytes]) -> Generator[bytes]:
+        try:
+            yield from body
+        except Unsupported as err:  # no second GET: what was read is in use already
+            raise TransientError(
+                f"reading {key!r} from {self.uri} broke off ({err}); copy it again",
+                bucket=self.uri,
+                key=key,
+            ) from err
+
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str]) -> ObjectInfo:
         with self._writing(key):
             if len(data) <= MULTIPART_THRESHOLD:
@@ -289,55 +312,6 @@ class S3Backend(S3Versions, Backend):
             missing=self._missing_or_no_bucket,
             writing=self._writing,
         )
-
-    def upload(
-        self,
-        key: str,
-        path: Path,
-        metadata: dict[str, str],
-        callback: ByteCallback | None = None,
-    ) -> ObjectInfo:
-        size = path.stat().st_size
-        if size <= MULTIPART_THRESHOLD:
-            info = self.put_bytes(key, path.read_bytes(), metadata)
-            if callback:
-                callback(size)
-            return info
-        with self._writing(key):
-            self._abort_unfinished(key)
-            large = self._large_transfers()
-            try:
-                self._call(large.upload(str(path), key, {"Metadata": metadata}, callback), key)
-            except T4Error:  # failed: boto3 aborted the upload already
-                raise
-            except BaseException:  # interrupted: cancelled, so abort it here, at once
-                with contextlib.suppress(T4Error):
-                    self._abort_unfinished(key)
-                raise
-        return self.head(key)[0]
-
-    def _abort_unfinished(self, key: str) -> None:
-        """Abort multipart uploads of ``key`` that a killed run left behind (best effort:
-        boto3 aborts its own on failure, but not when the process dies)."""
-        try:
-            resp = self._call(self.client.list_multipart_uploads, key, Bucket=self.name, Prefix=key)
-        except AccessDeniedError as err:  # allowed to upload but not to list uploads
-            log.debug("cannot list unfinished uploads of %r: %s", key, err)
-            return
-        for upload in resp.get("Uploads", []):
-            if upload.get("Key") != key:
-                continue
-            self._call(self._abort_upload, key, upload_id=upload["UploadId"], target=key)
-            log.info("aborted an unfinished upload of %r in %s", key, self.uri)
-
-    def _abort_upload(self, upload_id: str, target: str) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.abort_multipart_upload(Bucket=self.name, Key=target, UploadId=upload_id)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise  # an upload that is already gone is what we wanted
 
     def set_metadata(self, key: str, metadata: dict[str, str]) -> ObjectInfo:
         """One CopyObject onto itself; its answer tells the new ETag and time (the size is
@@ -385,3 +359,10 @@ class S3Backend(S3Versions, Backend):
             )
             for e in resp.get("Errors", [])
         }  # fmt: skip
+
+
+def _close(chunks: Generator[bytes]) -> None:
+    """Drop a body being read (its request); one still read by another thread (a cancelled
+    upload's) is dropped once that thread lets go of it."""
+    with contextlib.suppress(ValueError):  # "generator already executing"
+        chunks.close()

@@ -34,6 +34,7 @@ from obstore.exceptions import (
 from obstore.store import S3Store
 
 from t4.backends.base import ByteCallback, ObjectInfo
+from t4.backends.s3_parts import STREAMED_PARTS
 from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
@@ -313,14 +314,20 @@ async def get_async(fast: FastPath, key: str) -> tuple[bytes, dict[str, str]]:
 
 
 async def put_async(
-    fast: FastPath, key: str, data: bytes, metadata: dict[str, str]
+    fast: FastPath,
+    key: str,
+    data: bytes | AsyncIterator[bytes],
+    metadata: dict[str, str],
+    part: int | None = None,
 ) -> tuple[str | None, str | None]:
-    """Store ``data`` with user metadata in one PUT on the running loop; the new ETag and
-    version id."""
+    """Store ``data`` with user metadata in one PUT on the running loop, or, given ``part``,
+    chunks as a multipart upload in parts of ``part`` bytes, ``STREAMED_PARTS`` at once
+    (obstore aborts it if it fails); the new ETag and version id."""
     with fast._errors(key):
         result = await obstore.put_async(
-            fast.store, key, data, attributes=metadata, use_multipart=False
-        )
+            fast.store, key, data, attributes=metadata, use_multipart=part is not None,
+            chunk_size=part or CHUNK, max_concurrency=STREAMED_PARTS,
+        )  # fmt: skip
     etag = result.get("e_tag")
     return (etag.strip('"') if etag else None), result.get("version")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "MULTIPART_THRESHOLD",
     "OTHER_PART_SIZES_MIB",
+    "STREAMED_PARTS",
     "multipart_etag",
     "part_size_for",
 ]
@@ -18,6 +19,9 @@ __all__ = [
 #: Objects up to this size move in one request; larger ones in parallel parts.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _MAX_PARTS = 10_000
+#: Parts of one streamed upload (a copy between endpoints) in flight at once, each held in
+#: memory while it is sent: what bounds a copy's memory, whatever the object's size.
+STREAMED_PARTS = 4
 
 #: Part sizes other S3 tools upload with, tried when an object's multipart ETag is not t4's.
 OTHER_PART_SIZES_MIB = (5, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from t4.backends.base import ByteCallback
 from t4.backends.s3_fast import write_async
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from t4.backends.s3_fast import Body, FastPath
 
 __all__ = ["RANGE", "RangedDownloads"]
+
+T = TypeVar("T")
 
 #: Ranges this large: fewer, longer GETs were a third faster than 8 MiB ones against
 #: SeaweedFS on loopback (they need not match the upload's part layout).
@@ -38,7 +41,8 @@ POLL = 0.05
 
 class RangedDownloads:
     """The ranged GETs of one bucket's large downloads, as requests on one event-loop
-    thread shared by every file (started on first use), ``concurrency`` in flight at most."""
+    thread shared by every file (started on first use), ``concurrency`` in flight at most;
+    streamed uploads' requests run on it too (``run``), to be cancelled alike."""
 
     def __init__(self, concurrency: int):
         self.concurrency = max(1, concurrency)
@@ -76,6 +80,17 @@ class RangedDownloads:
                 raise
         finally:
             os.close(fd)
+
+    def run(self, job: Coroutine[Any, Any, T], callback: ByteCallback | None) -> T:
+        """Run ``job`` (another large transfer's requests: a streamed upload) on the loop,
+        waited for as a download is: ``callback`` asked every ``POLL`` seconds, the job
+        cancelled at once (its requests dropped) when it raises."""
+        future = asyncio.run_coroutine_threadsafe(job, self._started())
+        try:
+            return _wait(future, callback)
+        except BaseException:
+            future.cancel()
+            raise
 
     async def _all(
         self,
@@ -140,7 +155,7 @@ class RangedDownloads:
         loop.close()
 
 
-def _wait(job: Future[None], callback: ByteCallback | None) -> None:
+def _wait(job: Future[T], callback: ByteCallback | None) -> T:
     """``job``'s result; meanwhile ``callback(0)`` every ``POLL`` seconds, so that an
     interrupted run's callback can raise here."""
     while True:

@@ -1,15 +1,16 @@
 """The copy and delete plans (``copy_to``, ``delete_many``, ``delete_dir``, the mirror):
-server-side where the two buckets allow it, else through memory; deletes in batches.
+server-side where the two buckets allow it, else streamed through this process a part at a
+time; deletes in batches.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from t4.backends.base import Backend, ObjectInfo
 from t4.engine import Step
-from t4.errors import InvalidKeyError, T4Error
+from t4.errors import InvalidKeyError, T4Error, TransientError
 from t4.keys import check_file_key
 from t4.plans.common import Refused, keys_under
 from t4.surface import carried
@@ -39,9 +40,13 @@ def copy_targets(
     return pairs
 
 
-#: Called after each copy with (key, info, raw metadata, content); the metadata and content
-#: are ``None`` when the server copied (they never came through this process).
+#: Called after each copy with (key, info, raw metadata, first bytes): the first ``HEAD``
+#: bytes of the content (all of it if shorter); the metadata and bytes are ``None`` when the
+#: server copied (they never came through this process).
 Copied = Callable[[str, ObjectInfo, dict[str, str] | None, bytes | None], None]
+
+#: How much of a copied object's start ``Copied`` is told: what the search index reads.
+HEAD = 64 * 1024
 
 
 def copy_steps(
@@ -73,14 +78,57 @@ def _copy_step(
         if info is not None:
             on_copied(key, info._replace(size=obj.size), None, None)
             return obj.size
-        # another endpoint, or a folder: the bytes pass through memory, never a temp file
-        data, metadata = source.get(obj.key)
-        info = target.put_bytes(key, data, metadata)
-        progress(len(data))
-        on_copied(key, info, metadata, data)
-        return len(data)
+        return _stream(source, obj.key, target, key, progress, on_copied)
 
     return run
+
+
+def _stream(
+    source: Backend,
+    src_key: str,
+    target: Backend,
+    key: str,
+    progress: Callable[[int], None],
+    on_copied: Copied,
+) -> int:
+    """Copy through this process (another endpoint, or a folder), a chunk at a time as it
+    is read: memory holds a few parts, not the object (``Backend.put_stream``)."""
+    stream = source.open_stream(src_key)
+    body = _Body(stream.chunks, stream.info.size, source.uri, src_key)
+    try:
+        info = target.put_stream(key, body, stream.info.size, stream.metadata, progress)
+    finally:
+        stream.close()
+    on_copied(key, info, stream.metadata, bytes(body.head))
+    return stream.info.size
+
+
+class _Body:
+    """The source's chunks, checked to come to its size (a body that ends early, or a file
+    that grows while read, fails the copy rather than landing cut or mixed); keeps the first
+    ``HEAD`` bytes for ``Copied``."""
+
+    def __init__(self, chunks: Iterator[bytes], size: int, uri: str, key: str):
+        self._chunks, self._size, self._uri, self._key = chunks, size, uri, key
+        self.head = bytearray()
+        self._read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._read += len(chunk)
+            if self._read > self._size:
+                break
+            if len(self.head) < HEAD:
+                self.head += chunk[: HEAD - len(self.head)]
+            yield chunk
+        if self._read != self._size:
+            raise TransientError(
+                f"{self._key!r} in {self._uri} changed while it was copied ({self._read} "
+                f"bytes read{' at least' if self._read > self._size else ''} of "
+                f"{self._size}); copy it again",
+                bucket=self._uri,
+                key=self._key,
+            )
 
 
 #: Keys one delete request carries at most (S3's DeleteObjects limit).
