@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from proxy import FaultProxy
+from proxy import FaultProxy, wait_until
 from servers import S3Server, s3_client, start_moto
 
 import t4
@@ -302,3 +305,74 @@ def test_a_key_obstore_cannot_say_is_streamed_through_boto3(
 
 def _bucket(place: Place) -> t4.Bucket:
     return t4.Bucket(place.uri, endpoint_url=place.endpoint)
+
+
+_INTERRUPTED_CHILD = """
+import sys
+import t4
+
+src_uri, dst_uri, endpoint = sys.argv[1:]
+with t4.Bucket(src_uri) as src, t4.Bucket(dst_uri, endpoint_url=endpoint) as dst:
+    try:
+        src.copy_to(dst, ["in/big.bin"], prefix="in/", to_prefix="out/")
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_stops_a_streamed_copy_and_aborts_its_upload(
+    s3_env: S3Server, second_moto: S3Server, tmp_path: Path
+) -> None:
+    """SIGINT while the parts of a copy's upload crawl to the target (128 KiB/s a request):
+    the copying process stops soon, and neither the object nor its multipart upload is
+    left on the target."""
+    src, dst = _s3(s3_env), _s3(second_moto)
+    src.write("in/big.bin", 24 * MiB)
+    with FaultProxy(second_moto.endpoint, bandwidth=128 * 1024) as narrow:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _INTERRUPTED_CHILD, src.uri, dst.uri, narrow.url],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        try:
+            moving = lambda: narrow.counts["POST"] > 0 and narrow.in_flight > 0  # noqa: E731
+            assert wait_until(moving, timeout=60), "the upload never started"
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 130
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    print(f"SIGINT to exit: {took:.2f} s")
+    assert took < 5, took  # the parts alone would take over a minute each
+    assert dst.keys() == [] and dst.pending_uploads() == []
+
+
+def test_a_source_file_cut_short_while_copied_fails_the_copy(
+    second_moto: S3Server, s3_env: S3Server, tmp_path: Path
+) -> None:
+    """A folder bucket's 96 MiB file is truncated to 64 MiB by another program once the
+    first part reached the target (the copy reads at most a few parts ahead): the copy
+    fails with ``TransientError`` saying the object changed, and leaves nothing."""
+    src, dst = _folder(tmp_path / "source"), _s3(second_moto)
+    src.write("in/big.bin", 96 * MiB)
+    failed: list[BaseException] = []
+    slow = FaultProxy(second_moto.endpoint, delay=0.5)
+    with slow, _bucket(src) as a, t4.Bucket(dst.uri, endpoint_url=slow.url) as b:
+
+        def copy() -> None:
+            try:
+                a.copy_to(b, ["in/big.bin"], prefix="in/", to_prefix="out/")
+            except t4.TransferError as err:
+                failed.append(err.summary.failed["in/big.bin"])
+
+        worker = threading.Thread(target=copy)
+        worker.start()
+        assert wait_until(lambda: slow.counts["PUT"] > 0, timeout=60), "no part was sent"
+        os.truncate(tmp_path / "source" / "in" / "big.bin", 64 * MiB)
+        worker.join(timeout=120)
+    assert len(failed) == 1 and isinstance(failed[0], t4.TransientError), failed
+    assert "changed while it was copied" in str(failed[0]), failed[0]
+    assert dst.keys() == [] and dst.pending_uploads() == []
