@@ -7,28 +7,29 @@ operation raises its own error).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import Backend, ObjectInfo
-from t4.engine import Step
+from t4.engine import Steps
 from t4.errors import InvalidKeyError
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.plans.common import Refused, resolve, shared_prefix
 from t4.plans.copy import copy_steps, copy_targets, delete_keys
-from t4.plans.fetch import fetch_steps, fetch_targets, unwritable_destination
-from t4.plans.upload import Upload, upload_metas, upload_steps
+from t4.plans.fetch import FetchPlan, unwritable_destination
+from t4.plans.upload import Upload, UploadPlan
 from t4.transfer import ProgressCallback, TransferSummary, note_refused, note_skipped, run_plan
-from t4.walk import walk
+from t4.walk import iter_walk
 
 if TYPE_CHECKING:
     from t4.search.upkeep import IndexKeeper
     from t4.state import TransferState
 
-__all__ = ["BulkMethods", "Caches", "Written"]
+__all__ = ["BulkMethods", "Caches"]
 
 log = logging.getLogger(__name__)
 
@@ -112,20 +113,25 @@ class BulkMethods:
             >>> b.fetch_keys(objs, "local/", prefix="raw/").transferred  # doctest: +SKIP
             ['raw/a.csv']
         """
-        dest_path = Path(dest).expanduser()
         summary = TransferSummary("fetch", self._backend.uri)
         found = resolve(self._backend, objects, listing, summary)
-        targets = fetch_targets(self._backend, found, prefix, dest_path, self._refuser(summary))
-        if targets or not summary.failed:  # nothing to write: no folder either
+        return self._fetch(found, Path(dest).expanduser(), prefix, summary)
+
+    def _fetch(
+        self, found: Iterable[ObjectInfo], dest: Path, prefix: str, summary: TransferSummary
+    ) -> TransferSummary:
+        """Plan the download of ``found`` (taken as it comes) into ``dest``, then run it."""
+        plan = FetchPlan(self._backend, self._state, dest, len(prefix))
+        plan.add_under(found, prefix, self._refuser(summary))
+        if len(plan) or not summary.failed:  # nothing to write: no folder either
             try:
-                dest_path.mkdir(parents=True, exist_ok=True)
+                dest.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise unwritable_destination(
-                    dest_path, err, bucket=self._backend.uri, key=prefix
+                    dest, err, bucket=self._backend.uri, key=prefix
                 ) from err
-        steps, unchanged = fetch_steps(self._backend, targets, self._state)
-        note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps)
+        note_skipped(summary, plan.unchanged(), self.callback)
+        self._run(summary, plan.steps())
         return summary
 
     def put_files(
@@ -157,7 +163,8 @@ class BulkMethods:
         if listing is None:
             self._backend.prepare_write()
             listing = self._backend.list(shared_prefix([item.key for item in items]))
-        return self._put_many("put_files", items, meta, listing, from_xattr=carry_xattr)
+        plan = UploadPlan(self._backend, self._state, meta, from_xattr=carry_xattr)
+        return self._put_many("put_files", plan, items, listing)
 
     def put_dir(
         self,
@@ -181,48 +188,38 @@ class BulkMethods:
             >>> b.put_dir("stuff", "/disk/folder/", meta={"origin": "unknown"})  # doctest: +SKIP
         """
         prefix = as_prefix(check_key(key, self._backend.uri)) if key else ""
-        files = walk(
+        files = iter_walk(
             directory,
             follow_links=follow_links,
             skip=self._backend.local_root,
             bucket=self._backend.uri,
         )
+        root = Path(directory).expanduser()
+        plan = UploadPlan(
+            self._backend, self._state, meta, from_xattr=True, root=root, cut=len(prefix)
+        )
         # the walk's stat is the plan's: no file is stat'ed again to plan it
-        items = [Upload(f.path, prefix + f.rel, f.size, f.mtime_ns) for f in files]
+        items = (Upload(f.path, prefix + f.rel, f.size, f.mtime_ns) for f in files)
+        return self._put_many("put_dir", plan, items, lambda: self._listed(prefix))
+
+    def _listed(self, prefix: str) -> Iterable[ObjectInfo]:
         self._backend.prepare_write()
-        listing = self._backend.list(prefix)
-        return self._put_many("put_dir", items, meta, listing, from_xattr=True)
+        return self._backend.list(prefix)
 
     def _put_many(
         self,
         operation: str,
-        items: list[Upload],
-        meta: dict[str, Any] | None,
-        listing: Iterable[ObjectInfo],
-        *,
-        from_xattr: bool,
+        plan: UploadPlan,
+        items: Iterable[Upload],
+        listing: Iterable[ObjectInfo] | Callable[[], Iterable[ObjectInfo]],
     ) -> TransferSummary:
+        """Plan ``items`` (each key this bucket cannot store fails alone, its
+        ``InvalidKeyError`` naming the local file; bad metadata is refused), compare them
+        with ``listing`` (or what it returns, once they are planned), run the plan, index
+        what was written."""
         summary = TransferSummary(operation, self._backend.uri)
-        written = Written()
-        items = self._storable(items, summary)
-        # bad metadata is refused before anything is written
-        metas = upload_metas(items, meta, from_xattr=from_xattr, bucket=self._backend.uri)
-        wanted = {item.key for item in items}
-        remote = {o.key: o for o in listing if o.key in wanted}
-        steps, unchanged = upload_steps(self._backend, remote, items, metas, self._state, written)
-        note_skipped(summary, unchanged, self.callback)
-        try:
-            self._run(summary, steps)
-        finally:
-            self._index_written(written)
-        return summary
-
-    def _storable(self, items: list[Upload], summary: TransferSummary) -> list[Upload]:
-        """The uploads whose key this bucket can store; each other one fails alone (its
-        ``InvalidKeyError`` naming the local file), before anything is written."""
         uri = self._backend.uri
         refuse = self._refuser(summary)
-        kept = []
         for item in items:
             try:
                 self._backend.check_writable(check_file_key(item.key, uri))
@@ -234,8 +231,14 @@ class BulkMethods:
                     ),
                 )
             else:
-                kept.append(item)
-        return kept
+                plan.add(item.path, item.key, item.size, item.mtime_ns)
+        plan.compare(listing() if callable(listing) else listing)
+        note_skipped(summary, plan.unchanged(), self.callback)
+        try:
+            self._run(summary, plan.steps())
+        finally:
+            self._index_written(plan)
+        return summary
 
     def _refuser(self, summary: TransferSummary) -> Refused:
         return lambda key, err: note_refused(summary, key, err, self.callback)
@@ -325,9 +328,7 @@ class BulkMethods:
         self._raise_failures(summary)
         return summary
 
-    def _run(
-        self, summary: TransferSummary, steps: Sequence[Step], *, single: bool = False
-    ) -> None:
+    def _run(self, summary: TransferSummary, steps: Steps, *, single: bool = False) -> None:
         """Run the plan; then raise the one file's own error (``single``) or a
         ``TransferError`` carrying every failed file's error."""
         try:
@@ -351,36 +352,18 @@ class BulkMethods:
         if error is not None:
             raise error
 
-    def _index_written(self, written: Written) -> None:
-        if not written.items:  # nothing written: the index is not even opened
+    def _index_written(self, plan: UploadPlan) -> None:
+        written = plan.written()
+        first = next(written, None)
+        if first is None:  # nothing written: the index is not even opened
             return
         from t4.search.upkeep import IndexKeeper
 
         self._search.written(
             (info, wanted.get("user_meta") or {}, IndexKeeper.head_of_file(info.key, path))
-            for info, wanted, path in written.drain()
+            for info, wanted, path in itertools.chain([first], written)
         )
 
 
 def _string(key: object, bucket: str) -> str:
     return key if isinstance(key, str) else check_key(key, bucket)
-
-
-class Written:
-    """Collects what the upload threads wrote, for one batched index update afterwards."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[ObjectInfo, dict[str, Any], Path]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, key: str, info: ObjectInfo, wanted: dict[str, Any], path: Path) -> None:
-        with self._lock:
-            self.items.append((info, wanted, path))
-
-    def drain(self) -> Iterator[tuple[ObjectInfo, dict[str, Any], Path]]:
-        """Each item, let go of as it is taken (the index reads them a batch at a time)."""
-        with self._lock:
-            items, self.items = self.items, []
-        items.reverse()
-        while items:
-            yield items.pop()

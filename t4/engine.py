@@ -8,10 +8,11 @@ at most ``MAX_THREADS`` of them. Only objects up to ``SMALL_MAX`` go on the loop
 bytes held in flight stay below ``concurrency`` x 1 MiB; larger ones are bandwidth, not
 per-request overhead, and keep the threads (a large S3 object also moves in parallel parts).
 
-Neither keeps a future per file. The event loop runs a fixed number of coroutines, the
-threads a fixed number of workers; each takes its next step from one shared iterator of
-the plan and records the outcome in place (``Recorder``), so what is held at once is
-bounded by the concurrency, whatever the number of files. The caller's thread only waits,
+Neither keeps a future per file, nor a list of steps. The event loop runs a fixed number of
+coroutines, the threads a fixed number of workers; each takes its next step from one shared
+iterator of the plan (``Steps``: a list, or a plan that makes each step as it is taken) and
+records the outcome in place (``Recorder``), so what is held at once is bounded by the
+concurrency, whatever the number of files. The caller's thread only waits,
 and on Ctrl-C stops both: queued steps are dropped, requests in flight on the loop are
 cancelled before any byte reaches a file, and a thread moving a large object stops at its
 next chunk (its partial file is removed).
@@ -23,7 +24,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from t4.errors import T4Error
@@ -39,6 +40,7 @@ __all__ = [
     "SMALL_MAX",
     "Recorder",
     "Step",
+    "Steps",
     "Stopped",
     "run_steps",
     "threads_for",
@@ -93,6 +95,15 @@ class Step:
         raise NotImplementedError
 
 
+class Steps(Protocol):
+    """A plan's steps: counted, and gone through from the start each time they are iterated
+    (a list, or a plan that makes each step as it is taken: ``t4.plans.upload.PlanSteps``)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Step]: ...
+
+
 class Recorder(Protocol):
     """Where the runners record each step's outcome, from whichever thread ran it (the
     transfer layer's implementation fills a ``TransferSummary``)."""
@@ -111,7 +122,7 @@ class Recorder(Protocol):
 
 
 def run_steps(
-    steps: Sequence[Step],
+    steps: Steps,
     *,
     concurrency: int,
     objects: SmallObjects | None,
@@ -123,13 +134,14 @@ def run_steps(
 
     Interrupted (Ctrl-C in the caller's thread), it stops the rest and re-raises.
     """
-    small: list[Step] = []
-    other: list[Step] = []
-    for step in steps:
-        if objects is not None and step.small and step.size <= min(objects.max_size, SMALL_MAX):
-            small.append(step)
-        else:
-            other.append(step)
+    cap = -1 if objects is None else min(objects.max_size, SMALL_MAX)
+
+    def small(step: Step) -> bool:
+        return step.small and step.size <= cap
+
+    # counted in one pass, then each runner goes through the steps for its own
+    smalls = sum(1 for step in steps if small(step))
+    others = len(steps) - smalls
     runners: list[_Runner] = []
     finished = threading.Event()
     left = [0]
@@ -142,13 +154,14 @@ def run_steps(
                 finished.set()
 
     concurrency = max(1, concurrency)
-    if small:
+    if smalls:
         assert objects is not None
-        limit = min(concurrency, len(small))
-        runners.append(_Loop(iter(small), objects, limit, on_bytes, record, stop, done))
-    workers = min(threads_for(concurrency), len(other))
+        limit = min(concurrency, smalls)
+        mine = (step for step in steps if small(step))
+        runners.append(_Loop(mine, objects, limit, on_bytes, record, stop, done))
+    workers = min(threads_for(concurrency), others)
     if workers:
-        shared = _Shared(iter(other))
+        shared = _Shared(step for step in steps if not small(step))
         runners += [_Worker(shared, on_bytes, record, stop, done) for _ in range(workers)]
     left[0] = len(runners)
     try:

@@ -5,17 +5,18 @@ methods of ``t4.bulk`` that they build on.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
 
 from t4.backends.base import ObjectInfo
-from t4.bulk import BulkMethods, Written
+from t4.bulk import BulkMethods
 from t4.errors import KeyNotFoundError
 from t4.keys import as_prefix, check_file_key, check_key
 from t4.parts import Folders, clean_stale_parts
-from t4.plans.fetch import FetchStep, fetch_steps
-from t4.plans.upload import Meta, Upload, upload_steps
+from t4.plans.fetch import FetchPlan, FetchStep
+from t4.plans.upload import Upload, UploadPlan
 from t4.surface import named
 from t4.transfer import TransferSummary, note_skipped
 
@@ -57,15 +58,21 @@ class FileMethods(BulkMethods):
             if fetched is not None:
                 return fetched
         prefix = as_prefix(key)
-        listing = list(self._backend.list(prefix))
-        if not any(not o.key.endswith("/") for o in listing):
+        listing = iter(self._backend.list(prefix))
+        markers = []  # taken until the first object: the rest streams into the plan
+        for obj in listing:
+            markers.append(obj)
+            if not obj.key.endswith("/"):
+                break
+        else:
             raise KeyNotFoundError(
                 f"no object or directory {prefix.rstrip('/')!r} in {self._backend.uri}; "
                 f"list what is there with {named('keys()')}",
                 bucket=self._backend.uri,
                 key=prefix,
             )
-        return self.fetch_keys(listing, dest_path, prefix=prefix)
+        summary = TransferSummary("fetch", self._backend.uri)
+        return self._fetch(itertools.chain(markers, listing), dest_path, prefix, summary)
 
     def _fetch_file(self, key: str, target: Path) -> TransferSummary | None:
         """Fetch the object ``key`` to ``target``; ``None`` (nothing written) when there is
@@ -80,16 +87,18 @@ class FileMethods(BulkMethods):
             return None
         summary = TransferSummary("fetch", self._backend.uri)
         clean_stale_parts([target.parent])
-        self._run(
-            summary, [FetchStep(self._backend, opened.info, target, Folders(), opened)], single=True
-        )
+        info = opened.info
+        step = FetchStep(self._backend, info.key, info.size, target, Folders(), opened=opened)
+        self._run(summary, [step], single=True)
         return summary
 
     def _fetch_one(self, info: ObjectInfo, dest: Path) -> TransferSummary:
         summary = TransferSummary("fetch", self._backend.uri)
-        steps, unchanged = fetch_steps(self._backend, [(info, dest)], self._state)
-        note_skipped(summary, unchanged, self.callback)
-        self._run(summary, steps, single=True)
+        plan = FetchPlan(self._backend, self._state)
+        plan.add(info, dest)
+        plan.compared()
+        note_skipped(summary, plan.unchanged(), self.callback)
+        self._run(summary, plan.steps(), single=True)
         return summary
 
     def put_file(
@@ -109,19 +118,18 @@ class FileMethods(BulkMethods):
         key = check_file_key(key, self._backend.uri)
         self._backend.check_writable(key)
         item = Upload.of(source, key, bucket=self._backend.uri)
-        wanted = Meta.given(meta, bucket=self._backend.uri, key=key)
+        plan = UploadPlan(self._backend, self._state, meta, from_xattr=False)
+        plan.add(item.path, key, item.size, item.mtime_ns)  # bad metadata: refused here
         self._backend.prepare_write()
         found = self._backend.lookup(key)
-        remote = {key: found} if found is not None else {}
         summary = TransferSummary("put_file", self._backend.uri)
-        written = Written()
-        steps, unchanged = upload_steps(
-            self._backend, remote, [item], [wanted], self._state, written
-        )
-        note_skipped(summary, unchanged, self.callback)
+        plan.compare([] if found is None else [found])
+        note_skipped(summary, plan.unchanged(), self.callback)
         try:
-            self._run(summary, steps, single=True)
+            self._run(summary, plan.steps(), single=True)
         finally:
-            stored = written.items[0][0] if written.items else None
-            self._index_written(written)  # takes the items
-        return stored or remote[key]
+            stored = plan.info(0)
+            self._index_written(plan)
+        info = stored or found
+        assert info is not None  # not written means unchanged: it was found
+        return info

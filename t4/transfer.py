@@ -13,10 +13,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from t4.engine import SKIPPED, Step, Stopped, run_steps
+from t4.engine import SKIPPED, Step, Steps, Stopped, run_steps
 from t4.errors import TransferError, TransientError
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class TransferSummary:
 
 def run_plan(
     summary: TransferSummary,
-    steps: Sequence[Step],
+    steps: Steps,
     *,
     concurrency: int,
     done_label: Outcome = "transferred",

@@ -22,14 +22,14 @@ import fnmatch
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from t4.errors import LocalPathError
 from t4.surface import named
 
-__all__ = ["PART_MARK", "RESERVED", "LocalFile", "is_part_file", "walk", "wanted"]
+__all__ = ["PART_MARK", "RESERVED", "LocalFile", "is_part_file", "iter_walk", "walk", "wanted"]
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,19 @@ def is_part_file(name: str) -> bool:
     return PART_MARK in name
 
 
-class LocalFile(NamedTuple):  # one per walked file: a tuple, no __dict__
-    """A regular file found by ``walk``: its path, its ``/``-separated path relative to the
-    walked folder, and its size and mtime when listed."""
+class LocalFile(NamedTuple):  # one per walked file: a tuple, no __dict__, no Path held
+    """A regular file found by ``walk``: its ``/``-separated path relative to the walked
+    folder, its size and mtime when listed, and the walked folder (``path`` joins them)."""
 
-    path: Path
     rel: str
     size: int
-    mtime_ns: int = 0
+    mtime_ns: int
+    root: Path
+
+    @property
+    def path(self) -> Path:
+        """Where the file is: the walked folder (as given) joined with ``rel``."""
+        return self.root / self.rel
 
 
 def wanted(rel: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
@@ -82,7 +87,34 @@ def walk(
     missing_ok: bool = False,
     bucket: str | None = None,
 ) -> list[LocalFile]:
-    """Every regular file under ``source``, sorted by relative path (see the module rules).
+    """Every regular file under ``source``, sorted by relative path (see the module rules):
+    ``iter_walk``'s files, as a list."""
+    return list(
+        iter_walk(
+            source,
+            follow_links=follow_links,
+            include=include,
+            exclude=exclude,
+            skip=skip,
+            missing_ok=missing_ok,
+            bucket=bucket,
+        )
+    )
+
+
+def iter_walk(
+    source: str | Path,
+    *,
+    follow_links: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    skip: Path | None = None,
+    missing_ok: bool = False,
+    bucket: str | None = None,
+) -> Iterator[LocalFile]:
+    """Every regular file under ``source``, in order of relative path (see the module
+    rules), found as it is taken: only the folders being walked are held, one listing each,
+    so a walk of 100,000 files never holds 100,000 of anything.
 
     Args:
         source: the folder to walk.
@@ -95,13 +127,13 @@ def walk(
         bucket: named in errors, when the walk is for a bucket operation.
 
     Raises:
-        LocalPathError: ``source`` does not exist (unless ``missing_ok``), is a file, or a
-            folder under it cannot be read.
+        LocalPathError: ``source`` does not exist (unless ``missing_ok``), is a file (both
+            before the first file), or a folder under it cannot be read (when reached).
     """
     source = Path(source).expanduser()
     if not source.exists():
         if missing_ok:
-            return []
+            return iter(())
         raise LocalPathError(
             f"local folder {source} does not exist: check the path; nothing was done",
             bucket=bucket,
@@ -111,13 +143,9 @@ def walk(
             f"{source} is a file, not a folder: use {named('put_file')} for one file",
             bucket=bucket,
         )
-    root = source.resolve()
-    walker = _Walker(root, follow_links, skip.resolve() if skip else None, bucket)
-    found: list[LocalFile] = []
-    walker.folder(source, "", (_identity(source),), found)
-    found = [f for f in found if wanted(f.rel, include, exclude)]
-    found.sort(key=lambda f: f.rel)
-    return found
+    walker = _Walker(source, follow_links, skip.resolve() if skip else None, bucket)
+    found = walker.folder(source, "", (_identity(source),))
+    return (f for f in found if wanted(f.rel, include, exclude))
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -126,51 +154,65 @@ def _identity(path: Path) -> tuple[int, int]:
 
 
 class _Walker:
-    def __init__(self, root: Path, follow_links: bool, skip: Path | None, bucket: str | None):
-        self.root = root
+    def __init__(self, source: Path, follow_links: bool, skip: Path | None, bucket: str | None):
+        self.source = source
+        self.root = source.resolve()
         self.follow_links = follow_links
         self.skip = skip
         self.bucket = bucket
 
     def folder(
-        self, here: Path, rel: str, ancestors: tuple[tuple[int, int], ...], found: list[LocalFile]
-    ) -> None:
+        self, here: Path, rel: str, ancestors: tuple[tuple[int, int], ...]
+    ) -> Iterator[LocalFile]:
+        """The files under ``here`` in order of relative path: a folder sorts by its name
+        and ``/``, as its files' paths do, so each folder's listing is sorted once, alone."""
+        for name, st in self._entries(here):
+            child = rel + name
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._descend(here / name, child, name, st, ancestors)
+            else:
+                yield LocalFile(child, st.st_size, st.st_mtime_ns, self.source)
+
+    def _entries(self, here: Path) -> list[tuple[str, os.stat_result]]:
+        """The folders and regular files in ``here`` (links followed where allowed), sorted
+        as their paths will be."""
         try:
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
+            listed = list(os.scandir(here))
         except OSError as err:
             raise LocalPathError(
                 f"cannot read the folder {here} ({err.strerror}): check its permissions",
                 bucket=self.bucket,
             ) from err
-        for entry in entries:
-            path = Path(entry.path)
-            child = rel + entry.name
-            if entry.is_symlink() and not self._may_follow(path):
+        kept: list[tuple[str, str, os.stat_result]] = []
+        for entry in listed:
+            if entry.is_symlink() and not self._may_follow(Path(entry.path)):
                 continue
             try:
-                st = os.stat(path)
+                st = os.stat(entry.path)
             except OSError:
                 continue  # a dangling link, or gone since it was listed
             if stat.S_ISDIR(st.st_mode):
-                self._descend(path, child, entry.name, (st.st_dev, st.st_ino), ancestors, found)
+                kept.append((entry.name + "/", entry.name, st))
             elif stat.S_ISREG(st.st_mode) and not is_part_file(entry.name):
-                found.append(LocalFile(path, child, st.st_size, st.st_mtime_ns))
+                kept.append((entry.name, entry.name, st))
+        kept.sort(key=lambda item: item[0])
+        return [(name, st) for _, name, st in kept]
 
     def _descend(
         self,
         path: Path,
         rel: str,
         name: str,
-        ident: tuple[int, int],
+        st: os.stat_result,
         ancestors: tuple[tuple[int, int], ...],
-        found: list[LocalFile],
-    ) -> None:
+    ) -> Iterator[LocalFile]:
         if name == RESERVED or (self.skip is not None and path.resolve() == self.skip):
             return
+        ident = (st.st_dev, st.st_ino)
         if ident in ancestors:
             log.warning("not following %s: it links back to a folder above it (a loop)", path)
             return
-        self.folder(path, rel + "/", (*ancestors, ident), found)
+        yield from self.folder(path, rel + "/", (*ancestors, ident))
 
     def _may_follow(self, path: Path) -> bool:
         if self.follow_links or path.resolve().is_relative_to(self.root):

@@ -14,7 +14,7 @@ import pytest
 import t4
 from t4 import locations
 from t4.meta import XATTR
-from t4.walk import walk
+from t4.walk import iter_walk, walk
 
 
 def test_a_missing_source_is_an_error_naming_it(bucket: t4.Bucket, raw: Any, tmp_path: Path):
@@ -37,6 +37,20 @@ def test_walk_skips_reserved_names_and_parts_and_filters(tmp_path: Path):
     assert [f.rel for f in walk(src)] == ["a.csv", "b.tmp", "sub/c.csv"]
     assert [f.rel for f in walk(src, exclude=["*.tmp"])] == ["a.csv", "sub/c.csv"]
     assert [f.rel for f in walk(src, include=["sub/*"])] == ["sub/c.csv"]
+
+
+def test_walk_is_in_order_of_relative_path_though_found_folder_by_folder(tmp_path: Path):
+    """``iter_walk`` sorts one folder at a time, a folder by its name and ``/``: the order is
+    still that of the whole relative paths (``a-c`` before ``a/b``, ``a/b`` before ``a0``)."""
+    rels = ["a-c.txt", "a/b.txt", "a/b/c.txt", "a.txt", "a0", "ab/x", "a/a", "b", "a/-"]
+    src = tmp_path / "src"
+    for rel in rels:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(rel)
+    files = iter_walk(src)
+    assert not isinstance(files, list)
+    found = [(f.rel, f.path, f.size) for f in files]
+    assert found == [(rel, src / rel, len(rel)) for rel in sorted(rels)]
 
 
 def test_put_dir_follow_links_cuts_a_loop(bucket: t4.Bucket, raw: Any, tmp_path: Path):

@@ -33,6 +33,7 @@ from t4.backends.local_folder import list_folder
 from t4.backends.local_paths import Place, Walker
 from t4.backends.local_store import (
     CHUNK,
+    Listed,
     LocalStore,
     copy_with_md5,
     record_of,
@@ -102,7 +103,7 @@ class LocalBackend(LocalStore):
         start = self._walk_start(prefix)
         if start is None:
             return
-        found: list[tuple[str, os.stat_result]] = []
+        found: list[Listed] = []  # sorted before the first is told: small, no stat result
         folder = start.relative_to(self.root).parts
         try:
             with self._place(prefix, [*folder, "-"]) as place:  # by descriptor, as keys are
@@ -116,14 +117,14 @@ class LocalBackend(LocalStore):
                         if key.startswith(prefix) and not is_part_file(name):
                             st = self._fwalk_stat(key, name, dir_fd)
                             if st is not None:
-                                found.append((key, st))
+                                found.append(Listed(key, st.st_size, st.st_mtime_ns, st.st_mtime))
         except (FileNotFoundError, NotADirectoryError):
             return  # gone since _walk_start looked: nothing to list
         # S3 lists in UTF-8 byte order; do the same so both backends page alike.
-        found.sort(key=lambda item: item[0].encode("utf-8"))
-        for key, st in found:
+        found.sort(key=lambda item: item.key.encode("utf-8"))
+        for listed in found:
             try:
-                info = self._info(key, st)
+                info = self._info(listed.key, listed)
             except KeyNotFoundError:
                 continue  # deleted since it was listed (its MD5 was to be read): not there
             yield info

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.backends.local_paths import Escape, Place, Walker
@@ -24,10 +24,43 @@ from t4.errors import InvalidKeyError, T4Error
 from t4.parts import clean_stale_parts
 from t4.walk import PART_MARK, RESERVED
 
-__all__ = ["CHUNK", "LocalStore", "copy_with_md5", "record_of", "rename_into", "write_with_md5"]
+__all__ = [
+    "CHUNK",
+    "FileStat",
+    "Listed",
+    "LocalStore",
+    "copy_with_md5",
+    "record_of",
+    "rename_into",
+    "write_with_md5",
+]
 
 #: Bytes read or written at a time.
 CHUNK = 1 << 20
+
+
+class FileStat(Protocol):
+    """What t4 reads of a file's stat: a record's tie to it, and a listing's size and time
+    (an ``os.stat_result``, or a ``Listed`` file's)."""
+
+    @property
+    def st_size(self) -> int: ...
+
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+    @property
+    def st_mtime(self) -> float: ...
+
+
+class Listed(NamedTuple):  # what a listing holds of each file until it is sorted: no stat
+    """A file found by a listing: its key, and what its ``ObjectInfo`` is made from."""
+
+    key: str
+    st_size: int
+    st_mtime_ns: int
+    st_mtime: float
+
 
 #: A write in flight: its temporary file, that file's path, and the folder it goes to.
 Staged = tuple[BinaryIO, str, Place]
@@ -163,7 +196,7 @@ class LocalStore(Backend):
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def _record(self, key: str, st: os.stat_result) -> dict[str, Any]:
+    def _record(self, key: str, st: FileStat) -> dict[str, Any]:
         """The record t4 keeps for ``key``, if it still describes the file ``st`` is of: same
         size and mtime. A file replaced by another tool (``cp new.csv lake/x.csv``) has none,
         as an S3 object overwritten by another tool loses its metadata."""
@@ -185,9 +218,7 @@ class LocalStore(Backend):
             json.dump(record, out)
         os.replace(name, path)
 
-    def _info(
-        self, key: str, st: os.stat_result, record: dict[str, Any] | None = None
-    ) -> ObjectInfo:
+    def _info(self, key: str, st: FileStat, record: dict[str, Any] | None = None) -> ObjectInfo:
         if record is None:
             record = self._record(key, st)
         # No record for this very file (written by another tool, or changed since): hash it.
@@ -204,9 +235,7 @@ class LocalStore(Backend):
         )
 
 
-def record_of(
-    key: str, metadata: dict[str, str], md5: str | None, st: os.stat_result
-) -> dict[str, Any]:
+def record_of(key: str, metadata: dict[str, str], md5: str | None, st: FileStat) -> dict[str, Any]:
     """The sidecar record of one file: its metadata, its MD5, and what ties them to it."""
     return {"key": key, "metadata": metadata, "md5": md5, "size": st.st_size,
             "mtime_ns": st.st_mtime_ns}  # fmt: skip

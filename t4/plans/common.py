@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,10 +54,10 @@ def identical_files(
 
 def keys_under(
     backend: Backend, objects: Iterable[ObjectInfo], prefix: str
-) -> list[tuple[ObjectInfo, str]]:
-    """Each object (directory markers left out) with its key relative to ``prefix``; a key
-    not under ``prefix`` is refused before anything moves."""
-    found = []
+) -> Iterator[tuple[ObjectInfo, str]]:
+    """Each object (directory markers left out) with its key relative to ``prefix``, as
+    ``objects`` come; a key not under ``prefix`` is refused (plans take every object before
+    anything moves)."""
     for obj in objects:
         if obj.key.endswith("/"):
             continue
@@ -68,8 +68,7 @@ def keys_under(
                 bucket=backend.uri,
                 key=obj.key,
             )
-        found.append((obj, obj.key[len(prefix) :]))
-    return found
+        yield obj, obj.key[len(prefix) :]
 
 
 def shared_prefix(keys: list[str]) -> str:

@@ -1,12 +1,20 @@
 """The upload plan (``put_file``, ``put_files``, ``put_dir``): each file compared with the
 bucket's listing and the state cache, then put, given new metadata in place, or skipped.
 The metadata an upload carries is shaped here, once per distinct value (``Meta``).
+
+A plan of 100,000 files holds little per file (``UploadPlan``): its key (the string the
+summary lists), size, mtime and what to do, in arrays; no ``Path``, no step object, no
+listing entry. The listing is compared as it streams in, 500 objects at a time, and each
+step is made as the engine takes it (``UploadPlan.steps``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,11 +28,13 @@ from t4.surface import named
 if TYPE_CHECKING:
     from t4.state import TransferState
 
-#: Called after each upload with (key, info, helium dict, local path).
-Written = Callable[[str, ObjectInfo, dict[str, Any], Path], None]
+#: What the plan does with a file: put its bytes, replace its metadata only, nothing.
+PUT, META, UNCHANGED = 0, 1, 2
+#: Listed objects compared with the local files per batch (one state-cache query each).
+_BATCH = 500
 
 
-class Upload(NamedTuple):  # one per file of the plan: a tuple, no __dict__
+class Upload(NamedTuple):  # made for a step as it runs, or to check one file
     """A local file to upload: where it is, its key, and its size and mtime when listed."""
 
     path: Path
@@ -65,63 +75,162 @@ class Meta(NamedTuple):
         return cls.of(helium.helium(meta, fmt, bucket=bucket, key=key), bucket=bucket, key=key)
 
 
-def upload_metas(
-    items: list[Upload],
-    meta: dict[str, Any] | None,
-    *,
-    from_xattr: bool,
-    bucket: str,
-) -> list[Meta]:
-    """Each file's metadata (``meta``, laid over its xattr's with ``from_xattr``), encoded
-    once per distinct value."""
-    known: dict[bytes | None, Meta] = {}
-    metas = []
-    for item in items:
-        raw = helium.xattr_bytes(item.path) if from_xattr else None
-        found = known.get(raw)
-        if found is None:
-            if from_xattr:
-                xattr = helium.parse_xattr(raw, item.path)
-                wanted = helium.carried(xattr, meta, bucket=bucket, key=item.key)
-                found = Meta.of(wanted, bucket=bucket, key=item.key)
-            else:
-                found = Meta.given(meta, bucket=bucket, key=item.key)
-            known[raw] = found
-        metas.append(found)
-    return metas
+class UploadPlan:
+    """The files of one upload, added one by one (``add``), compared with the bucket
+    (``compare``), then run as ``steps``; what was written is read back by ``written``.
 
-
-def upload_steps(
-    backend: Backend,
-    listing: dict[str, ObjectInfo],
-    files: list[Upload],
-    metas: list[Meta],
-    state: TransferState,
-    on_written: Written,
-) -> tuple[list[Step], list[str]]:
-    """Steps for the files that differ from the bucket, and the keys that are unchanged.
-
-    ``listing`` holds what the bucket has at the files' keys (one listing, or one HEAD for a
-    single file). Unchanged means: same size and ETag there, and the metadata t4 last wrote
-    is what would be written now. Only when t4 has no record of the object (a fresh cache,
-    another machine) does a step ask the server for the metadata (one HEAD, no bytes): the
-    same metadata makes it skipped; other metadata is replaced in place, bytes not re-sent.
+    ``meta`` is every object's user metadata (laid over each file's xattr with
+    ``from_xattr``); ``root``: the files' paths are ``root`` joined with their key less its
+    first ``cut`` characters (``put_dir``: no path is held), else each path is kept as given.
     """
-    same_size = [f for f in files if f.key in listing and listing[f.key].size == f.size]
-    identical = identical_files(backend, state, [(listing[f.key], f.path) for f in same_size])
-    remembered = state.written(backend.identity, [f.key for f in same_size])
-    steps: list[Step] = []
-    unchanged: list[str] = []
-    for item, wanted in zip(files, metas, strict=True):
-        remote = listing.get(item.key)
-        same_bytes = item.key in identical
-        if remote and same_bytes and remembered.get(item.key) == (remote.etag, wanted.digest):
-            unchanged.append(item.key)
-        elif same_bytes:
-            steps.append(Step(item.key, 0, _meta_step(backend, item, wanted, state, on_written)))
-        else:
-            steps.append(PutStep(backend, item, wanted, state, on_written))
-    return steps, unchanged
+
+    def __init__(
+        self,
+        backend: Backend,
+        state: TransferState,
+        meta: dict[str, Any] | None,
+        *,
+        from_xattr: bool,
+        root: Path | None = None,
+        cut: int = 0,
+    ):
+        self.backend, self.state = backend, state
+        self._meta, self._from_xattr = meta, from_xattr
+        self._root, self._cut = (None if root is None else str(root)), cut
+        self._paths: list[str] = []
+        self.keys: list[str] = []
+        self.sizes, self.mtimes = array("q"), array("q")
+        self.metas: list[Meta] = []  # each distinct value once
+        self._meta_of = array("I")  # index into ``metas``, per file
+        self._known: dict[bytes | None, int] = {}
+        self.todo = bytearray()  # PUT, META or UNCHANGED, per file
+        self.etags: list[str | None] = []  # what was written, per file: ``stored``
+        self._times: list[datetime | None] = []
+        self._versions: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def path(self, i: int) -> Path:
+        """The local path of file ``i``."""
+        if self._root is None:
+            return Path(self._paths[i])
+        return Path(self._root, self.keys[i][self._cut :])
+
+    def add(self, path: Path, key: str, size: int, mtime_ns: int) -> None:
+        """Plan to upload the file at ``path`` (listed with ``size`` and ``mtime_ns``) as
+        ``key``; bad metadata is refused (``MetadataError``) before anything is written."""
+        raw = helium.xattr_bytes(path) if self._from_xattr else None
+        found = self._known.get(raw)
+        if found is None:
+            bucket = self.backend.uri
+            if self._from_xattr:
+                xattr = helium.parse_xattr(raw, path)
+                wanted = helium.carried(xattr, self._meta, bucket=bucket, key=key)
+                self.metas.append(Meta.of(wanted, bucket=bucket, key=key))
+            else:
+                self.metas.append(Meta.given(self._meta, bucket=bucket, key=key))
+            found = self._known[raw] = len(self.metas) - 1
+        if self._root is None:
+            self._paths.append(str(path))
+        self.keys.append(key)
+        self.sizes.append(size)
+        self.mtimes.append(mtime_ns)
+        self._meta_of.append(found)
+        self.todo.append(PUT)
+        self.etags.append(None)
+        self._times.append(None)
+
+    def meta(self, i: int) -> Meta:
+        """The metadata file ``i`` goes up with."""
+        return self.metas[self._meta_of[i]]
+
+    def compare(self, listing: Iterable[ObjectInfo]) -> None:
+        """Mark the files that differ from the bucket in nothing as unchanged, and those that
+        differ in metadata alone as needing only that.
+
+        ``listing`` is what the bucket has (at least) at the files' keys, read once as it
+        comes. Unchanged means: same size and ETag there, and the metadata t4 last wrote is
+        what would be written now. Only when t4 has no record of the object (a fresh cache,
+        another machine) does a step ask the server for the metadata (one HEAD, no bytes):
+        the same metadata makes it skipped; other metadata is replaced in place, bytes not
+        re-sent."""
+        where: dict[str, int] | None = None
+        same_size = []
+        for obj in listing:
+            if where is None:  # an empty listing (a fresh prefix) costs no lookup table
+                where = {key: i for i, key in enumerate(self.keys)}
+            i = where.get(obj.key)
+            if i is not None and self.sizes[i] == obj.size:
+                same_size.append((i, obj))
+                if len(same_size) == _BATCH:
+                    self._compare_batch(same_size)
+                    same_size = []
+        self._compare_batch(same_size)
+
+    def _compare_batch(self, same_size: list[tuple[int, ObjectInfo]]) -> None:
+        # called even with none: an unwritable state cache is told before any transfer
+        backend, state = self.backend, self.state
+        identical = identical_files(backend, state, [(obj, self.path(i)) for i, obj in same_size])
+        remembered = state.written(backend.identity, [obj.key for _, obj in same_size])
+        for i, obj in same_size:
+            if obj.key in identical:
+                same = remembered.get(obj.key) == (obj.etag, self.meta(i).digest)
+                self.todo[i] = UNCHANGED if same else META
+
+    def unchanged(self) -> list[str]:
+        """The keys of the files already in the bucket as they would be written."""
+        return [key for key, todo in zip(self.keys, self.todo, strict=True) if todo == UNCHANGED]
+
+    def steps(self) -> PlanSteps:
+        """The steps of the files that are not unchanged, each made as it is taken."""
+        return PlanSteps(self)
+
+    def step(self, i: int) -> Step:
+        """The step of file ``i``."""
+        item = Upload(self.path(i), self.keys[i], self.sizes[i], self.mtimes[i])
+        if self.todo[i] == META:
+            return Step(item.key, 0, _meta_step(self, i, item))
+        return PutStep(self, i, item)
+
+    def stored(self, i: int, info: ObjectInfo) -> None:
+        """File ``i`` was written: ``info`` is what the bucket said (kept for the index)."""
+        self.etags[i] = info.etag or ""
+        self.sizes[i] = info.size
+        self._times[i] = info.last_modified
+        if info.version_id is not None:
+            self._versions[i] = info.version_id
+
+    def info(self, i: int) -> ObjectInfo | None:
+        """What the bucket said of file ``i`` when it was written; None if it was not."""
+        etag, when = self.etags[i], self._times[i]
+        if etag is None or when is None:
+            return None
+        return ObjectInfo(self.keys[i], self.sizes[i], etag or None, when, self._versions.get(i))
+
+    def written(self) -> Iterator[tuple[ObjectInfo, dict[str, Any], Path]]:
+        """Each file written, as the index takes it: its info, helium dict and path."""
+        for i in range(len(self.keys)):
+            info = self.info(i)
+            if info is not None:
+                yield info, self.meta(i).wanted, self.path(i)
+
+
+class PlanSteps:
+    """An upload plan's steps: counted, and made one at a time as they are taken (the
+    engine goes through them more than once: nothing of a step is kept between)."""
+
+    def __init__(self, plan: UploadPlan):
+        self._plan = plan
+        self._count = len(plan.todo) - plan.todo.count(UNCHANGED)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Step]:
+        plan = self._plan
+        todo = itertools.compress(range(len(plan.todo)), (t != UNCHANGED for t in plan.todo))
+        return map(plan.step, todo)
 
 
 def _remember_hash(backend: Backend, state: TransferState, item: Upload, etag: str) -> None:
@@ -136,26 +245,19 @@ def _remember_hash(backend: Backend, state: TransferState, item: Upload, etag: s
 
 
 class PutStep(Step):
-    """Upload one file (see ``upload_steps``); a small one can go as one async PUT."""
+    """Upload one file of a plan; a small one can go as one async PUT."""
 
-    __slots__ = ("backend", "item", "on_written", "state", "wanted")
+    __slots__ = ("index", "item", "plan")
 
-    def __init__(
-        self,
-        backend: Backend,
-        item: Upload,
-        wanted: Meta,
-        state: TransferState,
-        on_written: Written,
-    ):
+    def __init__(self, plan: UploadPlan, index: int, item: Upload):
         super().__init__(item.key, item.size)
         self.small = True
-        self.backend, self.item, self.wanted = backend, item, wanted
-        self.state, self.on_written = state, on_written
+        self.plan, self.index, self.item = plan, index, item
 
     def run(self, progress: Callable[[int], None]) -> int:
         item = self.item
-        self._stored(self.backend.upload(item.key, item.path, self.wanted.encoded, progress))
+        encoded = self.plan.meta(self.index).encoded
+        self._stored(self.plan.backend.upload(item.key, item.path, encoded, progress))
         return item.size
 
     async def run_small(self, objects: SmallObjects, progress: Callable[[int], None]) -> int:
@@ -166,33 +268,29 @@ class PutStep(Step):
             import asyncio
 
             return await asyncio.to_thread(self.run, progress)
-        self._stored(await objects.put(item.key, data, self.wanted.encoded))
+        self._stored(await objects.put(item.key, data, self.plan.meta(self.index).encoded))
         progress(len(data))
         return item.size
 
     def _stored(self, info: ObjectInfo) -> None:
-        backend, item, state = self.backend, self.item, self.state
-        state.defer_written(backend.identity, [(item.key, info.etag, self.wanted.digest)])
-        self.on_written(item.key, info, self.wanted.wanted, item.path)
+        plan, item = self.plan, self.item
+        backend, state = plan.backend, plan.state
+        state.defer_written(backend.identity, [(item.key, info.etag, plan.meta(self.index).digest)])
+        plan.stored(self.index, info)
         if item.mtime_ns and info.etag:
             # the ETag the server gave the bytes just read: no need to read them again
             _remember_hash(backend, state, item, info.etag)
 
 
-def _meta_step(
-    backend: Backend,
-    item: Upload,
-    wanted: Meta,
-    state: TransferState,
-    on_written: Written,
-) -> Callable[[Callable[[int], None]], int]:
+def _meta_step(plan: UploadPlan, i: int, item: Upload) -> Callable[[Callable[[int], None]], int]:
     def run(progress: Callable[[int], None]) -> int:
+        backend, wanted = plan.backend, plan.meta(i)
         info, raw = backend.head(item.key)
         same = helium.decode(raw, bucket=backend.uri, key=item.key) == wanted.wanted
         if not same:
             info = backend.set_metadata(item.key, wanted.encoded)._replace(size=info.size)
-            on_written(item.key, info, wanted.wanted, item.path)
-        state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
+            plan.stored(i, info)
+        plan.state.defer_written(backend.identity, [(item.key, info.etag, wanted.digest)])
         return SKIPPED if same else 0
 
     return run
