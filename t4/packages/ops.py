@@ -259,15 +259,15 @@ def fetch(
     user's own."""
     root = Path(dest).expanduser()
     targets = targets_under(root, pkg.records())
+    version = f"{pkg.origin[1]}@{pkg.origin[2][:7]}" if pkg.origin else ""
     if pkg.origin is not None and pkg.read and not allow_external:
         named = [t for t in targets if pkg.read.get(t.logical_key) == t.record.physical_key]
-        check_sources(pkg.origin[0], named, f"{pkg.origin[1]}@{pkg.origin[2][:7]}")
+        check_sources(pkg.origin[0], named, version)
     root.mkdir(parents=True, exist_ok=True)
     own = stores is None
     stores = stores or Stores()
     try:
         where = pkg.origin[0] if pkg.origin else str(PhysicalKey.from_path(root.absolute()))
-        version = f"{pkg.origin[1]}@{pkg.origin[2][:7]}" if pkg.origin else ""
         summary = copy_entries(targets, stores, "fetch", where, version)
     finally:
         if own:
