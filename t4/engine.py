@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from t4 import waits
 from t4.errors import T4Error
 
 if TYPE_CHECKING:
@@ -168,16 +169,16 @@ def run_steps(
         for runner in runners:
             runner.start()
         if runners:
-            finished.wait()
+            waits.wait(finished)
     except BaseException:  # Ctrl-C: drop the queue, stop what runs, then say so
         stop.set()
         for runner in runners:
             runner.halt()
         for runner in runners:
-            runner.join()
+            waits.join(runner)
         raise
     for runner in runners:
-        runner.join()
+        waits.join(runner)
     record.reraise()
 
 

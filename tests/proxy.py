@@ -26,7 +26,7 @@ be mid-way when they kill it); ``drop_headers`` removes request headers, as a st
 ignores them would (``If-None-Match``, ``If-Match``: no conditional writes); ``bandwidth``
 (bytes a second, per request) throttles every request body read and every answer body sent,
 as a slow link would (for the interrupt tests, which need one large transfer to be
-mid-way). ``dropped`` counts the requests whose client hung up before its answer was all
+mid-way; ``counts["received"]`` is how many body bytes it has read of them). ``dropped`` counts the requests whose client hung up before its answer was all
 sent (a cancelled GET).
 """
 
@@ -300,6 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             parts.append(part)
             length -= len(part)
+            with proxy._lock:
+                proxy.counts["received"] += len(part)
             proxy.throttle(len(part))
         return b"".join(parts)
 

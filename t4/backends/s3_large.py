@@ -6,7 +6,7 @@ Uploads are multipart, parts starting at ``MULTIPART_THRESHOLD`` and doubled to 
 10,000 (exactly as ``part_size_for`` computes them, so ``etag_of_file`` predicts the ETag),
 from a file or from a stream of chunks (a copy between two endpoints: ``ChunkReader``).
 Large downloads are obstore's (``s3_ranges``). While an upload runs, its caller's callback
-is asked every ``POLL`` seconds whether to stop (an interrupted run's raises): the upload is
+is asked every ``waits.TICK`` seconds whether to stop (an interrupted run's raises): the upload is
 then cancelled at once, and the caller aborts the multipart upload, rather than waiting for
 parts whose requests are stuck on a slow link.
 """
@@ -21,6 +21,7 @@ from boto3.s3.transfer import ProgressCallbackInvoker
 from s3transfer.manager import TransferConfig
 from s3transfer.subscribers import BaseSubscriber
 
+from t4 import waits
 from t4.backends.base import ByteCallback
 from t4.backends.s3_parts import STREAMED_PARTS
 
@@ -28,11 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from s3transfer.manager import TransferManager
 
-__all__ = ["POLL", "ChunkReader", "LargeTransfers"]
-
-#: Seconds between two questions to the callback while an upload runs: what an interrupt
-#: waits for, at most, before the upload is cancelled.
-POLL = 0.05
+__all__ = ["ChunkReader", "LargeTransfers"]
 
 
 class LargeTransfers:
@@ -52,6 +49,7 @@ class LargeTransfers:
         )
         self._lock = threading.Lock()
         self._manager: TransferManager | None = None
+        self._interrupted = False
 
     def upload(
         self,
@@ -71,10 +69,11 @@ class LargeTransfers:
 
         def wait() -> Any:
             try:
-                while not done.event.wait(POLL):
+                while not done.event.wait(waits.TICK):
                     if callback:
                         callback(0)
             except BaseException:
+                self._interrupted = True
                 future.cancel()
                 raise
             return future.result()
@@ -82,10 +81,16 @@ class LargeTransfers:
         return wait
 
     def close(self) -> None:
-        """Stop the manager's threads (transfers still running are cancelled)."""
+        """Stop the manager's threads. After an interrupt, not waiting for them: a part
+        still being sent ends when its request does (on a slow link, a minute), and its
+        upload has been aborted already; so Ctrl-C returns at once."""
         with self._lock:
             manager, self._manager = self._manager, None
-        if manager is not None:
+        if manager is None:
+            return
+        if self._interrupted:
+            threading.Thread(target=manager.shutdown, name="t4-uploads-end", daemon=True).start()
+        else:
             manager.shutdown()
 
     def _get(self) -> TransferManager:

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from t4 import waits
 from t4.backends.base import ByteCallback
 from t4.backends.s3_fast import write_async
 
@@ -34,9 +35,6 @@ T = TypeVar("T")
 #: Ranges this large: fewer, longer GETs were a third faster than 8 MiB ones against
 #: SeaweedFS on loopback (they need not match the upload's part layout).
 RANGE = 16 * 1024 * 1024
-#: How often the waiting thread asks its callback whether to stop (an interrupted run's
-#: callback raises), in seconds: what an interrupt may wait for, at most.
-POLL = 0.05
 
 
 class RangedDownloads:
@@ -65,7 +63,7 @@ class RangedDownloads:
         GET's body, read up to ``RANGE`` bytes and then dropped) and the other ranges, all
         at once on the loop. The first error cancels the other ranges and is raised; so
         does ``callback``'s (the engine's raises once the run is interrupted), asked every
-        ``POLL`` seconds even while no bytes arrive."""
+        ``waits.TICK`` seconds even while no bytes arrive."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             started, finished = threading.Event(), threading.Event()
@@ -83,7 +81,7 @@ class RangedDownloads:
 
     def run(self, job: Coroutine[Any, Any, T], callback: ByteCallback | None) -> T:
         """Run ``job`` (another large transfer's requests: a streamed upload) on the loop,
-        waited for as a download is: ``callback`` asked every ``POLL`` seconds, the job
+        waited for as a download is: ``callback`` asked every ``waits.TICK`` seconds, the job
         cancelled at once (its requests dropped) when it raises."""
         future = asyncio.run_coroutine_threadsafe(job, self._started())
         try:
@@ -156,14 +154,9 @@ class RangedDownloads:
 
 
 def _wait(job: Future[T], callback: ByteCallback | None) -> T:
-    """``job``'s result; meanwhile ``callback(0)`` every ``POLL`` seconds, so that an
+    """``job``'s result; meanwhile ``callback(0)`` every ``waits.TICK`` seconds, so that an
     interrupted run's callback can raise here."""
-    while True:
-        try:
-            return job.result(timeout=POLL)
-        except TimeoutError:
-            if callback:
-                callback(0)
+    return waits.result(job, (lambda: callback(0)) if callback else None)
 
 
 async def _cancel_all() -> None:

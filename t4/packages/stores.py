@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from t4 import waits
 from t4.backends.base import ObjectInfo
 from t4.bucket import Bucket
 from t4.config import concurrency_from_env
@@ -148,8 +149,14 @@ class Stores:
                 data = src.read(min(step, info.size - start))
             return data, hashlib.sha256(data).digest() if kind == hashing.CHUNKED else None
 
+        def take() -> bool:  # a slot for one more read: waited for when none is pending
+            if pending:
+                return self._held.acquire(blocking=False)
+            waits.acquire(self._held)
+            return True
+
         def ask() -> None:
-            while len(pending) < RANGES_HELD and self._held.acquire(blocking=not pending):
+            while len(pending) < RANGES_HELD and take():
                 start = next(starts, None)
                 if start is None:
                     self._held.release()
@@ -162,7 +169,7 @@ class Stores:
                 while pending:
                     future = pending.popleft()
                     try:
-                        data, digest = future.result()
+                        data, digest = waits.result(future)
                     finally:
                         self._held.release()
                     out.write(data)

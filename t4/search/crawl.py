@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from t4 import waits
 from t4.backends.base import Backend, ObjectInfo
 from t4.errors import KeyNotFoundError, T4Error
 from t4.search.documents import TEXT_BYTES, Document, is_text_like, text_of
@@ -118,10 +119,10 @@ def _read_all(backend: Backend, todo: list[ObjectInfo], workers: int) -> Iterato
         window: deque[Future[_Read]] = deque()
         for info in todo:
             if len(window) >= 4 * workers:
-                yield window.popleft().result()
+                yield waits.result(window.popleft())
             window.append(pool.submit(_read, backend, info))
         while window:
-            yield window.popleft().result()
+            yield waits.result(window.popleft())
 
 
 class _NoBar:
