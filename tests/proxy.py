@@ -26,8 +26,9 @@ be mid-way when they kill it); ``drop_headers`` removes request headers, as a st
 ignores them would (``If-None-Match``, ``If-Match``: no conditional writes); ``bandwidth``
 (bytes a second, per request) throttles every request body read and every answer body sent,
 as a slow link would (for the interrupt tests, which need one large transfer to be
-mid-way; ``counts["received"]`` is how many body bytes it has read of them). ``dropped`` counts the requests whose client hung up before its answer was all
-sent (a cancelled GET).
+mid-way; ``counts["received"]`` is how many body bytes it has read of them). ``dropped``
+counts the requests whose client hung up before its answer was all sent (a cancelled GET).
+``headers_seen`` counts request header names by method (``"PUT x-amz-trailer"``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class FaultProxy:
         self.kinds: Counter[str] = Counter()
         #: Requests being answered now, and the most there ever were at once.
         self.in_flight = 0
+        #: request header names seen, by method: ``headers_seen["PUT x-amz-trailer"]``
+        self.headers_seen: Counter[str] = Counter()
         self.peak_in_flight = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -243,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy.in_flight -= 1
 
     def _serve_one(self, proxy: FaultProxy) -> None:
+        with proxy._lock:
+            proxy.headers_seen.update(f"{self.command} {name.lower()}" for name in self.headers)
         body = self._read_body()
         if proxy.delay:
             proxy._stopping.wait(proxy.delay)
