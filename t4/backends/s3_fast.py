@@ -38,6 +38,7 @@ from t4.backends.s3_parts import STREAMED_PARTS
 from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
+    from obstore import Bytes
     from obstore.store import S3CredentialProvider
 
 __all__ = [
@@ -72,7 +73,7 @@ def write_at(fd: int, chunks: Iterable[bytes], offset: int, progress: ByteCallba
 
 
 async def write_async(
-    fd: int, chunks: AsyncIterator[bytes], offset: int, limit: int, progress: ByteCallback
+    fd: int, chunks: AsyncIterator[Bytes], offset: int, limit: int, progress: ByteCallback
 ) -> int:
     """``write_at`` for chunks that arrive on an event loop, up to ``limit`` bytes (the
     last chunk cut to fit); the offset after the last byte."""
@@ -104,10 +105,12 @@ class Body:
             for chunk in self._stream:
                 yield bytes(chunk)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[Bytes]:
+        """The chunks as obstore hands them, not copied into ``bytes`` (buffers that
+        ``os.pwrite`` takes as they are)."""
         with self._fast._errors(self._key):
             async for chunk in self._stream:
-                yield bytes(chunk)
+                yield chunk
 
 
 class Unsupported(Exception):
