@@ -30,7 +30,7 @@ LAYERS = (
     ("t4.parts",),
     ("t4.locations", "t4.formats", "t4.codecs", "t4.meta", "t4.keys", "t4.walk"),
     ("t4.state", "t4.config"),
-    ("t4.errors", "t4.surface"),
+    ("t4.errors", "t4.surface", "t4.waits"),
 )
 
 
