@@ -14,9 +14,19 @@ from pathlib import Path
 
 from servers import TEST_SECRET
 
-__all__ = ["T4", "assert_one_line_error", "on_a_terminal", "t4"]
+__all__ = ["T4", "assert_one_line_error", "ctrl_c_as_on_a_terminal", "on_a_terminal", "t4"]
 
 T4 = str(Path(sys.executable).parent / "t4")
+
+
+def ctrl_c_as_on_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test interrupts: SIGINT as a shell leaves it. A child
+    inherits an ignored signal, and something earlier in a whole test session (seen in CI:
+    SIGHUP, SIGINT and SIGQUIT ignored in every child) leaves the pytest process ignoring
+    SIGINT; Python then installs no KeyboardInterrupt handler and the child never stops."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def t4(

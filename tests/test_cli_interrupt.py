@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from cli import T4
+from cli import T4, ctrl_c_as_on_a_terminal
 from proxy import FaultProxy, wait_until
 from servers import S3Server
 
@@ -56,7 +56,8 @@ def interrupt(args: list[str], started: object, send: Send) -> tuple[int, str]:
     stderr."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([T4, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_on_a_terminal)  # fmt: skip
     try:
         assert wait_until(started, timeout=60), "the transfer never started"
         send(proc)
@@ -140,7 +141,8 @@ def interrupt_timed(args: list[str], started: object, send: Send) -> tuple[int, 
     """Like ``interrupt``; also the seconds from the SIGINT to the process's exit."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([T4, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_on_a_terminal)  # fmt: skip
     try:
         assert wait_until(started, timeout=60), "the transfer never started"
         assert proc.poll() is None, proc.communicate()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import ctrl_c_as_on_a_terminal
 from proxy import FaultProxy, wait_until
 from servers import S3Server, s3_client, start_moto
 
@@ -344,6 +345,7 @@ def test_ctrl_c_stops_a_streamed_copy_and_aborts_its_upload(
             [sys.executable, "-c", _INTERRUPTED_CHILD, src.uri, dst.uri, narrow.url],
             cwd=tmp_path,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            preexec_fn=ctrl_c_as_on_a_terminal,
         )
         try:
             moving = lambda: narrow.counts["POST"] > 0 and narrow.in_flight > 0  # noqa: E731
