@@ -372,8 +372,8 @@ def checksums_for(endpoint: str | None, session: Any) -> dict[str, Any]:
     """boto3's checksum setting for uploads to ``endpoint``: on AWS (``None``, or an
     ``amazonaws.com`` address), boto3's own (a CRC32 with every upload). Elsewhere (MinIO,
     SeaweedFS, Ceph...), ``when_required``, as every S3 client sent before boto3 1.36:
-    servers other than AWS may refuse the CRC trailer, and where they take it, it cost 0.15 s
-    of t4's CPU and 0.1 s of the server's on 256 MiB (SeaweedFS, ``make bench``'s W2 up).
+    servers other than AWS may refuse the CRC trailer, and where they take it, it cost 0.14 s
+    of t4's CPU and 0.14 s of the server's on 256 MiB (SeaweedFS, W2 up, t4 put-dir).
     The bytes are still checked: over HTTP their SHA-256 is signed, over HTTPS TLS checks
     them. ``AWS_REQUEST_CHECKSUM_CALCULATION`` or a profile's
     ``request_checksum_calculation`` decides instead when set."""
