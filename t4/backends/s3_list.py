@@ -1,5 +1,5 @@
-"""S3's ListObjectsV2 without boto3: one signed GET per page of 1,000 keys through urllib3,
-each answer read with ElementTree.
+"""S3's ListObjectsV2 without boto3: one signed GET per page of 1,000 keys over
+``http.client`` (``t4.backends.s3_http``), each answer read with ElementTree.
 
 Every key comes back exactly as stored (``a/``, ``.``, ``..``, ``//``, spaces, ``+``,
 control characters): pages are asked with ``encoding-type=url`` and decoded as boto3
@@ -14,9 +14,10 @@ about 5.
 
 from __future__ import annotations
 
+import http.client
 import logging
-import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from t4.backends.base import FolderPage, ObjectInfo
+from t4.backends.s3_http import Getter
 from t4.backends.sigv4 import EMPTY_SHA256, authorization, canonical_query
-from t4.errors import AccessDeniedError, T4Error, TransientError, s3_error
+from t4.errors import AccessDeniedError, ConfigError, T4Error, TransientError, s3_error
 
 if TYPE_CHECKING:
     import boto3
-    import urllib3
     from mypy_boto3_s3 import S3Client
 
     from t4.backends.s3_settings import Reach, S3Settings
@@ -68,8 +69,9 @@ class Lister:
         self._scheme, self._netloc = parts.scheme, parts.netloc
         self._base = parts.path.rstrip("/")
         self._path_style = settings.path_style or not self._aws or "." in bucket
+        self._host = self._netloc if self._path_style else f"{bucket}.{self._netloc}"
         self._lock = threading.Lock()
-        self._pool: urllib3.PoolManager | None = None
+        self._getter: Getter | None = None
 
     def objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, in key order, a page at a time."""
@@ -101,19 +103,21 @@ class Lister:
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.clear()
+            getter, self._getter = self._getter, None
+        if getter is not None:
+            getter.close()
 
     # -- one page, tried again while it may pass ------------------------------------------
     def _page(self, params: list[tuple[str, str]]) -> tuple[Any, str]:
-        import urllib3
-
         attempts = max(1, self.settings.max_attempts)
         for attempt in range(1, attempts + 1):
             try:
                 status, headers, body = self._get(params)
-            except urllib3.exceptions.HTTPError as err:
+            except T4Error:  # the keys' own (some are OSErrors too): not the network's
+                raise
+            except ssl.SSLCertVerificationError as err:
+                raise self._untrusted(err) from err
+            except (OSError, http.client.HTTPException) as err:
                 if attempt == attempts:
                     raise self._unreachable(err) from err
                 log.debug("listing %s failed (%s); again", self.uri, err)
@@ -135,7 +139,7 @@ class Lister:
 
     def _get(self, params: list[tuple[str, str]]) -> tuple[int, Any, bytes]:
         """One signed GET of the bucket with ``params``: status, headers, body."""
-        host = self._netloc if self._path_style else f"{self.bucket}.{self._netloc}"
+        host = self._host
         path = f"{self._base}/{self.bucket}" if self._path_style else f"{self._base}/"
         access_key, secret_key, token = self.keys()
         headers = {
@@ -149,20 +153,29 @@ class Lister:
         headers["authorization"] = authorization(
             "GET", path, params, headers, EMPTY_SHA256, keys, self.region
         )
-        url = f"{self._scheme}://{host}{quote(path, safe='/-_.~')}?{canonical_query(params)}"
-        resp = self._connected(url).request("GET", url, headers=headers, redirect=False)
-        return resp.status, resp.headers, resp.data
+        target = f"{quote(path, safe='/-_.~')}?{canonical_query(params)}"
+        return self._connected().get(target, headers)
 
-    def _connected(self, url: str) -> urllib3.PoolManager:
+    def _connected(self) -> Getter:
         with self._lock:
-            if self._pool is None:
-                self._pool = _pool_for(url, self.settings)
-            return self._pool
+            if self._getter is None:
+                timeouts = (self.settings.connect_timeout, self.settings.read_timeout)
+                self._getter = Getter(self._scheme, self._host, timeouts, self.uri)
+            return self._getter
 
     def _unreachable(self, err: Exception) -> T4Error:
         return TransientError(
             f"could not reach {self.uri} ({type(err).__name__}); check the endpoint and "
             "network, then retry",
+            bucket=self.uri,
+            key=None,
+        )
+
+    def _untrusted(self, err: Exception) -> T4Error:
+        return ConfigError(
+            f"the certificate of {self._scheme}://{self._host} is not trusted for {self.uri} "
+            f"({getattr(err, 'verify_message', '') or err}): set AWS_CA_BUNDLE to the PEM file "
+            "of the CA that signed it",
             bucket=self.uri,
             key=None,
         )
@@ -221,46 +234,6 @@ def lister_for(conn: Connection) -> Lister:
 
     region = meta.region_name or "us-east-1"
     return Lister(conn.uri, conn.name, meta.endpoint_url, region, session_keys, conn.settings)
-
-
-def _pool_for(url: str, settings: S3Settings) -> urllib3.PoolManager:
-    """A pool (through the environment's proxy for ``url``, if any), with the settings'
-    timeouts, no retries of its own (``_page`` decides) and ``AWS_CA_BUNDLE``'s CAs."""
-    import urllib3
-
-    options: dict[str, Any] = {
-        "maxsize": 2,
-        "retries": False,
-        "timeout": urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
-    }
-    if url.startswith("https:"):
-        options["ca_certs"] = os.environ.get("AWS_CA_BUNDLE") or _default_cas()
-    proxy = _proxy_for(url)
-    if proxy:
-        return urllib3.ProxyManager(proxy, **options)
-    return urllib3.PoolManager(**options)
-
-
-def _default_cas() -> str | None:
-    """botocore's default: certifi's bundle when it is installed, else the system's."""
-    try:
-        import certifi
-    except ImportError:
-        return None
-    return str(certifi.where())
-
-
-def _proxy_for(url: str) -> str | None:
-    """The proxy the environment names for ``url`` (``NO_PROXY`` honoured), as boto3 finds it."""
-    if not any(k.lower().endswith("_proxy") for k in os.environ):
-        return None  # the usual case: urllib.request is not imported for nothing
-    import urllib.request
-
-    proxies = urllib.request.getproxies()
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.netloc):
-        return None
-    return proxies.get(parts.scheme)
 
 
 def _parse(body: bytes, uri: str) -> tuple[Any, str]:
