@@ -8,9 +8,8 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from t4 import locations
 from t4.backends import ObjectInfo
@@ -23,8 +22,7 @@ from t4.keys import as_prefix
 from t4.transfer import TransferSummary
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """A bucket URI and a key (or prefix) inside it."""
 
     bucket: str

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"{LOCATIONS}\n"
             + (f"{more.rstrip()}\n\n" if more else "")
             + f"example:\n{example}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Help,
         )
         _add_common(sub, argparse.SUPPRESS)
         add_args(sub)
@@ -258,6 +258,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+#: Stands in a help text for ``_index_covers()``, read only when the help is shown: the
+#: constants come from ``t4.search``, which every other command would load for nothing.
+_COVERS = "{what the embedded index covers}"
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Texts as written, ``_COVERS`` filled in as the help is shown."""
+
+    def add_text(self, text: str | None) -> None:
+        if text is not None and _COVERS in text:
+            text = text.replace(_COVERS, _index_covers().rstrip())
+        super().add_text(text)
+
+
 def _index_covers() -> str:
     """What the embedded index holds, from the constants that decide it."""
     from t4.search.documents import (
@@ -311,10 +325,10 @@ _COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], 
      _args_rm_dir, cmd.rm_dir),
     ("search", "search a bucket (words, field:value, AND/OR/NOT, wildcards, ranges)",
      "  t4 search s3://my-bucket thor\n"
-     "  t4 search --bucket ./lake \"user_meta.name:'thor'\"\n\n" + _index_covers(),
+     "  t4 search --bucket ./lake \"user_meta.name:'thor'\"\n\n" + _COVERS,
      _args_search, cmd.search),
     ("index", "bring a bucket's embedded search index up to date",
-     "  t4 index s3://my-bucket\n  t4 index --bucket ./lake --reindex\n\n" + _index_covers(),
+     "  t4 index s3://my-bucket\n  t4 index --bucket ./lake --reindex\n\n" + _COVERS,
      _args_index, cmd.index),
     ("catalog", "serve buckets' search indexes as a T4 catalog: catalog serve",
      "  t4 catalog serve --bucket s3://my-bucket --bucket s3://other --port 8080\n"

@@ -6,9 +6,8 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from t4.backends import ObjectInfo
 
@@ -41,8 +40,7 @@ def write_text(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-@dataclass(frozen=True)
-class TableHead:
+class TableHead(NamedTuple):
     """The first rows of a table too large to read whole; ``rows`` is the total where the
     format records it (Parquet), else ``None``."""
 
@@ -51,8 +49,7 @@ class TableHead:
     size: int
 
 
-@dataclass(frozen=True)
-class BytesHead:
+class BytesHead(NamedTuple):
     """An object shown as bytes: its size and its first bytes, the rest unread."""
 
     size: int
