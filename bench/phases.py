@@ -88,8 +88,10 @@ def main(rounds: int = 7) -> None:
             dest.mkdir()
             argv = [*s5cmd, "cp", "s3://phases/w2/*", f"{dest}/"]
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-            _, _, usage = os.wait4(proc.pid, 0)
-            proc.returncode = 0  # reaped above
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)  # as bench.processes does
+            if proc.returncode != 0:
+                raise RuntimeError(f"s5cmd cp exited {proc.returncode}")
             rows.setdefault("s5cmd cp, whole process", []).append(
                 (usage.ru_utime + usage.ru_stime, usage.ru_minflt)
             )

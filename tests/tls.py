@@ -111,6 +111,17 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+@contextmanager
+def _serving(handler: type[socketserver.BaseRequestHandler]) -> Iterator[int]:
+    """``handler`` serving each connection to 127.0.0.1 in a thread; yields the port."""
+    with _Server(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+
+
 class Tunnels:
     """What a server saw: ``connections`` accepted, ``requests`` (first lines of CONNECT),
     ``auth`` (their Proxy-Authorization values)."""
@@ -146,12 +157,8 @@ def tls_in_front(target: tuple[str, int], cert: Path, key: Path) -> Iterator[tup
             with socket.create_connection(target) as upstream, tls:
                 _pump(tls, upstream)
 
-    with _Server(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"https://127.0.0.1:{server.server_address[1]}", seen
-        finally:
-            server.shutdown()
+    with _serving(Handler) as port:
+        yield f"https://127.0.0.1:{port}", seen
 
 
 @contextmanager
@@ -180,9 +187,5 @@ def connect_proxy() -> Iterator[tuple[str, Tunnels]]:
                 self.wfile.flush()
                 _pump(self.connection, upstream)
 
-    with _Server(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}", seen
-        finally:
-            server.shutdown()
+    with _serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}", seen

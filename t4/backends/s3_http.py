@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from t4.errors import ConfigError
 
-__all__ = ["Getter", "proxy_for"]
+__all__ = ["Getter"]
 
 #: Idle connections kept for the next page (a listing asks one page at a time per thread).
 _KEPT = 4
@@ -36,7 +36,7 @@ class Getter:
         self._host = host
         self._uri = uri
         self._timeouts = timeouts
-        self._proxy = proxy_for(f"{scheme}://{host}/")
+        self._proxy = _proxy_for(f"{scheme}://{host}/")
         if self._proxy is not None and self._proxy.scheme not in ("http", ""):
             raise ConfigError(
                 f"the proxy for {uri} is named {self._proxy.scheme}://...: t4's listing "
@@ -65,15 +65,12 @@ class Getter:
         except BaseException:
             conn.close()
             raise
-        if resp.will_close:
-            conn.close()
-        else:
+        if not resp.will_close:
             with self._lock:
-                keep = len(self._free) < _KEPT
-                if keep:
+                if len(self._free) < _KEPT:
                     self._free.append(conn)
-            if not keep:
-                conn.close()
+                    return resp.status, resp.headers, body
+        conn.close()
         return resp.status, resp.headers, body
 
     def close(self) -> None:
@@ -123,11 +120,11 @@ class Getter:
 
     def _context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context(cafile=trusted_cas())
+            self._tls = ssl.create_default_context(cafile=_trusted_cas())
         return self._tls
 
 
-def trusted_cas() -> str | None:
+def _trusted_cas() -> str | None:
     """The CA file botocore trusts: ``AWS_CA_BUNDLE``, else certifi's bundle when installed,
     else (None) the system's."""
     named = os.environ.get("AWS_CA_BUNDLE")
@@ -140,7 +137,7 @@ def trusted_cas() -> str | None:
     return str(certifi.where())
 
 
-def proxy_for(url: str) -> SplitResult | None:
+def _proxy_for(url: str) -> SplitResult | None:
     """The proxy the environment names for ``url`` (``NO_PROXY`` honoured), split, or None."""
     if not any(k.lower().endswith("_proxy") for k in os.environ):
         return None  # the usual case: urllib.request is not imported for nothing

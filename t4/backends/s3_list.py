@@ -4,8 +4,8 @@
 Every key comes back exactly as stored (``a/``, ``.``, ``..``, ``//``, spaces, ``+``,
 control characters): pages are asked with ``encoding-type=url`` and decoded as boto3
 decodes them. Requests are signed with SigV4 (``t4.backends.sigv4``) from the keys the
-backend resolved; proxies (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``) and
-``AWS_CA_BUNDLE`` are honoured as boto3 honours them. A 5xx, a throttling answer, a
+backend resolved; proxies (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, spoken to over
+plain HTTP) and ``AWS_CA_BUNDLE`` are honoured as boto3 honours them. A 5xx, a throttling answer, a
 timeout or a broken connection is tried again (up to the settings' ``max_attempts``,
 backing off); what is left is raised through the one S3 error table (``t4.errors``).
 boto3 spent about 60 us of CPU per key here (its XML parser and ``dateutil``); this
