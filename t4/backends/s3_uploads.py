@@ -1,8 +1,8 @@
 """Writes of large objects to an S3 bucket: a file (``upload``) or a stream of chunks
 (``put_stream``, what a copy between two endpoints sends), each above
 ``MULTIPART_THRESHOLD`` as a multipart upload, so memory holds a bounded number of parts
-whatever the size. A failed upload is aborted, and an interrupted one at once: no pending
-multipart upload stays on the bucket.
+whatever the size. A failed upload is aborted, and an interrupted one at once, and so is one
+that a retried request began: no pending multipart upload stays on the bucket.
 
 A file goes through the bucket's shared boto3 TransferManager (``s3_large``), which also
 aborts what a killed run left of the same key. A stream goes through obstore on the
@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from t4.backends.base import Backend, ByteCallback, ObjectInfo
 from t4.backends.s3_connection import S3Connection, utc_now, version_or_none
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["S3Uploads"]
 
 log = logging.getLogger(__name__)
+
+#: The name ``_on_begun`` is registered under on a client's events (so, once).
+_ON_BEGUN = "t4-upload-begun"
 
 
 class S3Uploads(S3Connection, Backend):
@@ -111,9 +114,13 @@ class S3Uploads(S3Connection, Backend):
         metadata: dict[str, str],
         callback: ByteCallback | None,
     ) -> ObjectInfo:
-        """Through the TransferManager; aborted by boto3 if it fails, here if interrupted."""
+        """Through the TransferManager; aborted by boto3 if it fails, here if interrupted.
+        An upload begun by a request that was asked again is seen to (``_on_begun``)."""
         with self._writing(key):
             large = self._large_transfers()
+            self.client.meta.events.register(
+                "after-call.s3.CreateMultipartUpload", self._on_begun, unique_id=_ON_BEGUN
+            )
             try:
                 self._call(large.upload(source, key, {"Metadata": metadata}, callback), key)
             except T4Error:  # failed: boto3 aborted the upload already
@@ -124,19 +131,41 @@ class S3Uploads(S3Connection, Backend):
                 raise
         return self.head(key)[0]
 
+    def _on_begun(self, parsed: dict[str, Any], **kwargs: Any) -> None:
+        """When a CreateMultipartUpload was answered only on a retry, an attempt whose answer
+        was lost may still have begun an upload on the server, which nothing would ever
+        complete or abort (and the store bills its parts): abort the uploads of the key
+        still pending that began no later than the one that answered. One that another
+        writer begins after it is left alone."""
+        retried = parsed.get("ResponseMetadata", {}).get("RetryAttempts")
+        key, ours = parsed.get("Key"), parsed.get("UploadId")
+        if not retried or not key or not ours:
+            return
+        pending = self._pending(key)
+        began = next((u["Initiated"] for u in pending if u["UploadId"] == ours), None)
+        for upload in pending:
+            if began is not None and upload["UploadId"] != ours and upload["Initiated"] <= began:
+                with contextlib.suppress(T4Error):  # best effort, as the upload goes on
+                    self._abort(key, upload["UploadId"])
+
     def _abort_unfinished(self, key: str) -> None:
         """Abort multipart uploads of ``key`` that a killed run left behind (best effort:
         boto3 aborts its own on failure, but not when the process dies)."""
+        for upload in self._pending(key):
+            self._abort(key, upload["UploadId"])
+
+    def _pending(self, key: str) -> list[dict[str, Any]]:
+        """The multipart uploads of ``key`` begun and not completed nor aborted."""
         try:
             resp = self._call(self.client.list_multipart_uploads, key, Bucket=self.name, Prefix=key)
         except AccessDeniedError as err:  # allowed to upload but not to list uploads
             log.debug("cannot list unfinished uploads of %r: %s", key, err)
-            return
-        for upload in resp.get("Uploads", []):
-            if upload.get("Key") != key:
-                continue
-            self._call(self._abort_upload, key, upload_id=upload["UploadId"], target=key)
-            log.info("aborted an unfinished upload of %r in %s", key, self.uri)
+            return []
+        return [dict(u) for u in resp.get("Uploads", []) if u.get("Key") == key]
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        self._call(self._abort_upload, key, upload_id=upload_id, target=key)
+        log.info("aborted an unfinished upload of %r in %s", key, self.uri)
 
     def _abort_upload(self, upload_id: str, target: str) -> None:
         from botocore.exceptions import ClientError

@@ -131,3 +131,27 @@ def test_failed_multipart_upload_is_aborted(fault_proxy, s3_raw, tmp_path, monke
     assert s3_raw.uri in str(err.value)
     assert s3_raw.listing() == []
     assert s3_raw.client.list_multipart_uploads(Bucket=s3_raw.name).get("Uploads", []) == []
+
+
+def test_an_upload_begun_twice_leaves_none_pending(fault_proxy, s3_raw, tmp_path):
+    """A CreateMultipartUpload the server carried out but whose answer never arrived is asked
+    again; the upload the lost attempt began is aborted, not left pending (and billed) on
+    the bucket. Another writer's upload of the same key, begun while this one sends its
+    parts, is left alone."""
+    path = tmp_path / "large.bin"
+    path.write_bytes(os.urandom(MULTIPART))
+    theirs: list[str] = []
+
+    def faulted(method: str, path: str) -> bool:
+        if "partNumber=" in path and not theirs:  # ours has begun: another writer begins
+            begun = s3_raw.client.create_multipart_upload(Bucket=s3_raw.name, Key="large.bin")
+            theirs.append(begun["UploadId"])
+        return method == "POST" and path.endswith("?uploads")
+
+    proxy = fault_proxy(faults=("truncate",), fail_first=1, only=faulted)
+    with bucket_via(proxy, s3_raw) as bucket:
+        bucket.put_file("large.bin", path)
+    assert proxy.counts["truncate"] == 1 and proxy.counts["POST"] >= 3, proxy.counts
+    assert s3_raw.read("large.bin") == path.read_bytes()
+    pending = s3_raw.client.list_multipart_uploads(Bucket=s3_raw.name).get("Uploads", [])
+    assert [upload["UploadId"] for upload in pending] == theirs
