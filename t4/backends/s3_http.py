@@ -12,6 +12,7 @@ spoken to over TLS itself (``https://`` in the variable) is not supported: that 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import select
@@ -23,6 +24,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from t4.errors import ConfigError
 
 __all__ = ["Getter"]
+
+#: How a connection the server closed before answering fails (``RemoteDisconnected`` is a
+#: ``ConnectionResetError``); a timeout is not among them: it is not sent again at once.
+_UNANSWERED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 #: Idle connections kept for the next page (a listing asks one page at a time per thread).
 _KEPT = 4
@@ -51,16 +56,24 @@ class Getter:
 
     def get(self, target: str, headers: dict[str, str]) -> tuple[int, Message, bytes]:
         """GET ``target`` (the path and query): its status, headers and whole body. An idle
-        connection the server has closed is not used; what fails is raised (``OSError``,
-        ``http.client.HTTPException``) for the caller to try again or name."""
-        conn = self._idle() or self._connect()
+        connection the server has closed is not used, and one it closes as it is used (no
+        answer at all) is replaced at once, the GET sent again (it is idempotent); what
+        else fails is raised (``OSError``, ``http.client.HTTPException``) for the caller to
+        try again or name."""
         sent = dict(headers)
         if self._proxy is not None and not self._https:
             target = f"http://{self._host}{target}"  # a plain proxy is asked for the whole URL
             sent.update(_proxy_auth(self._proxy))
+        conn, resp = self._idle(), None
+        if conn is not None:
+            # closed by the server as it was reused, the GET not answered: on a new one
+            with contextlib.suppress(*_UNANSWERED):
+                resp = _ask(conn, target, sent)
+        if resp is None:
+            conn = self._connect()
+            resp = _ask(conn, target, sent)
+        assert conn is not None
         try:
-            conn.request("GET", target, headers=sent)
-            resp = conn.getresponse()
             body = resp.read()
         except BaseException:
             conn.close()
@@ -122,6 +135,18 @@ class Getter:
         if self._tls is None:
             self._tls = ssl.create_default_context(cafile=_trusted_cas())
         return self._tls
+
+
+def _ask(
+    conn: http.client.HTTPConnection, target: str, headers: dict[str, str]
+) -> http.client.HTTPResponse:
+    """Send the GET on ``conn`` and read its answer's status and headers (closed if not)."""
+    try:
+        conn.request("GET", target, headers=headers)
+        return conn.getresponse()
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _trusted_cas() -> str | None:

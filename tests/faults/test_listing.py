@@ -51,6 +51,26 @@ def test_pages_are_followed(s3_raw: Any, fault_proxy: Any) -> None:
     assert proxy.seen == 2
 
 
+def test_a_kept_connection_closed_as_it_is_reused_costs_no_attempt(
+    s3_raw: Any, fault_proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server may close an idle connection just as the next page is asked on it: that GET
+    is sent again at once on a new connection, not counted as a failed attempt. The same
+    reset of a new connection is one (and with one attempt allowed, named)."""
+    keys = [f"p/{i:05d}.txt" for i in range(1005)]  # moto answers 1,000 keys a page
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3_raw.write(k, b"1"), keys))
+    monkeypatch.setenv("T4_S3_MAX_ATTEMPTS", "1")
+    second_page = fault_proxy(faults=("reset",), fail_first=1, only=lambda m, p: "token=" in p)
+    with t4.Bucket(s3_raw.uri, endpoint_url=second_page.url) as b:
+        assert [o.key for o in b.ls("p/")] == keys
+    assert second_page.counts["reset"] == 1 and second_page.kinds["listing-page"] == 2
+    first_page = fault_proxy(faults=("reset",), fail_first=1)
+    with t4.Bucket(s3_raw.uri, endpoint_url=first_page.url) as b, pytest.raises(t4.T4Error) as err:
+        list(b.ls("p/"))
+    assert s3_raw.uri in str(err.value) and first_page.seen == 1
+
+
 def test_a_server_that_checks_signatures_accepts_them(auth_server: Any) -> None:
     """moto with authentication on verifies each request's SigV4 signature; a wrong secret
     is refused, and the error names the bucket, not the secret."""
