@@ -141,11 +141,13 @@ class S3Uploads(S3Connection, Backend):
         key, ours = parsed.get("Key"), parsed.get("UploadId")
         if not retried or not key or not ours:
             return
-        pending = self._pending(key)
+        pending: list[dict[str, Any]] = []
+        with contextlib.suppress(T4Error):  # best effort: raised here, it would end the upload
+            pending = self._pending(key)
         began = next((u["Initiated"] for u in pending if u["UploadId"] == ours), None)
-        for upload in pending:
-            if began is not None and upload["UploadId"] != ours and upload["Initiated"] <= began:
-                with contextlib.suppress(T4Error):  # best effort, as the upload goes on
+        for upload in pending if began is not None else []:
+            if upload["UploadId"] != ours and upload["Initiated"] <= began:
+                with contextlib.suppress(T4Error):
                     self._abort(key, upload["UploadId"])
 
     def _abort_unfinished(self, key: str) -> None:
