@@ -52,6 +52,32 @@ def test_large_file_round_trips_in_parts(bucket, raw, backend_kind, tmp_path):
     assert bucket.get_meta("big/big.bin")["user_meta"] == {"n": 1}
 
 
+def test_downloads_reach_the_disk_in_small_writes(s3_bucket_uri, s3_env, tmp_path, monkeypatch):
+    """``t4.parts.WRITE``: a large object (its opening GET and its ranged GETs), one read
+    whole by a bulk fetch and one fetched to a file all go to disk in writes of at most
+    32 KiB (small page-cache folios), and arrive exact."""
+    from t4.backends.s3_ranges import RANGE
+    from t4.parts import WRITE
+
+    large, small = os.urandom(RANGE + 3 * MiB + 7), os.urandom(5 * MiB + 3)
+    for name, data in (("large.bin", large), ("small.bin", small)):
+        (tmp_path / name).write_bytes(data)
+    with t4.Bucket(s3_bucket_uri, endpoint_url=s3_env.endpoint) as bucket:
+        bucket.put_file("w/large.bin", tmp_path / "large.bin")
+        bucket.put_file("w/small.bin", tmp_path / "small.bin")
+        sizes: list[int] = []
+        pwrite, write = os.pwrite, os.write
+        monkeypatch.setattr(os, "pwrite", lambda fd, b, o: sizes.append(len(b)) or pwrite(fd, b, o))
+        monkeypatch.setattr(os, "write", lambda fd, b: sizes.append(len(b)) or write(fd, b))
+        bucket.fetch("w/", tmp_path / "out")
+        bucket.fetch("w/small.bin", tmp_path / "one.bin")
+    assert (tmp_path / "out" / "large.bin").read_bytes() == large
+    assert (tmp_path / "out" / "small.bin").read_bytes() == small
+    assert (tmp_path / "one.bin").read_bytes() == small
+    assert WRITE == 32 * 1024 and max(sizes) == WRITE
+    assert sum(sizes) >= len(large) + 2 * len(small)
+
+
 _UPLOAD_AND_REPORT_RSS = """
 import pathlib, resource, sys, t4
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

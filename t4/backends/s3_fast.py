@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from obstore.store import S3Store
 from t4.backends.base import ByteCallback, ObjectInfo
 from t4.backends.s3_parts import STREAMED_PARTS
 from t4.errors import KeyNotFoundError, T4Error, TransientError, s3_error
+from t4.parts import write_at
 
 if TYPE_CHECKING:
     from obstore import Bytes
@@ -48,7 +48,6 @@ __all__ = [
     "FastPath",
     "Unsupported",
     "write_async",
-    "write_at",
     "write_body",
 ]
 
@@ -60,31 +59,17 @@ _STREAM_CHUNK = 8 * 1024 * 1024
 CHUNK = 1024 * 1024
 
 
-def write_at(fd: int, chunks: Iterable[bytes], offset: int, progress: ByteCallback) -> int:
-    """Write ``chunks`` to ``fd`` from ``offset`` on; the offset after the last byte."""
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            written = os.pwrite(fd, view, offset)
-            offset += written
-            view = view[written:]
-        progress(len(chunk))
-    return offset
-
-
 async def write_async(
     fd: int, chunks: AsyncIterator[Bytes], offset: int, limit: int, progress: ByteCallback
 ) -> int:
-    """``write_at`` for chunks that arrive on an event loop, up to ``limit`` bytes (the
-    last chunk cut to fit); the offset after the last byte."""
+    """Write the chunks that arrive on an event loop to ``fd`` from ``offset`` on (with
+    ``t4.parts.write_at``), up to ``limit`` bytes (the last chunk cut to fit); the offset
+    after the last byte."""
     left = limit
     async for chunk in chunks:
         piece = memoryview(chunk)[:left]
         moved = len(piece)
-        while piece:
-            written = os.pwrite(fd, piece, offset)
-            offset += written
-            piece = piece[written:]
+        offset = write_at(fd, piece, offset)
         left -= moved
         progress(moved)
         if left <= 0:
@@ -298,10 +283,12 @@ def write_body(
     metadata: dict[str, str],
     callback: Callable[[int], None] | None,
 ) -> dict[str, str]:
-    """Write a GET's body (bytes, or chunks) to ``path``; returns ``metadata``."""
-    with path.open("wb") as out:
+    """Write a GET's body (bytes, or chunks) to ``path`` (with ``t4.parts.write_at``);
+    returns ``metadata``."""
+    with path.open("wb", buffering=0) as out:
+        offset = 0
         for chunk in [body] if isinstance(body, bytes) else body:
-            out.write(chunk)
+            offset = write_at(out.fileno(), chunk, offset)
             if callback:
                 callback(len(chunk))
     return metadata
